@@ -1,0 +1,29 @@
+# Helpers for HIL guest scripts (busybox sh):  . /etc/hil/lib.sh
+# They talk to the gpio-sim side of a line (what the "hardware" does), by line name.
+
+# sim_offset NAME: offset of the line called NAME in the simulated chip.
+sim_offset() {
+    awk -v n="$1" '$0 == n { print NR - 1; found = 1; exit } END { exit !found }' \
+        "$GPIO_LINES_FILE"
+}
+
+# sim_pull NAME up|down: what a program reading the line as an input will see.
+sim_pull() {
+    printf 'pull-%s' "$2" >"$GPIO_SIM_DIR/sim_gpio$(sim_offset "$1")/pull"
+}
+
+# sim_value NAME: the level on the line (driven by the program, or its pull when not driven).
+sim_value() {
+    cat "$GPIO_SIM_DIR/sim_gpio$(sim_offset "$1")/value"
+}
+
+# wait_for TIMEOUT_TENTHS CMD...: retry CMD every 0.1 s until it succeeds.
+wait_for() {
+    _n=$1
+    shift
+    while ! "$@"; do
+        [ "$_n" -gt 0 ] || return 1
+        _n=$((_n - 1))
+        sleep 0.1
+    done
+}

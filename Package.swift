@@ -1,0 +1,65 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "CommunityAccess",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "accessctl", targets: ["accessctl"]),
+        .library(name: "AccessCore", targets: ["AccessCore"]),
+        .library(name: "AccessStore", targets: ["AccessStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // C libraries as thin system-library targets, imported only by the file that needs them.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+
+        // The domain and every decision: pure, no I/O, clock injected.
+        .target(
+            name: "AccessCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // SQLite: roster, event log, audit log, migrations; builds the in-memory index.
+        .target(name: "AccessStore", dependencies: ["AccessCore", "CSQLite"]),
+        // The TOML site description shared by accessd and accessctl.
+        .target(
+            name: "AccessConfig",
+            dependencies: ["AccessCore", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        // accessctl's command tree, a library so tests can run it in-process.
+        .target(
+            name: "AccessCtlKit",
+            dependencies: [
+                "AccessCore", "AccessStore", "AccessConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "accessctl", dependencies: ["AccessCtlKit"]),
+
+        // Fakes and builders for tests; never linked into a product.
+        .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore"]),
+
+        .testTarget(name: "AccessCoreTests", dependencies: ["AccessCore", "AccessTestSupport"]),
+        .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
+        .testTarget(
+            name: "AccessCtlTests",
+            dependencies: ["AccessCtlKit", "AccessConfig", "AccessStore", "AccessTestSupport"]
+        ),
+
+        .executableTarget(
+            name: "AccessBenchmarks",
+            dependencies: [
+                "AccessCore", "AccessStore", "AccessTestSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/AccessBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

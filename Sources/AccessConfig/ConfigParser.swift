@@ -1,0 +1,269 @@
+import AccessCore
+import TOMLKit
+
+/// Turns TOML into a `SiteConfig`, refusing unknown keys and wrong types, and naming the line
+/// of every mistake.
+struct ConfigParser {
+    let text: String
+    let file: String
+    let lines: KeyLines
+
+    init(text: String, file: String) {
+        self.text = text
+        self.file = file
+        self.lines = KeyLines(text: text)
+    }
+
+    func error(_ key: String, _ problem: String) -> ConfigError {
+        ConfigError(file: file, line: lines.line(of: key), key: key, problem: problem)
+    }
+
+    func parse() throws(ConfigError) -> SiteConfig {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw ConfigError(file: file, line: e.source.begin.line, key: "syntax", problem: e.description)
+        } catch {
+            throw ConfigError(file: file, line: nil, key: "syntax", problem: "\(error)")
+        }
+        try allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream"])
+
+        let controller = try requiredTable(root, "controller")
+        try allowOnly(controller, "controller", ["id", "community", "time_zone"])
+        let id = try string(controller, "controller.id", required: true)
+        if let problem = RosterCSVSchema.identifierProblem(id) { throw error("controller.id", problem) }
+        let zoneName = try string(controller, "controller.time_zone", default: "Asia/Shanghai")
+        guard let zone = ZoneRules(identifier: zoneName) else {
+            throw error("controller.time_zone", "\"\(zoneName)\" is not a known IANA time zone (e.g. Asia/Shanghai)")
+        }
+        let community = try string(controller, "controller.community", default: "")
+
+        let database = try requiredTable(root, "database")
+        try allowOnly(database, "database", ["path"])
+        let path = try string(database, "database.path", required: true)
+
+        var portals: [Portal] = []
+        var seen: [String: String] = [:]
+        var readers: [String: String] = [:]
+        for (i, item) in try tables(root, "portal").enumerated() {
+            let k = "portal[\(i)]"
+            try allowOnly(item, k, ["id", "kind", "direction", "from_area", "to_area", "building", "readers"])
+            let pid = try string(item, "\(k).id", required: true)
+            if let problem = RosterCSVSchema.identifierProblem(pid) { throw error("\(k).id", problem) }
+            if let other = seen[pid] { throw error("\(k).id", "\"\(pid)\" is already the id of \(other)") }
+            seen[pid] = k
+            let portal = Portal(
+                id: pid,
+                kind: try enumeration(item, "\(k).kind", default: PortalKind.door),
+                direction: try enumeration(item, "\(k).direction", default: PortalDirection.in),
+                fromArea: try string(item, "\(k).from_area", default: "outside"),
+                toArea: try string(item, "\(k).to_area", default: "community"),
+                building: try string(item, "\(k).building", default: ""),
+                readers: try strings(item, "\(k).readers")
+            )
+            for reader in portal.readers {
+                if let other = readers[reader] { throw error("\(k).readers", "reader \"\(reader)\" is already bound to portal \(other)") }
+                readers[reader] = pid
+            }
+            portals.append(portal)
+        }
+        if portals.isEmpty { throw error("portal", "at least one [[portal]] is required") }
+
+        var policy = AntiPassbackPolicy()
+        if let apb = try table(root, "anti_passback", required: false) {
+            try allowOnly(apb, "anti_passback", ["mode", "forgive_minutes"])
+            policy.defaultRule = .init(
+                mode: try enumeration(apb, "anti_passback.mode", default: AntiPassbackMode.off),
+                forgiveAfterSeconds: Int64(try int(apb, "anti_passback.forgive_minutes", default: 0, range: 0...525_600)) * 60
+            )
+        }
+        let areaNames = Set(portals.flatMap { [$0.fromArea, $0.toArea] })
+        for (i, item) in try tables(root, "area").enumerated() {
+            let k = "area[\(i)]"
+            try allowOnly(item, k, ["id", "anti_passback", "forgive_minutes"])
+            let aid = try string(item, "\(k).id", required: true)
+            guard areaNames.contains(aid) else {
+                throw error("\(k).id", "no portal joins an area \"\(aid)\" (known: \(areaNames.sorted().joined(separator: ", ")))")
+            }
+            policy.areas[aid] = .init(
+                mode: try enumeration(item, "\(k).anti_passback", default: AntiPassbackMode.off),
+                forgiveAfterSeconds: Int64(try int(item, "\(k).forgive_minutes", default: 0, range: 0...525_600)) * 60
+            )
+        }
+
+        var defaults: [Role: [String]] = [:]
+        if let d = try table(root, "defaults", required: false) {
+            try allowOnly(d, "defaults", Role.allCases.map(\.rawValue))
+            for role in Role.allCases { defaults[role] = try strings(d, "defaults.\(role.rawValue)") }
+        }
+
+        var http: SiteConfig.HTTP?
+        var mqtt: SiteConfig.MQTT?
+        if let upstream = try table(root, "upstream", required: false) {
+            try allowOnly(upstream, "upstream", ["http", "mqtt"])
+            if let h = try table(upstream, "http", required: false, key: "upstream.http") {
+                try allowOnly(h, "upstream.http", ["listen"])
+                let listen = try string(h, "upstream.http.listen", default: "127.0.0.1:8380")
+                guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (1...65535).contains(port) else {
+                    throw error("upstream.http.listen", "\"\(listen)\" is not host:port")
+                }
+                http = .init(listen: listen)
+            }
+            if let m = try table(upstream, "mqtt", required: false, key: "upstream.mqtt") {
+                try allowOnly(m, "upstream.mqtt", ["host", "port", "topic_prefix"])
+                mqtt = .init(host: try string(m, "upstream.mqtt.host", default: "127.0.0.1"),
+                             port: try int(m, "upstream.mqtt.port", default: 1883, range: 1...65535),
+                             topicPrefix: try string(m, "upstream.mqtt.topic_prefix", default: "community"))
+            }
+        }
+
+        return SiteConfig(
+            controller: .init(id: id, community: community, timeZone: zone), databasePath: path, portals: portals,
+            antiPassback: policy, defaultGroups: defaults, http: http, mqtt: mqtt, source: file
+        )
+    }
+
+    // MARK: Typed access
+
+    func allowOnly(_ table: TOMLTable, _ prefix: String, _ allowed: [String]) throws(ConfigError) {
+        for key in table.keys.sorted() where !allowed.contains(key) {
+            let full = prefix.isEmpty ? key : "\(prefix).\(key)"
+            throw error(full, "unknown key (known here: \(allowed.joined(separator: ", ")))")
+        }
+    }
+
+    func table(_ parent: TOMLTable, _ name: String, required: Bool, key: String? = nil) throws(ConfigError) -> TOMLTable? {
+        let full = key ?? name
+        guard let value = parent[name] else {
+            if required { throw error(full, "the table [\(full)] is required") }
+            return nil
+        }
+        guard let table = value.table else { throw error(full, "must be a table, not a \(value.type)") }
+        return table
+    }
+
+    func requiredTable(_ parent: TOMLTable, _ name: String) throws(ConfigError) -> TOMLTable {
+        guard let table = try table(parent, name, required: true) else { throw error(name, "the table [\(name)] is required") }
+        return table
+    }
+
+    func tables(_ parent: TOMLTable, _ name: String) throws(ConfigError) -> [TOMLTable] {
+        guard let value = parent[name] else { return [] }
+        guard let array = value.array else { throw error(name, "must be an array of tables ([[\(name)]])") }
+        var out: [TOMLTable] = []
+        for (i, item) in array.enumerated() {
+            guard let t = item.table else { throw error("\(name)[\(i)]", "must be a table") }
+            out.append(t)
+        }
+        return out
+    }
+
+    func leaf(_ key: String) -> String { String(key.split(separator: ".").last ?? "") }
+
+    func string(_ table: TOMLTable, _ key: String, required: Bool = false, default fallback: String = "") throws(ConfigError) -> String {
+        guard let value = table[leaf(key)] else {
+            if required { throw error(key, "is required") }
+            return fallback
+        }
+        guard let s = value.string else { throw error(key, "must be a string, not a \(value.type)") }
+        if required && s.isEmpty { throw error(key, "may not be empty") }
+        return s
+    }
+
+    func int(_ table: TOMLTable, _ key: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let value = table[leaf(key)] else { return fallback }
+        guard let i = value.int else { throw error(key, "must be an integer, not a \(value.type)") }
+        guard range.contains(i) else { throw error(key, "\(i) is out of range \(range.lowerBound)…\(range.upperBound)") }
+        return i
+    }
+
+    func strings(_ table: TOMLTable, _ key: String) throws(ConfigError) -> [String] {
+        guard let value = table[leaf(key)] else { return [] }
+        guard let array = value.array else { throw error(key, "must be an array of strings") }
+        var out: [String] = []
+        for item in array {
+            guard let s = item.string else { throw error(key, "must be an array of strings") }
+            out.append(s)
+        }
+        return out
+    }
+
+    func enumeration<E: RawRepresentable & CaseIterable>(_ table: TOMLTable, _ key: String, default fallback: E) throws(ConfigError) -> E where E.RawValue == String {
+        let raw = try string(table, key, default: fallback.rawValue)
+        guard let value = E(rawValue: raw) else {
+            throw error(key, "\"\(raw)\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+}
+
+/// Where each key of a TOML text stands, e.g. `portal[1].kind` → line 23, found by reading
+/// table headers and `key =` lines (TOMLKit reports positions only for syntax errors).
+struct KeyLines {
+    private var lines: [String: Int] = [:]
+
+    init(text: String) {
+        var table = ""
+        var arrayCounts: [String: Int] = [:]
+        var inMultiline = false
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = n + 1
+            let line = raw.trimmingCharacters(in: " \t\r")
+            let quotes = line.components(of: "\"\"\"") + line.components(of: "'''")
+            if inMultiline {
+                if quotes % 2 == 1 { inMultiline = false }
+                continue
+            }
+            if line.hasPrefix("[[") {
+                let name = line.dropFirst(2).prefix { $0 != "]" }.trimmingCharacters(in: " \t")
+                let index = arrayCounts[name, default: 0]
+                arrayCounts[name] = index + 1
+                table = "\(name)[\(index)]"
+                record(table, lineNumber)
+            } else if line.hasPrefix("[") {
+                table = line.dropFirst().prefix { $0 != "]" }.trimmingCharacters(in: " \t")
+                record(table, lineNumber)
+            } else if let eq = line.firstIndex(of: "="), !line.hasPrefix("#") {
+                let key = line[..<eq].trimmingCharacters(in: " \t\"'")
+                record(table.isEmpty ? key : "\(table).\(key)", lineNumber)
+                if quotes % 2 == 1 { inMultiline = true }
+            }
+        }
+    }
+
+    private mutating func record(_ key: String, _ line: Int) {
+        if lines[key] == nil { lines[key] = line }
+    }
+
+    /// The line of a key, or of the nearest enclosing table that has one.
+    func line(of key: String) -> Int? {
+        var k = Substring(key)
+        while !k.isEmpty {
+            if let l = lines[String(k)] { return l }
+            guard let dot = k.lastIndex(of: ".") else { break }
+            k = k[..<dot]
+        }
+        return nil
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+
+    func components(of needle: String) -> Int {
+        guard !needle.isEmpty else { return 0 }
+        var count = 0
+        var rest = Substring(self)
+        while let r = rest.range(of: needle) {
+            count += 1
+            rest = rest[r.upperBound...]
+        }
+        return count
+    }
+}

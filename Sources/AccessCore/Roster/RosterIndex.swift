@@ -1,0 +1,229 @@
+/// The roster as decisions read it: compact arrays and hash maps, built from the store and
+/// replaced whole when the roster changes, so a swipe never touches the disk.
+///
+/// People are held as fixed-size entries that point into shared arrays of bindings and groups,
+/// which keeps a million credentials within a few tens of megabytes.
+public struct RosterIndex: Sendable {
+    enum Owner: Hashable, Sendable {
+        case person(Int32)
+        case house(Int32)
+        case pass(Int32)
+        case none
+    }
+
+    struct CredentialEntry: Sendable {
+        var owner: Owner
+        var status: CredentialStatus
+    }
+
+    struct PersonEntry: Sendable {
+        var id: String
+        var validFrom: Int64
+        var validUntil: Int64
+        var bindingStart: Int32
+        var groupStart: Int32
+        var bindingCount: UInt8
+        var groupCount: UInt8
+        var status: PersonStatus
+    }
+
+    struct BindingEntry: Sendable {
+        var house: Int32
+        var role: Role
+    }
+
+    struct HouseEntry: Sendable {
+        var id: String
+        var building: String
+    }
+
+    struct GroupEntry: Sendable {
+        var name: String
+        /// Indexed by portal index: whether the group includes that portal.
+        var portals: [Bool]
+        /// Index into `schedules`, or -1 for always.
+        var schedule: Int32
+    }
+
+    struct PassEntry: Sendable {
+        var id: String
+        var house: Int32
+        var validFrom: Int64
+        var validUntil: Int64
+        var maxUses: Int32
+        var uses: Int32
+        var status: VisitorPass.Status
+        /// Indexed by portal index; empty: the defaults (shared portals and the host's building).
+        var portals: [Bool]
+    }
+
+    var people: [PersonEntry] = []
+    var bindings: [BindingEntry] = []
+    var personGroups: [Int32] = []
+    var personByID: [String: Int32] = [:]
+    var houses: [HouseEntry] = []
+    var houseByID: [String: Int32] = [:]
+    /// Residents of each house, flattened: `houseResidents[houseResidentStart[h]..<houseResidentStart[h+1]]`.
+    var houseResidentStart: [Int32] = []
+    var houseResidents: [Int32] = []
+    var cards: [UInt64: CredentialEntry] = [:]
+    var pins: [String: CredentialEntry] = [:]
+    var plates: [String: CredentialEntry] = [:]
+    var groups: [GroupEntry] = []
+    var groupByName: [String: Int32] = [:]
+    var schedules: [Schedule] = []
+    var passes: [PassEntry] = []
+    var passByID: [String: Int32] = [:]
+    /// Group indices each role gets by default.
+    var roleDefaults: [Role: [Int32]] = [:]
+
+    public var personCount: Int { people.count }
+    public var credentialCount: Int { cards.count + pins.count + plates.count + passes.count }
+
+    /// The empty roster: every credential is unknown.
+    public init() {}
+}
+
+extension RosterIndex {
+    /// Builds an index row by row, so a large roster is never held twice in full.
+    ///
+    /// Call order: schedules, groups, houses, people, credentials and passes (each may refer only
+    /// to what came before), then `finish()`. References to unknown names are dropped: the store
+    /// has already refused them, and a portal removed from the configuration must not break start-up.
+    public struct Builder: Sendable {
+        var index = RosterIndex()
+        let rules: SiteRules
+        var scheduleByName: [String: Int32] = [:]
+
+        public init(rules: SiteRules, expectedPeople: Int = 0, expectedCards: Int = 0) {
+            self.rules = rules
+            index.people.reserveCapacity(expectedPeople)
+            index.personByID.reserveCapacity(expectedPeople)
+            index.bindings.reserveCapacity(expectedPeople)
+            index.cards.reserveCapacity(expectedCards)
+        }
+
+        public mutating func addSchedule(_ schedule: Schedule) {
+            scheduleByName[schedule.name] = Int32(index.schedules.count)
+            index.schedules.append(schedule)
+        }
+
+        public mutating func addGroup(_ group: AccessGroup) {
+            var portals = [Bool](repeating: false, count: rules.portals.count)
+            for id in group.portals { if let i = rules.portalIndex[id] { portals[i] = true } }
+            let schedule = group.schedule.flatMap { scheduleByName[$0] } ?? -1
+            index.groupByName[group.name] = Int32(index.groups.count)
+            index.groups.append(GroupEntry(name: group.name, portals: portals, schedule: schedule))
+        }
+
+        public mutating func addHouse(id: String, building: String) {
+            index.houseByID[id] = Int32(index.houses.count)
+            index.houses.append(HouseEntry(id: id, building: building))
+        }
+
+        public mutating func addPerson(
+            id: String, status: PersonStatus, validFrom: UnixSeconds?, validUntil: UnixSeconds?,
+            houses: [HouseBinding], groups: [String]
+        ) {
+            let bindingStart = Int32(index.bindings.count)
+            for binding in houses.prefix(Int(UInt8.max)) {
+                if let h = index.houseByID[binding.houseID] {
+                    index.bindings.append(BindingEntry(house: h, role: binding.role))
+                }
+            }
+            let groupStart = Int32(index.personGroups.count)
+            for name in groups.prefix(Int(UInt8.max)) {
+                if let g = index.groupByName[name] { index.personGroups.append(g) }
+            }
+            let entry = PersonEntry(
+                id: id, validFrom: validFrom ?? .min, validUntil: validUntil ?? .max,
+                bindingStart: bindingStart, groupStart: groupStart,
+                bindingCount: UInt8(Int32(index.bindings.count) - bindingStart),
+                groupCount: UInt8(Int32(index.personGroups.count) - groupStart),
+                status: status
+            )
+            index.personByID[id] = Int32(index.people.count)
+            index.people.append(entry)
+        }
+
+        public mutating func addPerson(_ person: Person) {
+            addPerson(
+                id: person.id, status: person.status, validFrom: person.validFrom, validUntil: person.validUntil,
+                houses: person.houses, groups: person.groups
+            )
+        }
+
+        public mutating func addCredential(kind: CredentialKind, value: String, owner: CredentialOwner, status: CredentialStatus) {
+            let ref: Owner
+            switch owner {
+            case .person(let id):
+                guard let p = index.personByID[id] else { return }
+                ref = .person(p)
+            case .house(let id):
+                guard let h = index.houseByID[id] else { return }
+                ref = .house(h)
+            case .none:
+                ref = .none
+            }
+            let entry = CredentialEntry(owner: ref, status: status)
+            switch kind {
+            case .card:
+                if let number = UInt64(value) { index.cards[number] = entry }
+            case .pin: index.pins[value] = entry
+            case .plate: index.plates[value] = entry
+            case .qr: break  // QR codes are visitor passes, added with `addVisitorPass`.
+            }
+        }
+
+        public mutating func addCredential(_ credential: Credential) {
+            addCredential(kind: credential.kind, value: credential.value, owner: credential.owner, status: credential.status)
+        }
+
+        public mutating func addVisitorPass(_ pass: VisitorPass) {
+            guard let house = index.houseByID[pass.houseID] else { return }
+            var portals: [Bool] = []
+            if !pass.portals.isEmpty {
+                portals = [Bool](repeating: false, count: rules.portals.count)
+                for id in pass.portals { if let i = rules.portalIndex[id] { portals[i] = true } }
+            }
+            let p = Int32(index.passes.count)
+            index.passes.append(PassEntry(
+                id: pass.id, house: house, validFrom: pass.validFrom, validUntil: pass.validUntil,
+                maxUses: Int32(clamping: pass.maxUses), uses: Int32(clamping: pass.uses), status: pass.status, portals: portals
+            ))
+            index.passByID[pass.id] = p
+            if let plate = pass.plate, pass.status == .active {
+                // A resident's or blacklisted plate wins over a visitor's temporary one.
+                if index.plates[plate] == nil { index.plates[plate] = CredentialEntry(owner: .pass(p), status: .active) }
+            }
+        }
+
+        /// Completes the index: resolves role defaults and the residents of each house.
+        public mutating func finish() -> RosterIndex {
+            for (role, names) in rules.defaultGroups {
+                index.roleDefaults[role] = names.compactMap { index.groupByName[$0] }
+            }
+            var counts = [Int32](repeating: 0, count: index.houses.count + 1)
+            for person in index.people {
+                for b in person.bindingStart..<(person.bindingStart + Int32(person.bindingCount))
+                where index.bindings[Int(b)].role.isResident {
+                    counts[Int(index.bindings[Int(b)].house) + 1] += 1
+                }
+            }
+            for h in 0..<index.houses.count { counts[h + 1] += counts[h] }
+            var residents = [Int32](repeating: 0, count: Int(counts.last ?? 0))
+            var fill = counts
+            for (p, person) in index.people.enumerated() {
+                for b in person.bindingStart..<(person.bindingStart + Int32(person.bindingCount))
+                where index.bindings[Int(b)].role.isResident {
+                    let h = Int(index.bindings[Int(b)].house)
+                    residents[Int(fill[h])] = Int32(p)
+                    fill[h] += 1
+                }
+            }
+            index.houseResidentStart = counts
+            index.houseResidents = residents
+            return index
+        }
+    }
+}

@@ -1,0 +1,294 @@
+import CSQLite
+import Glibc
+
+/// The controller's database: roster, event log, audit log and runtime state, in one SQLite
+/// file in WAL mode with `synchronous=FULL`, so a committed write survives a power cut.
+///
+/// Opening never changes a file it does not recognise: a damaged file, another program's
+/// database, or one written by a newer schema is refused with a clear error.
+public final class AccessDatabase {
+    /// `PRAGMA application_id`: "CAcc".
+    public static let applicationID: Int64 = 0x4341_6363
+    /// The newest schema this build knows.
+    public static var schemaVersion: Int { Migrations.all.count }
+
+    public let connection: SQLiteConnection
+    public var path: String { connection.path }
+
+    /// Opens the database at `path`, creating and migrating it when it is new or older.
+    public init(path: String, create: Bool = true) throws(StoreError) {
+        if create { try Self.makeParentDirectory(of: path) }
+        if !create, access(path, F_OK) != 0 {
+            throw .sqlite(operation: "open \(path)", code: SQLITE_CANTOPEN, message: "no such file")
+        }
+        let connection = try SQLiteConnection(path: path, create: create)
+        self.connection = connection
+        try checkIdentity()
+        try connection.execute("PRAGMA foreign_keys = ON")
+        if try connection.scalarText("PRAGMA journal_mode = WAL") != "wal" {
+            throw .sqlite(operation: "PRAGMA journal_mode = WAL", code: SQLITE_ERROR, message: "WAL mode is not available on this file system")
+        }
+        try connection.execute("PRAGMA synchronous = FULL")
+        try migrate()
+    }
+
+    static func makeParentDirectory(of path: String) throws(StoreError) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let directory = path[..<slash]
+        var built = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            built += "/" + component
+            if mkdir(built, 0o750) != 0 && errno != EEXIST {
+                let code = errno
+                throw .sqlite(operation: "mkdir \(built)", code: SQLITE_CANTOPEN, message: String(cString: strerror(code)))
+            }
+        }
+    }
+
+    /// Reads the header fields only; nothing is written until the file is known to be ours.
+    private func checkIdentity() throws(StoreError) {
+        let appID: Int64
+        let version: Int64
+        let tables: Int64
+        do {
+            appID = try connection.scalarInt("PRAGMA application_id") ?? 0
+            version = try connection.scalarInt("PRAGMA user_version") ?? 0
+            tables = try connection.scalarInt("SELECT count(*) FROM sqlite_master") ?? 0
+        } catch let StoreError.sqlite(_, code, message) {
+            throw .notADatabase(path: path, detail: "\(message), SQLite error \(code)")
+        }
+        if appID == 0 && version == 0 {
+            if tables > 0 { throw .foreignDatabase(path: path) }
+            return  // a new, empty file
+        }
+        guard appID == Self.applicationID else { throw .foreignDatabase(path: path) }
+        if version > Int64(Self.schemaVersion) {
+            throw .newerSchema(path: path, found: Int(version), supported: Self.schemaVersion)
+        }
+    }
+
+    private func migrate() throws(StoreError) {
+        let current = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
+        guard current < Self.schemaVersion else { return }
+        do {
+            try connection.transaction {
+                for (index, step) in Migrations.all.enumerated() where index >= current {
+                    try connection.execute(step)
+                }
+                try connection.execute("PRAGMA application_id = \(Self.applicationID)")
+                try connection.execute("PRAGMA user_version = \(Self.schemaVersion)")
+                if current == 0 {
+                    try connection.run("INSERT INTO settings (key, value) VALUES ('pass_secret', ?)", [.text(Self.randomHex(bytes: 32))])
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .sqlite(operation: "migrate", code: SQLITE_ERROR, message: "\(error)")
+        }
+    }
+
+    /// Runs SQLite's full consistency check.
+    public func integrityCheck() throws(StoreError) {
+        let s = try connection.statement("PRAGMA integrity_check")
+        var problems: [String] = []
+        while try s.step() { problems.append(s.text(0)) }
+        guard problems == ["ok"] else { throw .corrupt(path: path, detail: problems.prefix(5).joined(separator: "; ")) }
+    }
+
+    /// Changes whenever another connection commits (`PRAGMA data_version`).
+    public func dataVersion() throws(StoreError) -> Int64 {
+        try connection.scalarInt("PRAGMA data_version") ?? 0
+    }
+
+    /// Bumped by every roster change; the controller reloads its index when it moves.
+    public func rosterGeneration() throws(StoreError) -> Int64 {
+        Int64(try connection.scalarText("SELECT value FROM settings WHERE key = 'roster_generation'") ?? "0") ?? 0
+    }
+
+    func bumpRosterGeneration() throws(StoreError) {
+        try connection.run("""
+            INSERT INTO settings (key, value) VALUES ('roster_generation', '1')
+            ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+            """)
+    }
+
+    /// The secret that signs visitor passes; made at random when the database is created.
+    public func passSecret() throws(StoreError) -> [UInt8] {
+        let hex = try connection.scalarText("SELECT value FROM settings WHERE key = 'pass_secret'") ?? ""
+        return Self.bytes(fromHex: hex)
+    }
+
+    static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef")
+        return String((0..<bytes).flatMap { _ -> [Character] in
+            let b = UInt8.random(in: 0...255, using: &generator)
+            return [digits[Int(b >> 4)], digits[Int(b & 15)]]
+        })
+    }
+
+    static func bytes(fromHex hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var chars = hex.utf8.makeIterator()
+        while let hi = chars.next(), let lo = chars.next() {
+            if let v = UInt8(String(decoding: [hi, lo], as: UTF8.self), radix: 16) { out.append(v) }
+        }
+        return out
+    }
+
+    /// The current wall-clock time in microseconds.
+    public static func nowMicros() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+}
+
+/// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
+/// released step: add one.
+enum Migrations {
+    static let all: [String] = [v1]
+
+    static let v1 = """
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+        CREATE TABLE houses (
+            id TEXT PRIMARY KEY,
+            building TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT '',
+            floor TEXT NOT NULL DEFAULT '',
+            room TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX houses_building ON houses (building);
+
+        CREATE TABLE people (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended', 'blacklisted')),
+            valid_from INTEGER,
+            valid_until INTEGER,
+            lives_alone INTEGER NOT NULL DEFAULT 0,
+            CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_from < valid_until)
+        );
+
+        CREATE TABLE person_houses (
+            person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+            house_id TEXT NOT NULL REFERENCES houses (id),
+            role TEXT NOT NULL CHECK (role IN ('owner', 'family', 'tenant', 'staff', 'visitor')),
+            position INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (person_id, house_id)
+        );
+        CREATE INDEX person_houses_house ON person_houses (house_id);
+
+        CREATE TABLE credentials (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('card', 'pin', 'plate')),
+            value TEXT NOT NULL,
+            person_id TEXT REFERENCES people (id) ON DELETE CASCADE,
+            house_id TEXT REFERENCES houses (id) ON DELETE CASCADE,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked', 'lost', 'blacklisted')),
+            note TEXT NOT NULL DEFAULT '',
+            UNIQUE (kind, value),
+            CHECK (person_id IS NULL OR house_id IS NULL),
+            CHECK (person_id IS NOT NULL OR house_id IS NOT NULL OR status = 'blacklisted')
+        );
+        CREATE INDEX credentials_person ON credentials (person_id);
+        CREATE INDEX credentials_house ON credentials (house_id);
+
+        CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            segments TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE schedule_dates (
+            schedule TEXT NOT NULL REFERENCES schedules (name) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('holiday', 'exception')),
+            segments TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (schedule, date)
+        );
+
+        CREATE TABLE groups (
+            name TEXT PRIMARY KEY,
+            schedule TEXT REFERENCES schedules (name)
+        );
+        CREATE TABLE group_portals (
+            group_name TEXT NOT NULL REFERENCES groups (name) ON DELETE CASCADE,
+            portal TEXT NOT NULL,
+            PRIMARY KEY (group_name, portal)
+        );
+        CREATE TABLE person_groups (
+            person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+            group_name TEXT NOT NULL REFERENCES groups (name),
+            PRIMARY KEY (person_id, group_name)
+        );
+        CREATE INDEX person_groups_group ON person_groups (group_name);
+
+        CREATE TABLE visitor_passes (
+            id TEXT PRIMARY KEY,
+            house_id TEXT NOT NULL REFERENCES houses (id),
+            visitor_name TEXT NOT NULL,
+            phone TEXT NOT NULL DEFAULT '',
+            plate TEXT,
+            valid_from INTEGER NOT NULL,
+            valid_until INTEGER NOT NULL,
+            max_uses INTEGER NOT NULL CHECK (max_uses > 0),
+            uses INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+            portals TEXT NOT NULL DEFAULT '',
+            issued_by TEXT NOT NULL,
+            issued_at INTEGER NOT NULL,
+            CHECK (valid_from < valid_until)
+        );
+        CREATE INDEX visitor_passes_house ON visitor_passes (house_id);
+
+        CREATE TABLE portals (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            from_area TEXT NOT NULL,
+            to_area TEXT NOT NULL,
+            building TEXT NOT NULL DEFAULT '',
+            readers TEXT NOT NULL DEFAULT '',
+            mode TEXT NOT NULL DEFAULT 'normal' CHECK (mode IN ('normal', 'always-open', 'always-closed'))
+        );
+
+        CREATE TABLE events (
+            serial INTEGER PRIMARY KEY AUTOINCREMENT,
+            time_us INTEGER NOT NULL,
+            utc_offset INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            portal TEXT,
+            direction TEXT,
+            credential_kind TEXT,
+            credential TEXT,
+            person_id TEXT,
+            house_id TEXT,
+            role TEXT,
+            granted INTEGER,
+            reason TEXT,
+            detail TEXT
+        );
+        CREATE INDEX events_time ON events (time_us);
+        CREATE INDEX events_person ON events (person_id, serial) WHERE person_id IS NOT NULL;
+        CREATE INDEX events_house ON events (house_id, serial) WHERE house_id IS NOT NULL;
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time_us INTEGER NOT NULL,
+            operator TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            before TEXT,
+            after TEXT
+        );
+        CREATE INDEX audit_time ON audit (time_us);
+
+        CREATE TABLE anti_passback (
+            subject TEXT PRIMARY KEY,
+            area TEXT NOT NULL,
+            since INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+}

@@ -1,0 +1,84 @@
+import AccessCore
+
+/// A filter over the event log. Paging is by serial: pass the last serial seen as `after`.
+public struct EventQuery: Sendable {
+    public var after: Int64 = 0
+    public var limit: Int = 100
+    public var sinceMicros: Int64?
+    public var untilMicros: Int64?
+    public var portal: String?
+    public var houseID: String?
+    public var personID: String?
+    public var type: EventType?
+
+    public init(after: Int64 = 0, limit: Int = 100) {
+        self.after = after
+        self.limit = limit
+    }
+}
+
+extension AccessDatabase {
+    /// Appends events in one transaction and returns them with their serials. When this returns,
+    /// the events are durable (WAL, `synchronous=FULL`).
+    @discardableResult
+    public func appendEvents(_ events: [AccessEvent]) throws -> [AccessEvent] {
+        try connection.transaction {
+            var stored = events
+            let s = try connection.statement("""
+                INSERT INTO events (time_us, utc_offset, type, portal, direction, credential_kind, credential,
+                    person_id, house_id, role, granted, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for i in stored.indices {
+                let e = stored[i]
+                s.reset()
+                try s.bind([
+                    .int(e.timeMicros), .int(Int64(e.utcOffset)), .text(e.type.rawValue), .optional(e.portal),
+                    .optional(e.direction?.rawValue), .optional(e.credentialKind?.rawValue), .optional(e.credential),
+                    .optional(e.personID), .optional(e.houseID), .optional(e.role?.rawValue),
+                    e.granted.map { .int($0 ? 1 : 0) } ?? .null, .optional(e.reason),
+                    e.detail.isEmpty ? .null : .text(JSON.object(e.detail).rendered()),
+                ])
+                while try s.step() {}
+                stored[i].serial = connection.lastInsertRowID
+            }
+            return stored
+        }
+    }
+
+    /// Events matching `query`, oldest first.
+    public func events(_ query: EventQuery) throws -> [AccessEvent] {
+        let s = try connection.statement("""
+            SELECT serial, time_us, utc_offset, type, portal, direction, credential_kind, credential,
+                   person_id, house_id, role, granted, reason, detail
+            FROM events
+            WHERE serial > ?1 AND (?2 IS NULL OR time_us >= ?2) AND (?3 IS NULL OR time_us < ?3)
+              AND (?4 IS NULL OR portal = ?4) AND (?5 IS NULL OR house_id = ?5) AND (?6 IS NULL OR person_id = ?6)
+              AND (?7 IS NULL OR type = ?7)
+            ORDER BY serial LIMIT ?8
+            """)
+        try s.bind([.int(query.after), .optional(query.sinceMicros), .optional(query.untilMicros), .optional(query.portal),
+                    .optional(query.houseID), .optional(query.personID), .optional(query.type?.rawValue), .int(Int64(query.limit))])
+        var out: [AccessEvent] = []
+        while try s.step() {
+            out.append(AccessEvent(
+                serial: s.int(0), timeMicros: s.int(1), utcOffset: Int(s.int(2)), type: EventType(rawValue: s.text(3)) ?? .system,
+                portal: s.optionalText(4), direction: s.optionalText(5).flatMap(PortalDirection.init(rawValue:)),
+                credentialKind: s.optionalText(6).flatMap(CredentialKind.init(rawValue:)), credential: s.optionalText(7),
+                personID: s.optionalText(8), houseID: s.optionalText(9), role: s.optionalText(10).flatMap(Role.init(rawValue:)),
+                granted: s.optionalInt(11).map { $0 != 0 }, reason: s.optionalText(12),
+                detail: s.optionalText(13).map(Self.parseDetail) ?? []
+            ))
+        }
+        return out
+    }
+
+    /// The highest serial ever assigned (0 for an empty log).
+    public func lastEventSerial() throws -> Int64 {
+        try connection.scalarInt("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)") ?? 0
+    }
+
+    static func parseDetail(_ text: String) -> [(String, JSON)] {
+        guard case .object(let pairs)? = JSON.parse(text) else { return [] }
+        return pairs
+    }
+}

@@ -1,0 +1,199 @@
+import CSQLite
+
+/// A failure of the store, naming the operation and SQLite's own code and message.
+public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// An SQLite call failed.
+    case sqlite(operation: String, code: Int32, message: String)
+    /// The file is not an SQLite database, or its header is damaged.
+    case notADatabase(path: String, detail: String)
+    /// The file is an SQLite database of some other program.
+    case foreignDatabase(path: String)
+    /// The database was written by a newer version of this product.
+    case newerSchema(path: String, found: Int, supported: Int)
+    /// `PRAGMA integrity_check` found damage.
+    case corrupt(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .sqlite(let operation, let code, let message):
+            return "\(operation) failed: \(message) (SQLite error \(code))"
+        case .notADatabase(let path, let detail):
+            return "\(path) is not a CommunityAccess database or is damaged (\(detail)); it was left untouched"
+        case .foreignDatabase(let path):
+            return "\(path) is an SQLite database of another program; refusing to use or change it"
+        case .newerSchema(let path, let found, let supported):
+            return "\(path) has schema version \(found), newer than this program's \(supported); upgrade accessctl/accessd (the database was left untouched)"
+        case .corrupt(let path, let detail):
+            return "\(path) is damaged: \(detail)"
+        }
+    }
+}
+
+/// One SQLite connection. Not thread-safe: owned by one thread or actor at a time.
+public final class SQLiteConnection {
+    let handle: OpaquePointer
+    public let path: String
+    private var cache: [String: Statement] = [:]
+
+    /// Opens (creating if asked) the file at `path`.
+    public init(path: String, create: Bool = true, readOnly: Bool = false) throws(StoreError) {
+        var db: OpaquePointer?
+        var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
+        if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
+        flags |= SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(db)
+            throw .sqlite(operation: "open \(path)", code: rc, message: message)
+        }
+        self.handle = db
+        self.path = path
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, 5_000)
+    }
+
+    deinit {
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    func error(_ operation: String, _ rc: Int32) -> StoreError {
+        .sqlite(operation: operation, code: rc, message: String(cString: sqlite3_errmsg(handle)))
+    }
+
+    /// Runs one or more statements without results.
+    public func execute(_ sql: String) throws(StoreError) {
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(String(sql.prefix(60)), rc) }
+    }
+
+    /// A prepared statement, cached by its text for reuse.
+    public func statement(_ sql: String) throws(StoreError) -> Statement {
+        if let cached = cache[sql] {
+            cached.reset()
+            return cached
+        }
+        let statement = try Statement(connection: self, sql: sql)
+        cache[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+        try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The first column of the first row, as an integer.
+    public func scalarInt(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> Int64? {
+        let s = try statement(sql)
+        try s.bind(bindings)
+        guard try s.step() else { return nil }
+        return s.isNull(0) ? nil : s.int(0)
+    }
+
+    public func scalarText(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> String? {
+        let s = try statement(sql)
+        try s.bind(bindings)
+        guard try s.step() else { return nil }
+        return s.text(0)
+    }
+
+    /// Runs a statement with bindings, ignoring rows.
+    public func run(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) {
+        let s = try statement(sql)
+        try s.bind(bindings)
+        while try s.step() {}
+    }
+
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+}
+
+/// A value bound to a statement parameter.
+public enum SQLValue: Sendable, Hashable {
+    case int(Int64)
+    case text(String)
+    case blob([UInt8])
+    case null
+
+    public static func optional(_ value: String?) -> SQLValue { value.map(SQLValue.text) ?? .null }
+    public static func optional(_ value: Int64?) -> SQLValue { value.map(SQLValue.int) ?? .null }
+}
+
+/// A prepared statement.
+public final class Statement {
+    let handle: OpaquePointer
+    unowned let connection: SQLiteConnection
+    let sql: String
+
+    init(connection: SQLiteConnection, sql: String) throws(StoreError) {
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(connection.handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw connection.error("prepare \(sql.prefix(60))", rc) }
+        self.handle = stmt
+        self.connection = connection
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    /// Binds values to parameters 1…n.
+    public func bind(_ values: [SQLValue]) throws(StoreError) {
+        for (i, value) in values.enumerated() { try bind(value, at: Int32(i + 1)) }
+    }
+
+    public func bind(_ value: SQLValue, at index: Int32) throws(StoreError) {
+        let rc: Int32
+        switch value {
+        case .int(let v): rc = sqlite3_bind_int64(handle, index, v)
+        case .text(let v): rc = sqlite3_bind_text(handle, index, v, -1, SQLITE_TRANSIENT_PTR)
+        case .blob(let v): rc = v.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_PTR) }
+        case .null: rc = sqlite3_bind_null(handle, index)
+        }
+        guard rc == SQLITE_OK else { throw connection.error("bind \(sql.prefix(40))", rc) }
+    }
+
+    /// Advances to the next row; false when done.
+    public func step() throws(StoreError) -> Bool {
+        let rc = sqlite3_step(handle)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let error = connection.error(String(sql.prefix(60)), rc)
+            sqlite3_reset(handle)
+            throw error
+        }
+    }
+
+    public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    public func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
+    public func text(_ column: Int32) -> String {
+        guard let p = sqlite3_column_text(handle, column) else { return "" }
+        return String(cString: p)
+    }
+    public func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+    public func blob(_ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(handle, column))
+        guard count > 0, let p = sqlite3_column_blob(handle, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: count))
+    }
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+}
+
+/// SQLite's "copy the bytes now" destructor, which Swift cannot import as a macro.
+let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
