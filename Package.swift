@@ -18,6 +18,7 @@ let package = Package(
     targets: [
         // C libraries as thin system-library targets, imported only by the file that needs them.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CQRencode", providers: [.apt(["libqrencode-dev"])]),
 
         // The domain and every decision: pure, no I/O, clock injected.
         .target(
@@ -35,7 +36,7 @@ let package = Package(
         .target(
             name: "AccessCtlKit",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig",
+                "AccessCore", "AccessStore", "AccessConfig", "CQRencode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -18,6 +18,7 @@ extension AccessDatabase {
             let people = try connection.statement("SELECT id, status, valid_from, valid_until FROM people ORDER BY id")
             let bindings = try connection.statement("SELECT person_id, house_id, role FROM person_houses ORDER BY person_id, position, house_id")
             let groups = try connection.statement("SELECT person_id, group_name FROM person_groups ORDER BY person_id")
+            defer { bindings.reset(); groups.reset(); people.reset() }
             var bindingRow = try bindings.step()
             var groupRow = try groups.step()
             while try people.step() {

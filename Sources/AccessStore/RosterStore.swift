@@ -8,7 +8,7 @@ extension AccessDatabase {
     public func house(_ id: String) throws -> House? {
         let s = try connection.statement("SELECT id, building, unit, floor, room FROM houses WHERE id = ?")
         try s.bind([.text(id)])
-        return try s.step() ? Self.house(from: s) : nil
+        return try s.first(Self.house(from:))
     }
 
     public func houses(building: String? = nil, limit: Int = -1, offset: Int = 0) throws -> [House] {
@@ -75,8 +75,7 @@ extension AccessDatabase {
             SELECT id, name, phone, status, valid_from, valid_until, lives_alone FROM people WHERE id = ?
             """)
         try s.bind([.text(id)])
-        guard try s.step() else { return nil }
-        var person = Self.person(from: s)
+        guard var person = try s.first(Self.person(from:)) else { return nil }
         person.houses = try bindings(of: id)
         person.groups = try groups(of: id)
         return person
@@ -192,7 +191,7 @@ extension AccessDatabase {
     public func credential(kind: CredentialKind, value: String) throws -> Credential? {
         let s = try connection.statement("SELECT kind, value, person_id, house_id, status, note FROM credentials WHERE kind = ? AND value = ?")
         try s.bind([.text(kind.rawValue), .text(value)])
-        return try s.step() ? Self.credential(from: s) : nil
+        return try s.first(Self.credential(from:))
     }
 
     /// Credentials, optionally of one kind and one owner.
@@ -221,7 +220,7 @@ extension AccessDatabase {
         credential.value = value
         try write(operator: `operator`, action: "\(credential.kind.rawValue).add", target: Self.masked(credential)) {
             if let existing = try self.credential(kind: credential.kind, value: value) {
-                throw RosterError.owned(kind: credential.kind.rawValue, value: Self.masked(existing), owner: Self.describe(existing.owner))
+                throw RosterError.owned(kind: credential.kind.rawValue, value: Self.masked(existing), owner: Self.describeOwner(existing.owner))
             }
             switch credential.owner {
             case .person(let id):
@@ -305,7 +304,7 @@ extension AccessDatabase {
 
     static func masked(_ c: Credential) -> String { c.kind == .pin ? "****" : c.value }
 
-    static func describe(_ owner: CredentialOwner) -> String {
+    public static func describeOwner(_ owner: CredentialOwner) -> String {
         switch owner {
         case .person(let id): return "person \(id)"
         case .house(let id): return "house \(id)"
@@ -318,8 +317,8 @@ extension AccessDatabase {
     public func schedule(_ name: String) throws -> Schedule? {
         let s = try connection.statement("SELECT segments FROM schedules WHERE name = ?")
         try s.bind([.text(name)])
-        guard try s.step() else { return nil }
-        let specs = s.text(0).split(separator: "\n").map(String.init)
+        guard let segments = try s.first({ $0.text(0) }) else { return nil }
+        let specs = segments.split(separator: "\n").map(String.init)
         var schedule = try Schedule(name: name, specs: specs)
         let d = try connection.statement("SELECT date, kind, segments FROM schedule_dates WHERE schedule = ? ORDER BY date")
         try d.bind([.text(name)])
@@ -378,8 +377,7 @@ extension AccessDatabase {
     public func group(_ name: String) throws -> AccessGroup? {
         let s = try connection.statement("SELECT schedule FROM groups WHERE name = ?")
         try s.bind([.text(name)])
-        guard try s.step() else { return nil }
-        let schedule = s.optionalText(0)
+        guard let schedule = try s.first({ $0.optionalText(0) }) else { return nil }
         let p = try connection.statement("SELECT portal FROM group_portals WHERE group_name = ? ORDER BY portal")
         try p.bind([.text(name)])
         var portals: [String] = []

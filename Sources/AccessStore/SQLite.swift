@@ -34,6 +34,7 @@ public final class SQLiteConnection {
     let handle: OpaquePointer
     public let path: String
     private var cache: [String: Statement] = [:]
+    private var savepointDepth = 0
 
     /// Opens (creating if asked) the file at `path`.
     public init(path: String, create: Bool = true, readOnly: Bool = false) throws(StoreError) {
@@ -80,7 +81,24 @@ public final class SQLiteConnection {
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    /// Inside another transaction it becomes a savepoint, so changes compose.
     public func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+        let nested = sqlite3_get_autocommit(handle) == 0
+        if nested {
+            savepointDepth += 1
+            let name = "sp\(savepointDepth)"
+            defer { savepointDepth -= 1 }
+            try execute("SAVEPOINT \(name)")
+            do {
+                let result = try body()
+                try execute("RELEASE \(name)")
+                return result
+            } catch {
+                try? execute("ROLLBACK TO \(name)")
+                try? execute("RELEASE \(name)")
+                throw error
+            }
+        }
         try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
         do {
             let result = try body()
@@ -96,15 +114,13 @@ public final class SQLiteConnection {
     public func scalarInt(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> Int64? {
         let s = try statement(sql)
         try s.bind(bindings)
-        guard try s.step() else { return nil }
-        return s.isNull(0) ? nil : s.int(0)
+        return try s.first { $0.isNull(0) ? nil : $0.int(0) } ?? nil
     }
 
     public func scalarText(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> String? {
         let s = try statement(sql)
         try s.bind(bindings)
-        guard try s.step() else { return nil }
-        return s.text(0)
+        return try s.first { $0.text(0) }
     }
 
     /// Runs a statement with bindings, ignoring rows.
@@ -193,6 +209,14 @@ public final class Statement {
         return Array(UnsafeRawBufferPointer(start: p, count: count))
     }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+
+    /// The first row mapped by `map`, or nil; the statement is reset afterwards so that it holds
+    /// no read transaction open.
+    public func first<T>(_ map: (Statement) -> T) throws(StoreError) -> T? {
+        defer { sqlite3_reset(handle) }
+        guard try step() else { return nil }
+        return map(self)
+    }
 }
 
 /// SQLite's "copy the bytes now" destructor, which Swift cannot import as a macro.

@@ -34,7 +34,7 @@ extension AccessDatabase {
     public func pass(_ id: String) throws -> VisitorPass? {
         let s = try connection.statement(Self.passSelect + " WHERE id = ?")
         try s.bind([.text(id)])
-        return try s.step() ? Self.pass(from: s) : nil
+        return try s.first(Self.pass(from:))
     }
 
     /// Passes, newest first, optionally of one house or only those still usable at `activeAt`.

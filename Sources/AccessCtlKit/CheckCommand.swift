@@ -1,0 +1,82 @@
+import AccessCore
+import AccessStore
+import ArgumentParser
+
+struct CheckCommand: SiteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Ask why a credential would be granted or denied at a portal, now or at a given time.",
+        discussion: """
+            The controller's own engine decides, with the portal's current mode and anti-passback state; \
+            nothing is recorded and no visitor use is spent. Exits 0 whatever the decision.
+            Examples:
+              accessctl check --portal gate-north-in --card 10023456
+              accessctl check --portal lane-in --plate 京A12345 --at 2026-12-31T23:30 --json
+            """
+    )
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The portal id.") var portal: String
+    @Option(help: "A card number.") var card: String?
+    @Option(help: "A licence plate.") var plate: String?
+    @Option(help: "A keypad PIN.") var pin: String?
+    @Option(help: "A visitor pass QR code text.") var qr: String?
+    @Option(help: "When (ISO 8601; default now; no offset means the community's zone).") var at: String?
+
+    func validate() throws {
+        if [card, plate, pin, qr].compactMap({ $0 }).count != 1 {
+            throw ValidationError("give exactly one of --card, --plate, --pin or --qr")
+        }
+    }
+
+    func run(site: Site) throws {
+        let presented: PresentedCredential
+        if let card {
+            do { presented = .card(try CredentialValue.card(card)) } catch { throw ValidationError("--card: \(error.description)") }
+        } else if let plate {
+            presented = .plate(plate)
+        } else if let pin {
+            presented = .pin(pin)
+        } else {
+            presented = .qr(qr ?? "")
+        }
+        let when = try at.map { try site.instant($0, option: "--at") } ?? Site.now()
+        let policy = try site.db.loadPolicy(rules: site.rules)
+        let request = DecisionRequest(portal: portal, credential: presented, at: when, portalMode: try site.db.portalMode(portal))
+        let decision = try policy.decide(request, ledger: try site.db.antiPassbackLedger())
+        if site.json { return Say.json(Self.json(decision, at: when, zone: site.zone)) }
+        let who = [decision.personID.map { "person \($0)" }, decision.houseID.map { "house \($0)" }, decision.role?.rawValue,
+                   decision.visitorPassID.map { "pass \($0)" }].compactMap { $0 }.joined(separator: ", ")
+        Say.line("\(decision.granted ? "GRANTED" : "DENIED") at \(portal), \(site.format(when)): \(decision.reason.rawValue)\(who.isEmpty ? "" : " (\(who))")")
+        Say.line("  \(Self.explanation(decision.reason))")
+        if decision.alarm { Say.line("  an alarm would be raised") }
+        if decision.antiPassbackViolation { Say.line("  anti-passback (soft): the last recorded passage does not match; granted and flagged") }
+    }
+
+    static func json(_ d: Decision, at: UnixSeconds, zone: ZoneRules) -> JSON {
+        .object([
+            ("granted", .bool(d.granted)), ("reason", .string(d.reason.rawValue)), ("person_id", .string(d.personID)),
+            ("house_id", .string(d.houseID)), ("portal", .string(d.portal)), ("role", .string(d.role?.rawValue)),
+            ("credential_kind", .string(d.credentialKind.rawValue)), ("visitor_pass", .string(d.visitorPassID)),
+            ("alarm", .bool(d.alarm)), ("anti_passback_violation", .bool(d.antiPassbackViolation)),
+            ("at", .string(ISO8601.format(at, zone: zone))),
+        ])
+    }
+
+    static func explanation(_ reason: Reason) -> String {
+        switch reason {
+        case .granted: return "the credential is valid here at this time"
+        case .unknownCredential: return "no such credential on the roster (or a QR code that is forged or malformed)"
+        case .revoked: return "the credential (or visitor pass) was revoked or reported lost"
+        case .suspended: return "the person is suspended"
+        case .blacklisted: return "the credential or its owner is blacklisted"
+        case .notYetValid: return "the validity window has not begun"
+        case .expired: return "the validity window has ended (e.g. the lease is over)"
+        case .noRight: return "no group or default right covers this portal"
+        case .outsideSchedule: return "a group covers this portal, but not at this time"
+        case .antiPassback: return "the last recorded passage does not match this direction (hard anti-passback)"
+        case .usesExhausted: return "the visitor pass has no entries left"
+        case .portalLocked: return "the portal is set to always-closed"
+        case .clockUnset: return "the controller's clock is not set; no time-based decision is made"
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import AccessConfig
+import AccessCore
+import AccessStore
+import ArgumentParser
+import Glibc
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The site description shared with accessd (TOML).", valueName: "path"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("The database, when no --config is given.", valueName: "path"))
+    var db: String?
+
+    @Flag(name: .long, help: "Print machine-readable JSON.")
+    var json = false
+
+    @Option(name: .customLong("operator"), help: ArgumentHelp("Name recorded in the audit log (default: $SUDO_USER, then $USER).", valueName: "name"))
+    var operatorName: String?
+
+    /// The configuration file to use: `--config`, else `$ACCESS_CONFIG`, else the system one if present.
+    var configPath: String? {
+        if let config { return config }
+        if db != nil { return nil }
+        if let env = getenv("ACCESS_CONFIG") { return String(cString: env) }
+        return access("/etc/accessd/accessd.toml", R_OK) == 0 ? "/etc/accessd/accessd.toml" : nil
+    }
+
+    var operatorIdentity: String {
+        if let operatorName, !operatorName.isEmpty { return operatorName }
+        for name in ["SUDO_USER", "USER", "LOGNAME"] {
+            if let v = getenv(name), let s = String(validatingCString: v), !s.isEmpty { return s }
+        }
+        return "uid:\(getuid())"
+    }
+}
+
+/// A failure of the command line itself, e.g. a missing database.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The open database and the rules of the site, for one command.
+final class Site {
+    let db: AccessDatabase
+    let rules: SiteRules
+    let operatorName: String
+    let json: Bool
+    var zone: ZoneRules { rules.zone }
+
+    init(db: AccessDatabase, rules: SiteRules, operatorName: String, json: Bool) {
+        self.db = db
+        self.rules = rules
+        self.operatorName = operatorName
+        self.json = json
+    }
+
+    static func open(_ options: GlobalOptions) throws -> Site {
+        if let path = options.configPath {
+            let config = try SiteConfig.load(path: path)
+            let db = try AccessDatabase(path: config.databasePath)
+            try db.saveSite(config.rules)
+            return Site(db: db, rules: config.rules, operatorName: options.operatorIdentity, json: options.json)
+        }
+        guard let path = options.db else {
+            throw CLIError("no database: give --config PATH (the accessd configuration) or --db PATH")
+        }
+        let db = try AccessDatabase(path: path)
+        let rules = try db.loadSite() ?? SiteRules(zone: ZoneRules(identifier: "Asia/Shanghai") ?? .fixed(offsetSeconds: 28_800), portals: [])
+        return Site(db: db, rules: rules, operatorName: options.operatorIdentity, json: options.json)
+    }
+
+    /// Parses a date or date-time argument in the site's zone.
+    func instant(_ text: String, option: String, until: Bool = false) throws -> UnixSeconds {
+        guard let value = ISO8601.parse(text, zone: zone, dateOnly: until ? .endOfDay : .startOfDay) else {
+            throw CLIError("\(option): \"\(text)\" is not a date (YYYY-MM-DD) or a date-time (2026-12-31T18:00, optionally with +08:00)")
+        }
+        return value
+    }
+
+    func format(_ instant: UnixSeconds?) -> String {
+        instant.map { ISO8601.format($0, zone: zone) } ?? "-"
+    }
+
+    func formatBound(_ instant: UnixSeconds?, until: Bool) -> String {
+        instant.map { ISO8601.formatBound($0, zone: zone, isUntil: until) } ?? ""
+    }
+
+    static func now() -> UnixSeconds { AccessDatabase.nowMicros() / 1_000_000 }
+}

@@ -1,0 +1,4 @@
+import AccessCtlKit
+import Glibc
+
+exit(AccessCtl.run(Array(CommandLine.arguments.dropFirst())))
