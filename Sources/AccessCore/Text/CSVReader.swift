@@ -23,6 +23,11 @@ public enum CSVError: Error, Equatable, Sendable, CustomStringConvertible {
 public struct CSVRecord: Equatable, Sendable {
     public var line: Int
     public var fields: [String]
+
+    public init(line: Int, fields: [String]) {
+        self.line = line
+        self.fields = fields
+    }
 }
 
 /// An RFC 4180 reader (commas, double-quoted fields with `""` escapes, LF or CRLF) that pulls

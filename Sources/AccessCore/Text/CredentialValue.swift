@@ -57,8 +57,13 @@ public enum CredentialValue {
             throw .badPlate(text, "the second character must be a letter A-Z")
         }
         var body = chars.dropFirst(2)
-        if let last = body.last, plateSuffixes.contains(last) { body = body.dropLast() }
-        guard body.count == 5 || body.count == 6 else {
+        if let last = body.last, plateSuffixes.contains(last) {
+            // Special-use plates: four characters and the suffix (京A1234挂, 粤Z1234港).
+            body = body.dropLast()
+            guard body.count == 4 else {
+                throw .badPlate(text, "expected 4 characters before \"\(last)\", found \(body.count)")
+            }
+        } else if body.count != 5 && body.count != 6 {
             throw .badPlate(text, "expected 5 characters after the letter (6 for new-energy plates), found \(body.count)")
         }
         for ch in body {
