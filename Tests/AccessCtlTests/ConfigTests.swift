@@ -1,0 +1,77 @@
+import AccessConfig
+import AccessCore
+import AccessTestSupport
+import Testing
+
+@Suite("Site configuration")
+struct ConfigTests {
+    static let minimal = """
+        [controller]
+        id = "xfl-north-1"
+        community = "幸福里小区"
+
+        [database]
+        path = "/tmp/x.db"
+
+        [[portal]]
+        id = "gate-in"
+        kind = "door"
+
+        [[portal]]
+        id = "lane-in"
+        kind = "barrier"
+        readers = ["lpr-1"]
+        """
+
+    func parse(_ text: String) throws(ConfigError) -> SiteConfig {
+        let dir = TemporaryDirectory()
+        return try SiteConfig.load(path: dir.write("site.toml", text))
+    }
+
+    func error(_ text: String) -> String? {
+        do {
+            _ = try parse(text)
+            return nil
+        } catch {
+            return "\(error.line.map(String.init) ?? "-"): \(error.key): \(error.problem)"
+        }
+    }
+
+    @Test func minimalConfigIsEnoughForAccessctl() throws {
+        let c = try parse(Self.minimal)
+        #expect(c.controller.id == "xfl-north-1")
+        #expect(c.controller.timeZone.identifier == "Asia/Shanghai")
+        #expect(c.portals.map(\.id) == ["gate-in", "lane-in"])
+        #expect(c.portals[1].kind == .barrier)
+        #expect(c.portals[0].direction == .in && c.portals[0].fromArea == "outside" && c.portals[0].toArea == "community")
+        #expect(c.portals[1].readers == ["lpr-1"])
+        #expect(c.http == nil && c.mqtt == nil)
+    }
+
+    @Test func shippedConfigsParse() throws {
+        for name in ["accessd-sim.toml", "accessd.toml"] {
+            let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+            let c = try SiteConfig.load(path: "/\(path)/Config/\(name)")
+            #expect(!c.portals.isEmpty, "\(name)")
+        }
+    }
+
+    @Test(arguments: [
+        (minimal.replacingOccurrences(of: "kind = \"barrier\"", with: "kind = \"barier\""), "14: portal[1].kind: \"barier\" is not one of door, barrier, fence"),
+        (minimal + "\ncolour = \"red\"\n", "16: portal[1].colour: unknown key (known here: id, kind, direction, from_area, to_area, building, readers)"),
+        (minimal.replacingOccurrences(of: "community = \"幸福里小区\"", with: "time_zone = \"Asia/Shangai\""), "3: controller.time_zone: \"Asia/Shangai\" is not a known IANA time zone (e.g. Asia/Shanghai)"),
+        (minimal.replacingOccurrences(of: "id = \"lane-in\"", with: "id = \"gate-in\""), "13: portal[1].id: \"gate-in\" is already the id of portal[0]"),
+        (minimal.replacingOccurrences(of: "path = \"/tmp/x.db\"", with: "path = 7"), "6: database.path: must be a string, not a integer"),
+        (minimal.replacingOccurrences(of: "[database]\npath = \"/tmp/x.db\"\n", with: ""), "-: database: the table [database] is required"),
+        (minimal + "\n[upstream.http]\nlisten = \"localhost\"\n", "17: upstream.http.listen: \"localhost\" is not host:port"),
+        (minimal + "\n[[area]]\nid = \"moon\"\n", "17: area[0].id: no portal joins an area \"moon\" (known: community, outside)"),
+        ("[controller\nid = 1", "1: syntax: Error while parsing table header: expected ']', saw '\\n'"),
+    ])
+    func mistakesNameTheLineAndKey(_ text: String, _ expected: String) {
+        #expect(error(text) == expected)
+    }
+
+    @Test func missingFileIsNamed() {
+        #expect(throws: ConfigError.self) { try SiteConfig.load(path: "/nonexistent/accessd.toml") }
+    }
+}
