@@ -106,7 +106,7 @@ public enum SyntheticRoster {
 
     /// An index of `people` people with one card each (cards `firstCard ..< firstCard + people`),
     /// built straight into memory (benchmarks of the decision path).
-    public static func index(people: Int, rules: SiteRules, firstCard: UInt64 = 1_000_000) -> RosterIndex {
+    public static func index(people: Int, rules: SiteRules, firstCard: UInt64 = 1_000_000, passes: [VisitorPass] = []) -> RosterIndex {
         var builder = RosterIndex.Builder(rules: rules, expectedPeople: people, expectedCards: people)
         let houses = (people + 2) / 3
         for h in 0..<houses { builder.addHouse(id: "H\(h)", building: h % 2 == 0 ? "B01" : "B02") }
@@ -115,6 +115,7 @@ public enum SyntheticRoster {
                               houses: [HouseBinding(houseID: "H\(i / 3)", role: .owner)], groups: [])
             builder.addCredential(kind: .card, value: String(firstCard + UInt64(i)), owner: .person("P\(i)"), status: .active)
         }
+        for pass in passes { builder.addVisitorPass(pass) }
         return builder.finish()
     }
 }

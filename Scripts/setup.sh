@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the system packages CommunityAccess builds and tests with, on Debian 12.
+# Idempotent: does nothing when everything is present. Needs root (or sudo) only to install.
+set -euo pipefail
+
+# Build: C libraries behind the system-library targets.
+build_packages=(libsqlite3-dev libqrencode-dev)
+# Tests: a real QR scanner to decode what `visitor issue` prints.
+test_packages=(zbar-tools)
+
+want=("${build_packages[@]}")
+if [[ "${1:-}" == "--tests" ]]; then want+=("${test_packages[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+        [[ -x "$candidate/swift" ]] && { echo "setup: add $candidate to PATH" >&2; break; }
+    done
+    echo "setup: Swift 6.1 or newer is required (swift not found on PATH)" >&2
+    exit 1
+fi

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds CommunityAccess and runs every test tier:
+#   1. the Swift tests (core logic, SQLite store on real files, accessctl in-process and as a binary);
+#   2. the hardware-in-the-loop smoke test: Debian's kernel in QEMU with a gpio-sim chip.
+# Set ACCESS_HIL_OPTIONAL=1 only on a machine that cannot run QEMU; the skip is announced loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+Scripts/setup.sh --tests
+
+echo "== swift build and swift test"
+swift build --build-tests
+swift test --skip-build 2>&1 | tee .build/swift-test.log
+# `swift test` must have run tests and passed them: read its summary line.
+grep -Eq "Test run with [1-9][0-9]* tests? .*passed" .build/swift-test.log
+
+echo "== hardware-in-the-loop (QEMU + gpio-sim)"
+Hardware/hil/smoke-test.sh
