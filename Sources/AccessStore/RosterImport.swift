@@ -217,7 +217,7 @@ struct ImportRun {
             report.unchanged += 1
             return
         }
-        try db.savePerson(person)
+        try db.savePerson(person, isNew: existing == nil, referencesChecked: true)
         try syncCredentials(of: row.personID, from: existingCredentials, to: credentials)
         try db.appendAudit(operator: options.operator, action: existing == nil ? "person.add" : "person.edit",
                            target: row.personID, before: before, after: after)
@@ -267,9 +267,12 @@ struct ImportRun {
             try db.connection.run("DELETE FROM credentials WHERE kind = ? AND value = ?", [.text(c.kind.rawValue), .text(c.value)])
         }
         for c in new where !old.contains(where: { $0.kind == c.kind && $0.value == c.value }) {
-            // Taken over from someone later in the file (checked in `finish`).
-            try db.connection.run("DELETE FROM credentials WHERE kind = ? AND value = ?", [.text(c.kind.rawValue), .text(c.value)])
-            try db.insertCredential(c)
+            // A value taken over from someone later in the file changes owner (checked in `finish`).
+            try db.connection.run("""
+                INSERT INTO credentials (kind, value, person_id, status, note) VALUES (?, ?, ?, 'active', '')
+                ON CONFLICT (kind, value) DO UPDATE SET person_id = excluded.person_id, house_id = NULL,
+                    status = 'active', note = ''
+                """, [.text(c.kind.rawValue), .text(c.value), .text(personID)])
         }
     }
 

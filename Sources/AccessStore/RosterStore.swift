@@ -154,8 +154,10 @@ extension AccessDatabase {
         }
     }
 
-    /// Validates references and writes the person with their bindings and groups.
-    func savePerson(_ person: Person) throws {
+    /// Validates references and writes the person with their bindings and groups. The import,
+    /// which has checked houses and groups against its own maps, skips the lookups
+    /// (`referencesChecked`); a new person has no old bindings to delete.
+    func savePerson(_ person: Person, isNew: Bool = false, referencesChecked: Bool = false) throws {
         try Self.validateID(person.id, field: "person_id")
         guard !person.houses.isEmpty else {
             throw RosterError.invalid(field: "house", value: "", problem: "is required: every person belongs to a house")
@@ -163,11 +165,13 @@ extension AccessDatabase {
         if let from = person.validFrom, let until = person.validUntil, from >= until {
             throw RosterError.invalid(field: "valid_until", value: String(until), problem: "is not after valid_from")
         }
-        for binding in person.houses where try house(binding.houseID) == nil {
-            throw RosterError.notFound(kind: "house", id: binding.houseID)
-        }
-        for group in person.groups where try connection.scalarInt("SELECT 1 FROM groups WHERE name = ?", [.text(group)]) == nil {
-            throw RosterError.notFound(kind: "group", id: group)
+        if !referencesChecked {
+            for binding in person.houses where try house(binding.houseID) == nil {
+                throw RosterError.notFound(kind: "house", id: binding.houseID)
+            }
+            for group in person.groups where try connection.scalarInt("SELECT 1 FROM groups WHERE name = ?", [.text(group)]) == nil {
+                throw RosterError.notFound(kind: "group", id: group)
+            }
         }
         try connection.run("""
             INSERT INTO people (id, name, phone, status, valid_from, valid_until, lives_alone) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -175,12 +179,14 @@ extension AccessDatabase {
                 valid_from = excluded.valid_from, valid_until = excluded.valid_until, lives_alone = excluded.lives_alone
             """, [.text(person.id), .text(person.name), .text(person.phone), .text(person.status.rawValue),
                   .optional(person.validFrom), .optional(person.validUntil), .int(person.livesAlone ? 1 : 0)])
-        try connection.run("DELETE FROM person_houses WHERE person_id = ?", [.text(person.id)])
+        if !isNew {
+            try connection.run("DELETE FROM person_houses WHERE person_id = ?", [.text(person.id)])
+            try connection.run("DELETE FROM person_groups WHERE person_id = ?", [.text(person.id)])
+        }
         for (position, binding) in person.houses.enumerated() {
             try connection.run("INSERT INTO person_houses (person_id, house_id, role, position) VALUES (?, ?, ?, ?)",
                                [.text(person.id), .text(binding.houseID), .text(binding.role.rawValue), .int(Int64(position))])
         }
-        try connection.run("DELETE FROM person_groups WHERE person_id = ?", [.text(person.id)])
         for group in Set(person.groups).sorted() {
             try connection.run("INSERT INTO person_groups (person_id, group_name) VALUES (?, ?)", [.text(person.id), .text(group)])
         }
@@ -220,6 +226,10 @@ extension AccessDatabase {
         credential.value = value
         try write(operator: `operator`, action: "\(credential.kind.rawValue).add", target: Self.masked(credential)) {
             if let existing = try self.credential(kind: credential.kind, value: value) {
+                // Whose PIN it is stays secret: a PIN alone opens doors.
+                if credential.kind == .pin {
+                    throw RosterError.invalid(field: "pin", value: "****", problem: "is already in use; choose another")
+                }
                 throw RosterError.owned(kind: credential.kind.rawValue, value: Self.masked(existing), owner: Self.describeOwner(existing.owner))
             }
             switch credential.owner {

@@ -223,6 +223,9 @@ extension RosterIndex {
             }
             index.houseResidentStart = counts
             index.houseResidents = residents
+            // Decisions never look people or houses up by id; only building does. Free the maps.
+            index.personByID = [:]
+            index.houseByID = [:]
             return index
         }
     }
