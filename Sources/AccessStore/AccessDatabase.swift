@@ -159,7 +159,7 @@ enum Migrations {
             unit TEXT NOT NULL DEFAULT '',
             floor TEXT NOT NULL DEFAULT '',
             room TEXT NOT NULL DEFAULT ''
-        );
+        ) WITHOUT ROWID;
         CREATE INDEX houses_building ON houses (building);
 
         CREATE TABLE people (
@@ -171,7 +171,7 @@ enum Migrations {
             valid_until INTEGER,
             lives_alone INTEGER NOT NULL DEFAULT 0,
             CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_from < valid_until)
-        );
+        ) WITHOUT ROWID;
 
         CREATE TABLE person_houses (
             person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
@@ -179,21 +179,20 @@ enum Migrations {
             role TEXT NOT NULL CHECK (role IN ('owner', 'family', 'tenant', 'staff', 'visitor')),
             position INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (person_id, house_id)
-        );
+        ) WITHOUT ROWID;
         CREATE INDEX person_houses_house ON person_houses (house_id);
 
         CREATE TABLE credentials (
-            id INTEGER PRIMARY KEY,
             kind TEXT NOT NULL CHECK (kind IN ('card', 'pin', 'plate')),
             value TEXT NOT NULL,
             person_id TEXT REFERENCES people (id) ON DELETE CASCADE,
             house_id TEXT REFERENCES houses (id) ON DELETE CASCADE,
             status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked', 'lost', 'blacklisted')),
             note TEXT NOT NULL DEFAULT '',
-            UNIQUE (kind, value),
+            PRIMARY KEY (kind, value),
             CHECK (person_id IS NULL OR house_id IS NULL),
             CHECK (person_id IS NOT NULL OR house_id IS NOT NULL OR status = 'blacklisted')
-        );
+        ) WITHOUT ROWID;
         CREATE INDEX credentials_person ON credentials (person_id);
         CREATE INDEX credentials_house ON credentials (house_id);
 
@@ -217,12 +216,12 @@ enum Migrations {
             group_name TEXT NOT NULL REFERENCES groups (name) ON DELETE CASCADE,
             portal TEXT NOT NULL,
             PRIMARY KEY (group_name, portal)
-        );
+        ) WITHOUT ROWID;
         CREATE TABLE person_groups (
             person_id TEXT NOT NULL REFERENCES people (id) ON DELETE CASCADE,
             group_name TEXT NOT NULL REFERENCES groups (name),
             PRIMARY KEY (person_id, group_name)
-        );
+        ) WITHOUT ROWID;
         CREATE INDEX person_groups_group ON person_groups (group_name);
 
         CREATE TABLE visitor_passes (

@@ -261,3 +261,30 @@ struct EventLogTests {
         #expect(try db.events(byHouse).isEmpty)
     }
 }
+
+@Suite("Roster watcher")
+struct RosterWatcherTests {
+    @Test func reloadsOnRosterChangesOnly() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("w.db")
+        let writer = try AccessDatabase(path: path)
+        try writer.saveSite(Fixtures.rules())
+        try writer.addHouse(House(id: "H1", building: "B01"), operator: "t")
+        try writer.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "H1", role: .owner)]), operator: "t")
+        let watcher = try RosterWatcher(path: path, rules: Fixtures.rules())
+        let request = DecisionRequest(portal: "b01-door", credential: .card(42), at: Fixtures.at("2026-11-23T10:00"))
+        #expect(try watcher.policy.decide(request).reason == .unknownCredential)
+        #expect(try watcher.refresh() == false)
+
+        try writer.appendEvents([AccessEvent(timeMicros: 1, utcOffset: 0, type: .system)])
+        #expect(try watcher.refresh() == false)  // an event is not a roster change
+
+        try writer.addCredential(Credential(kind: .card, value: "42", owner: .person("P1")), operator: "t")
+        #expect(try watcher.refresh() == true)
+        #expect(try watcher.policy.decide(request).reason == .granted)
+
+        try writer.setCredentialStatus(kind: .card, value: "42", status: .revoked, operator: "t")
+        #expect(try watcher.refresh() == true)
+        #expect(try watcher.policy.decide(request).reason == .revoked)
+    }
+}

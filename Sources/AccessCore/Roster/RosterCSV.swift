@@ -165,9 +165,16 @@ public struct RosterCSVSchema: Sendable {
     /// Ids are printable, without separators that would break CSV lists or event ids.
     public static func identifierProblem(_ value: String) -> String? {
         if value.isEmpty { return "is required" }
-        if value.count > 64 { return "\"\(value.prefix(20))…\" is longer than 64 characters" }
-        if value.contains(where: { $0.isWhitespace || $0 == ";" || $0 == "," || $0 == ":" || $0 == "\"" || $0 == "/" }) {
-            return "\"\(value)\" may not contain spaces, ';', ',', ':', '/' or quotes"
+        if value.utf8.count > 128 || value.unicodeScalars.count > 64 { return "\"\(value.prefix(20))…\" is longer than 64 characters" }
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case ";", ",", ":", "\"", "/":
+                return "\"\(value)\" may not contain spaces, ';', ',', ':', '/' or quotes"
+            default:
+                if scalar.value < 0x21 || (scalar.value >= 0x80 && scalar.properties.isWhitespace) || scalar.value == 0x7F {
+                    return "\"\(value)\" may not contain spaces, ';', ',', ':', '/' or quotes"
+                }
+            }
         }
         return nil
     }
