@@ -126,7 +126,7 @@ expect_eq "bit stream seen by gpiomon equals the one sent" "$seen" "$sent"
 #     CLOCK_MONOTONIC timestamp after wiegand-inject's (it stamps just before the write).
 edge-count --events "$EDGES" --frame-gap-ms 25 reader1.d0 reader1.d1 >/tmp/ec.out &
 ec=$!
-wait_for 50 grep -q '^ready$' /tmp/ec.out || bad "edge-count did not get ready"
+wait_for 50 grep -qs '^ready$' /tmp/ec.out || bad "edge-count did not get ready"
 wiegand-inject "$GPIO_SIM_DIR" "$d0" "$d1" --random-frames "$FRAMES" --seed 7 --frame-gap-ms 60 >/tmp/inj2.out ||
     bad "wiegand-inject --random-frames failed"
 if wait_exit "$ec" 10; then ok "edge-count got $EDGES edges"

@@ -53,9 +53,9 @@ extension AccessDatabase {
     /// problem found is reported. `progress` is called now and then with the bytes read so far.
     public func importRoster(_ reader: inout CSVReader, options: ImportOptions, progress: ((Int) -> Void)? = nil) throws -> ImportReport {
         var run = ImportRun(db: self, options: options)
-        // One large transaction: a 64 MiB page cache keeps it from spilling pages to the WAL
+        // One large transaction: a 32 MiB page cache keeps it from spilling pages to the WAL
         // half-way (SQLite's default is 2 MiB). Back to the default afterwards.
-        try connection.execute("PRAGMA cache_size = -65536")
+        try connection.execute("PRAGMA cache_size = -32768")
         defer { try? connection.execute("PRAGMA cache_size = -2000") }
         try connection.execute("BEGIN IMMEDIATE")
         do {
