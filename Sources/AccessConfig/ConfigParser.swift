@@ -209,23 +209,23 @@ struct KeyLines {
         var inMultiline = false
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNumber = n + 1
-            let line = raw.trimmingCharacters(in: " \t\r")
+            let line = raw.trimming(charactersIn: " \t\r")
             let quotes = line.components(of: "\"\"\"") + line.components(of: "'''")
             if inMultiline {
                 if quotes % 2 == 1 { inMultiline = false }
                 continue
             }
             if line.hasPrefix("[[") {
-                let name = line.dropFirst(2).prefix { $0 != "]" }.trimmingCharacters(in: " \t")
+                let name = line.dropFirst(2).prefix { $0 != "]" }.trimming(charactersIn: " \t")
                 let index = arrayCounts[name, default: 0]
                 arrayCounts[name] = index + 1
                 table = "\(name)[\(index)]"
                 record(table, lineNumber)
             } else if line.hasPrefix("[") {
-                table = line.dropFirst().prefix { $0 != "]" }.trimmingCharacters(in: " \t")
+                table = line.dropFirst().prefix { $0 != "]" }.trimming(charactersIn: " \t")
                 record(table, lineNumber)
             } else if let eq = line.firstIndex(of: "="), !line.hasPrefix("#") {
-                let key = line[..<eq].trimmingCharacters(in: " \t\"'")
+                let key = line[..<eq].trimming(charactersIn: " \t\"'")
                 record(table.isEmpty ? key : "\(table).\(key)", lineNumber)
                 if quotes % 2 == 1 { inMultiline = true }
             }
@@ -249,13 +249,6 @@ struct KeyLines {
 }
 
 extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
-
     func components(of needle: String) -> Int {
         guard !needle.isEmpty else { return 0 }
         var count = 0

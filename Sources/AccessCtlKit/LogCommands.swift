@@ -122,7 +122,7 @@ struct DatabaseCommand: ParsableCommand {
                 ("roster_generation", .int(try site.db.rosterGeneration())), ("last_event_serial", .int(try site.db.lastEventSerial())),
             ] + counts.map { ($0.0, JSON.int($0.1)) }
             if site.json { return Say.json(.object(info)) }
-            for (k, v) in info { Say.line("\(k): \(v.rendered().trimmingCharacters(in: "\""))") }
+            for (k, v) in info { Say.line("\(k): \(v.rendered().trimming(charactersIn: "\""))") }
         }
     }
 
@@ -136,11 +136,3 @@ struct DatabaseCommand: ParsableCommand {
     }
 }
 
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
-}
