@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "accessctl", targets: ["accessctl"]),
+        .executable(name: "access-gpio-probe", targets: ["access-gpio-probe"]),
         .library(name: "AccessCore", targets: ["AccessCore"]),
         .library(name: "AccessStore", targets: ["AccessStore"]),
     ],
@@ -19,6 +20,8 @@ let package = Package(
         // C libraries as thin system-library targets, imported only by the file that needs them.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CQRencode", providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CGPIOD", providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(name: "CModbus", providers: [.apt(["libmodbus-dev"])]),
 
         // The domain and every decision: pure, no I/O, clock injected.
         .target(
@@ -27,6 +30,12 @@ let package = Package(
         ),
         // SQLite: roster, event log, audit log, migrations; builds the in-memory index.
         .target(name: "AccessStore", dependencies: ["AccessCore", "CSQLite"]),
+        // Devices by role (locks, contacts, readers, barriers, fence hosts, relay boards), the
+        // libgpiod and libmodbus drivers behind them, the simulated board, and hardware maps.
+        .target(
+            name: "AccessDevices",
+            dependencies: ["AccessCore", "CGPIOD", "CModbus", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
         // The TOML site description shared by accessd and accessctl.
         .target(
             name: "AccessConfig",
@@ -41,12 +50,15 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "accessctl", dependencies: ["AccessCtlKit"]),
+        // Runs the real GPIO driver in the hardware-in-the-loop guest (Hardware/hil/).
+        .executableTarget(name: "access-gpio-probe", dependencies: ["AccessDevices"]),
 
         // Fakes and builders for tests; never linked into a product.
-        .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore"]),
+        .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore", "AccessDevices"]),
 
         .testTarget(name: "AccessCoreTests", dependencies: ["AccessCore", "AccessTestSupport"]),
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
+        .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessTestSupport"]),
         .testTarget(
             name: "AccessCtlTests",
             dependencies: ["AccessCtlKit", "AccessConfig", "AccessStore", "AccessTestSupport"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds CommunityAccess and runs every test tier:
 #   1. the Swift tests (core logic, SQLite store on real files, accessctl in-process and as a binary);
-#   2. the hardware-in-the-loop smoke test: Debian's kernel in QEMU with a gpio-sim chip.
+#   2. the hardware-in-the-loop tier: Debian's kernel in QEMU with a gpio-sim chip, first the
+#      harness's smoke test, then the real GPIO driver (outputs, inputs, 1000 Wiegand frames).
 # Set ACCESS_HIL_OPTIONAL=1 only on a machine that cannot run QEMU; the skip is announced loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,4 @@ grep -Eq "Test run with [1-9][0-9]* tests? .*passed" .build/swift-test.log
 
 echo "== hardware-in-the-loop (QEMU + gpio-sim)"
 Hardware/hil/smoke-test.sh
+Hardware/hil/gpio-driver-test.sh

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# gpio-driver-test.sh: the real GPIO driver (access-gpio-probe, built from this package) on a
+# gpio-sim chip whose lines carry the simulated board's names (Hardware/boards/sim.toml), in
+# the QEMU guest. Checks outputs, inputs, Wiegand frames at reader timing (FRAMES of them:
+# 1000 by default, ACCESS_HIL_FRAMES=10000 on demand) and measures last edge → lock line.
+#
+#   Hardware/hil/gpio-driver-test.sh [run-guest.sh options]
+#   ACCESS_HIL_BUILD=release ACCESS_HIL_FRAMES=10000 Hardware/hil/gpio-driver-test.sh --timeout 1200
+set -euo pipefail
+
+HIL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HIL_DIR/../.." && pwd)
+BUILD=${ACCESS_HIL_BUILD:-debug}
+FRAMES=${ACCESS_HIL_FRAMES:-1000}
+CACHE=${ACCESS_HIL_CACHE:-$HOME/.cache/communityaccess-hil}
+LOG=$CACHE/logs/gpio-driver-test.log
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+(cd "$ROOT" && swift build -c "$BUILD" --product access-gpio-probe >&2)
+PROBE=$ROOT/.build/$BUILD/access-gpio-probe
+
+# The chip's lines: every line the board map names, in order (outputs, inputs, reader D0/D1),
+# plus one the map does not know, for the "missing line" check on a second map.
+awk '
+    /^\[\[/ { section = $0 }
+    /^[ \t]*(name|d0|d1)[ \t]*=/ {
+        if (section == "[[reader]]" && $1 == "name") next
+        match($0, /"[^"]*"/); print substr($0, RSTART + 1, RLENGTH - 2)
+    }
+' "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
+echo "spare.line" >>"$WORK/lines.txt"
+# A map naming a line that is not on the chip.
+sed 's/name = "siren"/name = "siren.missing"/' "$ROOT/Hardware/boards/sim.toml" >"$WORK/missing.toml"
+
+status=0
+timeout_s=$((120 + FRAMES / 10))
+"$HIL_DIR/run-guest.sh" --lines "$WORK/lines.txt" --guest-script "$HIL_DIR/gpio-driver-guest.sh" \
+    --payload "$PROBE" --file "$ROOT/Hardware/boards/sim.toml:/data/sim.toml" \
+    --file "$WORK/missing.toml:/data/missing.toml" --env "FRAMES=$FRAMES" \
+    --timeout "$timeout_s" --log "$LOG" "$@" || status=$?
+
+grep -E '^(LATENCY|FRAMES):' "$LOG" | tr -d '\r' || true
+summary=$(grep -E '^hil-gpio: [0-9]+ passed, [0-9]+ failed' "$LOG" | tr -d '\r' | tail -n1 || true)
+if [ -n "$summary" ]; then echo "$summary"; elif [ "$status" -ne 0 ]; then echo "hil-gpio: guest gave no summary (exit $status)" >&2; fi
+exit "$status"

@@ -1,0 +1,114 @@
+import AccessCore
+import AccessDevices
+import AccessTestSupport
+import Glibc
+import Testing
+
+@Suite("Board maps")
+struct BoardMapTests {
+    static let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+
+    @Test(arguments: ["sim.toml", "rpi4-relay-hat.toml"])
+    func shippedMapsParse(_ name: String) throws {
+        let map = try BoardMap.load(path: "\(Self.root)/Hardware/boards/\(name)")
+        #expect(!map.outputs.isEmpty && !map.inputs.isEmpty && !map.readers.isEmpty)
+        #expect(Set(map.lineNames).count == map.lineNames.count)
+        #expect(map.outputs.allSatisfy { !$0.safeActive }, "every output is inactive when safe")
+    }
+
+    @Test func simBoardNamesTheSimSitesReaders() throws {
+        let map = try BoardMap.load(path: "\(Self.root)/Hardware/boards/sim.toml")
+        #expect(map.readers.map(\.name).contains("reader-north-in"))
+        #expect(map.readers.first { $0.name == "reader-north-in" }?.format == .bits26)
+        #expect(map.readers.first { $0.name == "reader-b01" }?.format == nil)
+        let contact = try #require(map.inputs.first { $0.name == "gate-north.contact" })
+        #expect(contact.activeLow && contact.bias == .pullUp && contact.debounceNanos == 20_000_000)
+    }
+
+    func problem(_ text: String) -> String? {
+        do {
+            _ = try BoardMap.parse(text, file: "b.toml")
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func mistakesNameFileKeyAndValue() {
+        let head = "[board]\nmodel = \"m\"\n"
+        #expect(problem("") == "b.toml: board: the table [board] is required")
+        #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml: output[0].role: \"bell\" is not one of lock, siren, light, relay, barrier-open, barrier-close")
+        #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml: output[0].role: is required (one of lock, siren, light, relay, barrier-open, barrier-close)")
+        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce = 3\n") == "b.toml: input[0].debounce: unknown key (known here: name, role, active_low, bias, debounce_ms, doc)")
+        #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"a\"\n") == "b.toml: reader[0].d1: line \"a\" is already used by reader[0].d0")
+        #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"b\"\nformat = \"35\"\n") == "b.toml: reader[0].format: \"35\" is not one of auto, 26, 34, 37, raw")
+        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce_ms = -1\n") == "b.toml: input[0].debounce_ms: -1 is out of range 0…10000")
+        #expect(problem("[board\n")?.hasPrefix("b.toml: line 1:") == true)
+    }
+
+    @Test func missingFileIsNamed() {
+        #expect(throws: DeviceError.configuration(file: "/nonexistent.toml", key: "file", problem: "cannot be read: No such file or directory")) {
+            try BoardMap.load(path: "/nonexistent.toml")
+        }
+    }
+}
+
+@Suite("Edge processor")
+struct EdgeProcessorTests {
+    static let map = BoardMap(
+        model: "test",
+        inputs: [BoardMap.Input(name: "door.contact", role: .doorContact, activeLow: true, bias: .pullUp, debounceNanos: 20_000_000)],
+        readers: [BoardMap.Reader(name: "r1", d0: "r1.d0", d1: "r1.d1", bias: .pullUp, format: .bits26, silenceNanos: 25_000_000)]
+    )
+
+    @Test func readerBitsBecomeACardAtTheLastEdge() throws {
+        var p = EdgeProcessor(map: Self.map)
+        let (bits, n) = try #require(WiegandDecoder.encode(cardNumber: 6_553_701, format: .bits26))
+        var events: [BoardEvent] = []
+        for i in 0..<n {
+            events += p.readerBit(0, bit: UInt8((bits >> UInt64(n - 1 - i)) & 1), at: 1_000 + UInt64(i) * 1_500_000)
+        }
+        #expect(events.count == 1)
+        guard case .card(let reader, let frame, let lastEdge)? = events.first else { Issue.record("no card"); return }
+        #expect(reader == "r1" && frame.cardNumber == 6_553_701)
+        #expect(lastEdge == 1_000 + UInt64(n - 1) * 1_500_000)
+    }
+
+    @Test func inputsAreDebounced() {
+        var p = EdgeProcessor(map: Self.map)
+        var level = false
+        #expect(p.initial(0, active: false, at: 0) == .input(line: "door.contact", active: false, monotonicNanos: 0))
+        // A 2 ms glitch: two edges, level back where it was when the debounce ends.
+        p.inputEdge(0, at: 1_000_000)
+        p.inputEdge(0, at: 3_000_000)
+        #expect(p.nextDeadline == 23_000_000)
+        #expect(p.due(now: 22_999_999) { _ in level }.isEmpty)
+        #expect(p.due(now: 23_000_000) { _ in level }.isEmpty)
+        // A real opening: reported once stable.
+        level = true
+        p.inputEdge(0, at: 50_000_000)
+        let opened = p.due(now: 70_000_000) { _ in level }
+        #expect(opened == [BoardEvent.input(line: "door.contact", active: true, monotonicNanos: 70_000_000)])
+        #expect(p.nextDeadline == nil)
+    }
+
+    @Test func overrunSpoilsTheFrameAndIsReported() throws {
+        var p = EdgeProcessor(map: Self.map)
+        _ = p.readerBit(0, bit: 1, at: 0)
+        let overrun = p.readerOverrun(0, line: "r1.d1", at: 1_000_000)
+        #expect(overrun == [BoardEvent.overrun(line: "r1.d1")])
+        let spoilt = p.due(now: 26_000_000) { (_: Int) -> Bool? in nil }
+        #expect(spoilt == [BoardEvent.garbled(reader: "r1", reason: .overrun(bits: 1))])
+    }
+}
+
+@Suite("Device errors")
+struct DeviceErrorTests {
+    @Test func errnoAndLibmodbusCodesReadAsText() {
+        #expect(DeviceError.gpio(operation: "request output", line: "door1.lock", errno: EBUSY).description
+            == "GPIO request output on line door1.lock failed: Device or resource busy (errno 16)")
+        // MODBUS_ENOBASE + 12: libmodbus's "Invalid CRC".
+        #expect(DeviceError.modbus(operation: "read", device: "gate", errno: 112_345_678 + 12).description
+            == "Modbus read on gate failed: Invalid CRC (errno 112345690)")
+    }
+}
