@@ -44,16 +44,6 @@ public struct DoorLock: Sendable {
     }
 }
 
-/// Commands a barrier gate accepts (over Modbus or dry contacts).
-public enum BarrierCommand: String, Sendable, CaseIterable {
-    case open, close, stop, lock, unlock
-}
-
-/// Where a barrier's arm is, from its position feedback.
-public enum BarrierPosition: String, Sendable, CaseIterable {
-    case unknown, opening, open, closing, closed, stopped
-}
-
 /// A barrier gate's reported state.
 public struct BarrierStatus: Sendable, Equatable {
     public var position: BarrierPosition

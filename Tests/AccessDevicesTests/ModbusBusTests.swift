@@ -1,3 +1,4 @@
+import AccessCore
 import AccessDevices
 import AccessTestSupport
 import Glibc

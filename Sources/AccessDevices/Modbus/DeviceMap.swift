@@ -1,3 +1,4 @@
+import AccessCore
 import TOMLKit
 #if canImport(Glibc)
 import Glibc

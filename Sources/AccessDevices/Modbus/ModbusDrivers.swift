@@ -1,3 +1,5 @@
+import AccessCore
+
 // Role drivers over a ModbusBus: what each register means comes from the device map, so a
 // different model needs a new TOML file, not new code.
 

@@ -1,0 +1,214 @@
+/// Monotonic time in nanoseconds: timers never follow the wall clock.
+public typealias MonotonicNanos = UInt64
+
+/// How a door behaves (from the site configuration).
+public struct DoorConfig: Sendable, Equatable {
+    /// How long the lock stays released after a grant or the exit button (Hikvision: 1-255 s).
+    public var unlockNanos: UInt64
+    /// An open door raises `heldOpen` after this long (0: never).
+    public var heldOpenNanos: UInt64
+    /// Relock as soon as the door closes again, without waiting for the unlock time to run out.
+    public var relockOnClose: Bool
+    /// The door has a contact: opening and closing are known, forced-open can be detected.
+    public var hasContact: Bool
+    /// An escape-route door: released by the fire input (GB 50396: mandatory).
+    public var escapeRoute: Bool
+    /// The lock state at start and stop: released (fail-safe doors on escape routes) or locked.
+    public var releasedWhenStopped: Bool
+
+    public init(unlockSeconds: Int = 5, heldOpenSeconds: Int = 30, relockOnClose: Bool = true, hasContact: Bool = true,
+                escapeRoute: Bool = true, releasedWhenStopped: Bool = false) {
+        self.unlockNanos = UInt64(max(1, unlockSeconds)) * 1_000_000_000
+        self.heldOpenNanos = UInt64(max(0, heldOpenSeconds)) * 1_000_000_000
+        self.relockOnClose = relockOnClose
+        self.hasContact = hasContact
+        self.escapeRoute = escapeRoute
+        self.releasedWhenStopped = releasedWhenStopped
+    }
+}
+
+/// Operator commands for a door (interfaces.md: open, close, always-open, always-closed, normal, reset-alarm).
+public enum DoorCommand: String, Sendable, CaseIterable {
+    case open, close
+    case alwaysOpen = "always-open"
+    case alwaysClosed = "always-closed"
+    case normal
+    case resetAlarm = "reset-alarm"
+}
+
+/// What happened at a door, for the event log.
+public enum DoorEvent: String, Sendable, CaseIterable {
+    case released, relocked, opened, closed
+    case heldOpen = "held_open", heldOpenCleared = "held_open_cleared"
+    case forcedOpen = "forced_open"
+    case fireRelease = "fire_release", fireReset = "fire_reset"
+    case modeNormal = "mode_normal", modeAlwaysOpen = "mode_always_open", modeAlwaysClosed = "mode_always_closed"
+    case alarmReset = "alarm_reset"
+    /// A grant or exit request that the door did not act on (always-closed, fire).
+    case requestIgnored = "request_ignored"
+
+    /// Alarms go to the alarm topic as well as the event log.
+    public var isAlarm: Bool { self == .heldOpen || self == .forcedOpen || self == .fireRelease }
+}
+
+/// What the controller must do.
+public enum DoorAction: Sendable, Equatable {
+    /// Drive the lock: true releases it (the `DoorLock` maps this to the relay per fail-safe/secure).
+    case lock(released: Bool)
+    case event(DoorEvent)
+}
+
+/// A door as a value: feed it inputs with the monotonic time, apply the actions it returns, and
+/// call `tick` at `nextDeadline`. Modes and the fire latch are kept here; the decision (who may
+/// pass) is made before, by `AccessPolicy`.
+public struct DoorStateMachine: Sendable, Equatable {
+    public enum Input: Sendable, Equatable {
+        /// A credential was granted at one of the door's readers.
+        case granted
+        case exitButton
+        case contact(open: Bool)
+        case command(DoorCommand)
+        /// The fire input asserted (latched until `reset-alarm` once it has cleared) or cleared.
+        case fire(active: Bool)
+        case tick
+    }
+
+    public let config: DoorConfig
+    public private(set) var mode: PortalMode = .normal
+    public private(set) var released = false
+    public private(set) var doorOpen = false
+    public private(set) var fireLatched = false
+    private var fireActive = false
+    private var releaseUntil: MonotonicNanos?
+    private var openedAt: MonotonicNanos?
+    private var heldOpenRaised = false
+    private var forcedOpenRaised = false
+
+    public init(config: DoorConfig) { self.config = config }
+
+    /// The actions that put the door in its safe state, before anything else runs.
+    public mutating func start() -> [DoorAction] {
+        released = config.releasedWhenStopped
+        return [.lock(released: released)]
+    }
+
+    /// The actions for a controlled stop.
+    public func stop() -> [DoorAction] { [.lock(released: config.releasedWhenStopped)] }
+
+    /// When `tick` must be called next, if a timer runs.
+    public var nextDeadline: MonotonicNanos? {
+        var deadlines: [MonotonicNanos] = []
+        if let releaseUntil { deadlines.append(releaseUntil) }
+        if let openedAt, config.heldOpenNanos > 0, !heldOpenRaised, mode == .normal, !fireLatched {
+            deadlines.append(openedAt + config.heldOpenNanos)
+        }
+        return deadlines.min()
+    }
+
+    public mutating func handle(_ input: Input, at now: MonotonicNanos) -> [DoorAction] {
+        var actions: [DoorAction] = []
+        switch input {
+        case .granted, .exitButton:
+            if fireLatched || mode == .alwaysOpen { break }  // already released
+            if mode == .alwaysClosed {
+                actions.append(.event(.requestIgnored))
+                break
+            }
+            releaseUntil = now + config.unlockNanos
+            if !released { setReleased(true, &actions) }
+
+        case .contact(let open):
+            guard config.hasContact, open != doorOpen else { break }
+            doorOpen = open
+            if open {
+                openedAt = now
+                actions.append(.event(.opened))
+                if !released && !fireLatched && mode != .alwaysOpen && !forcedOpenRaised {
+                    forcedOpenRaised = true
+                    actions.append(.event(.forcedOpen))
+                }
+            } else {
+                openedAt = nil
+                actions.append(.event(.closed))
+                if heldOpenRaised {
+                    heldOpenRaised = false
+                    actions.append(.event(.heldOpenCleared))
+                }
+                if config.relockOnClose, released, releaseUntil != nil, mode == .normal, !fireLatched {
+                    releaseUntil = nil
+                    setReleased(false, &actions)
+                }
+            }
+
+        case .command(let command):
+            apply(command, at: now, &actions)
+
+        case .fire(let active):
+            fireActive = active
+            if active && config.escapeRoute && !fireLatched {
+                fireLatched = true
+                actions.append(.event(.fireRelease))
+                if !released { setReleased(true, &actions) }
+            }
+
+        case .tick:
+            break
+        }
+        if let until = releaseUntil, now >= until, mode == .normal, !fireLatched {
+            releaseUntil = nil
+            if released { setReleased(false, &actions) }
+        }
+        if let openedAt, config.heldOpenNanos > 0, !heldOpenRaised, mode == .normal, !fireLatched,
+           now >= openedAt + config.heldOpenNanos {
+            heldOpenRaised = true
+            actions.append(.event(.heldOpen))
+        }
+        return actions
+    }
+
+    private mutating func apply(_ command: DoorCommand, at now: MonotonicNanos, _ actions: inout [DoorAction]) {
+        switch command {
+        case .open:
+            // A remote open is a momentary release, like a grant; the caller records the operator.
+            actions += handle(.granted, at: now)
+        case .close:
+            guard !fireLatched, mode == .normal else { actions.append(.event(.requestIgnored)); return }
+            releaseUntil = nil
+            if released { setReleased(false, &actions) }
+        case .alwaysOpen:
+            mode = .alwaysOpen
+            actions.append(.event(.modeAlwaysOpen))
+            if !released { setReleased(true, &actions) }
+        case .alwaysClosed:
+            mode = .alwaysClosed
+            releaseUntil = nil
+            actions.append(.event(.modeAlwaysClosed))
+            if released && !fireLatched { setReleased(false, &actions) }
+        case .normal:
+            mode = .normal
+            actions.append(.event(.modeNormal))
+            if released && !fireLatched && releaseUntil == nil { setReleased(false, &actions) }
+        case .resetAlarm:
+            forcedOpenRaised = false
+            if heldOpenRaised {
+                heldOpenRaised = false
+                // Still open: the held-open timer starts again from now.
+                if doorOpen { openedAt = now }
+            }
+            actions.append(.event(.alarmReset))
+            // The fire latch is released only once the fire input itself has cleared.
+            if fireLatched && !fireActive {
+                fireLatched = false
+                actions.append(.event(.fireReset))
+                let shouldRelease = mode == .alwaysOpen || releaseUntil != nil
+                if released != shouldRelease { setReleased(shouldRelease, &actions) }
+            }
+        }
+    }
+
+    private mutating func setReleased(_ value: Bool, _ actions: inout [DoorAction]) {
+        released = value
+        actions.append(.lock(released: value))
+        actions.append(.event(value ? .released : .relocked))
+    }
+}
