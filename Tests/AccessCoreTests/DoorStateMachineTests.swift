@@ -11,12 +11,13 @@ struct DoorStateMachineTests {
         return d
     }
 
-    @Test func startsAndStopsInTheConfiguredSafeState() {
-        var locked = DoorStateMachine(config: DoorConfig(releasedWhenStopped: false))
-        #expect(locked.start() == [.lock(released: false)])
-        var escape = DoorStateMachine(config: DoorConfig(releasedWhenStopped: true))
-        #expect(escape.start() == [.lock(released: true)])
-        #expect(escape.stop() == [.lock(released: true)])
+    @Test func startsLockedAndStopsInTheConfiguredSafeState() {
+        var secure = DoorStateMachine(config: DoorConfig(releasedWhenStopped: false))
+        #expect(secure.start() == [.lock(released: false)])
+        #expect(secure.stop() == [.lock(released: false)])
+        var failSafe = DoorStateMachine(config: DoorConfig(releasedWhenStopped: true))
+        #expect(failSafe.start() == [.lock(released: false)], "locked while running")
+        #expect(failSafe.stop() == [.lock(released: true)], "released, as unpowered, when stopped")
     }
 
     @Test func grantReleasesForTheUnlockTimeThenRelocks() {

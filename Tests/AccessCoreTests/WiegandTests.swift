@@ -133,3 +133,21 @@ struct WiegandOrderTests {
         #expect(frame.cardNumber == 0b1010_1010_1010_1010_1010_1010)
     }
 }
+
+@Suite("Wiegand frame spacing")
+struct WiegandSpacingTests {
+    @Test func aFrameStraddlingTwoIsGarbledNotDecoded() throws {
+        // Frame A loses its last bit; frame B follows after 20 ms (less than the 25 ms silence).
+        // Counting alone would take A's 25 bits and B's first bit as one 26-bit frame.
+        var a = WiegandAssembler(format: .bits26, silenceNanos: 25_000_000)
+        let (first, n) = try #require(WiegandDecoder.encode(cardNumber: 111, format: .bits26))
+        let (second, _) = try #require(WiegandDecoder.encode(cardNumber: 222, format: .bits26))
+        var out: [WiegandOutput] = []
+        var t: UInt64 = 0
+        for i in 0..<(n - 1) { out += a.bit(UInt8((first >> UInt64(n - 1 - i)) & 1), at: t); t += 1_000_000 }
+        t += 20_000_000
+        for i in 0..<n { out += a.bit(UInt8((second >> UInt64(n - 1 - i)) & 1), at: t); t += 1_000_000 }
+        #expect(out.first == .garbled(.gap(bits: 26)))
+        #expect(!out.contains { if case .card(let f) = $0 { return f.cardNumber != 222 } else { return false } }, "never a wrong card")
+    }
+}

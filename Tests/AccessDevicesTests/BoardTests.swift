@@ -22,7 +22,7 @@ struct BoardMapTests {
         #expect(map.readers.first { $0.name == "reader-north-in" }?.format == .bits26)
         #expect(map.readers.first { $0.name == "reader-b01" }?.format == nil)
         let contact = try #require(map.inputs.first { $0.name == "gate-north.contact" })
-        #expect(contact.activeLow && contact.bias == .pullUp && contact.debounceNanos == 20_000_000)
+        #expect(!contact.activeLow && contact.bias == .pullUp && contact.debounceNanos == 20_000_000, "normally closed reed switch")
     }
 
     func problem(_ text: String) -> String? {
@@ -39,7 +39,7 @@ struct BoardMapTests {
         #expect(problem("") == "b.toml: board: the table [board] is required")
         #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml: output[0].role: \"bell\" is not one of lock, siren, light, relay, barrier-open, barrier-close")
         #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml: output[0].role: is required (one of lock, siren, light, relay, barrier-open, barrier-close)")
-        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce = 3\n") == "b.toml: input[0].debounce: unknown key (known here: name, role, active_low, bias, debounce_ms, doc)")
+        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce = 3\n") == "b.toml: input[0].debounce: unknown key (known here: name, role, contact, active_low, bias, debounce_ms, doc)")
         #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"a\"\n") == "b.toml: reader[0].d1: line \"a\" is already used by reader[0].d0")
         #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"b\"\nformat = \"35\"\n") == "b.toml: reader[0].format: \"35\" is not one of auto, 26, 34, 37, raw")
         #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce_ms = -1\n") == "b.toml: input[0].debounce_ms: -1 is out of range 0…10000")
@@ -110,5 +110,31 @@ struct DeviceErrorTests {
         // MODBUS_ENOBASE + 12: libmodbus's "Invalid CRC".
         #expect(DeviceError.modbus(operation: "read", device: "gate", errno: 112_345_678 + 12).description
             == "Modbus read on gate failed: Invalid CRC (errno 112345690)")
+    }
+}
+
+@Suite("Contacts")
+struct ContactTests {
+    @Test func normallyClosedAndOpenContacts() throws {
+        let text = """
+            [board]
+            model = "m"
+            [[input]]
+            name = "door"
+            role = "door-contact"
+            contact = "nc"
+            [[input]]
+            name = "button"
+            role = "exit-button"
+            contact = "no"
+            """
+        let map = try BoardMap.parse(text, file: "b.toml")
+        #expect(map.inputs.map(\.activeLow) == [false, true])
+        #expect(throws: DeviceError.configuration(file: "b.toml", key: "input[0].contact", problem: "give contact or active_low, not both")) {
+            try BoardMap.parse(text.replacingOccurrences(of: "contact = \"nc\"", with: "contact = \"nc\"\nactive_low = true"), file: "b.toml")
+        }
+        #expect(throws: DeviceError.configuration(file: "b.toml", key: "input[0].contact", problem: "\"closed\" is not no or nc")) {
+            try BoardMap.parse(text.replacingOccurrences(of: "contact = \"nc\"", with: "contact = \"closed\""), file: "b.toml")
+        }
     }
 }

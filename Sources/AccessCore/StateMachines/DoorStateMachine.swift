@@ -13,7 +13,8 @@ public struct DoorConfig: Sendable, Equatable {
     public var hasContact: Bool
     /// An escape-route door: released by the fire input (GB 50396: mandatory).
     public var escapeRoute: Bool
-    /// The lock state at start and stop: released (fail-safe doors on escape routes) or locked.
+    /// The lock state when the controller stops: released for a fail-safe lock (what it does
+    /// unpowered), locked for a fail-secure one.
     public var releasedWhenStopped: Bool
 
     public init(unlockSeconds: Int = 5, heldOpenSeconds: Int = 30, relockOnClose: Bool = true, hasContact: Bool = true,
@@ -86,10 +87,11 @@ public struct DoorStateMachine: Sendable, Equatable {
 
     public init(config: DoorConfig) { self.config = config }
 
-    /// The actions that put the door in its safe state, before anything else runs.
+    /// The actions that begin normal running: the door locked. (Before this, the board has
+    /// already put every line in its de-energised safe state.)
     public mutating func start() -> [DoorAction] {
-        released = config.releasedWhenStopped
-        return [.lock(released: released)]
+        released = false
+        return [.lock(released: false)]
     }
 
     /// The actions for a controlled stop.

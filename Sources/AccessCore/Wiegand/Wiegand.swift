@@ -62,6 +62,9 @@ public enum WiegandGarble: Sendable, Equatable, Hashable, CustomStringConvertibl
     case length(bits: Int)
     case keypadCheck(bits: UInt64)
     case overrun(bits: Int)
+    /// The bits were not evenly spaced: a long pause inside the frame means it straddles two
+    /// frames (an edge was lost), which parity alone does not always catch.
+    case gap(bits: Int)
 
     public var description: String {
         switch self {
@@ -69,6 +72,7 @@ public enum WiegandGarble: Sendable, Equatable, Hashable, CustomStringConvertibl
         case .length(let n): return "\(n) bits match no configured format"
         case .keypadCheck(let b): return "8-bit key \(String(b, radix: 2)) fails its complement check"
         case .overrun(let n): return "edges lost while receiving (\(n) bits so far)"
+        case .gap(let n): return "a pause inside a \(n)-bit frame: it straddles two frames"
         }
     }
 }
@@ -227,6 +231,10 @@ public struct WiegandAssembler: Sendable {
         if count == 0 { return nil }
         if count > 64 { return .garbled(.length(bits: count)) }
         edges.sort { $0.nanos < $1.nanos }
+        // A reader's bits come evenly spaced (1-2 ms); frames are at least the silence apart.
+        for (a, b) in zip(edges, edges.dropFirst()) where b.nanos - a.nanos > silenceNanos / 2 {
+            return .garbled(.gap(bits: count))
+        }
         var bits: UInt64 = 0
         for edge in edges { bits = bits << 1 | UInt64(edge.bit) }
         return WiegandDecoder.decode(bits: bits, count: count, format: format)

@@ -121,10 +121,19 @@ public struct BoardMap: Sendable, Equatable {
         }
         for (i, item) in try t.tables(root, "input").enumerated() {
             let k = "input[\(i)]"
-            try t.allow(item, k, ["name", "role", "active_low", "bias", "debounce_ms", "doc"])
+            try t.allow(item, k, ["name", "role", "contact", "active_low", "bias", "debounce_ms", "doc"])
+            // A dry contact between the line and ground, with a pull-up: a normally-closed contact
+            // (door reed switch, tamper) is active when it opens and the line goes high; a
+            // normally-open one (exit button, fire panel relay) when it closes and pulls the line low.
+            var activeLow = try t.bool(item, "\(k).active_low", default: false)
+            if let contact = try t.optionalString(item, "\(k).contact") {
+                guard item["active_low"] == nil else { throw fail("\(k).contact", "give contact or active_low, not both") }
+                guard contact == "no" || contact == "nc" else { throw fail("\(k).contact", "\"\(contact)\" is not no or nc") }
+                activeLow = contact == "no"
+            }
             map.inputs.append(Input(name: try t.string(item, "\(k).name", required: true),
                                     role: try t.enumeration(item, "\(k).role", default: nil),
-                                    activeLow: try t.bool(item, "\(k).active_low", default: false),
+                                    activeLow: activeLow,
                                     bias: try t.enumeration(item, "\(k).bias", default: Bias.asIs),
                                     debounceNanos: UInt64(try t.int(item, "\(k).debounce_ms", default: 20, range: 0...10_000)) * 1_000_000))
         }
