@@ -5,6 +5,7 @@ let package = Package(
     name: "CommunityAccess",
     platforms: [.macOS(.v14)],
     products: [
+        .executable(name: "accessd", targets: ["accessd"]),
         .executable(name: "accessctl", targets: ["accessctl"]),
         .executable(name: "access-gpio-probe", targets: ["access-gpio-probe"]),
         .library(name: "AccessCore", targets: ["AccessCore"]),
@@ -36,6 +37,11 @@ let package = Package(
             name: "AccessDevices",
             dependencies: ["AccessCore", "CGPIOD", "CModbus", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
+        // The controller: board events → decisions → relays and durable events; control socket.
+        .target(
+            name: "AccessController",
+            dependencies: ["AccessCore", "AccessStore", "AccessDevices", "AccessConfig"]
+        ),
         // The TOML site description shared by accessd and accessctl.
         .target(
             name: "AccessConfig",
@@ -45,11 +51,12 @@ let package = Package(
         .target(
             name: "AccessCtlKit",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "CQRencode",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "CQRencode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "accessctl", dependencies: ["AccessCtlKit"]),
+        .executableTarget(name: "accessd", dependencies: ["AccessController"]),
         // Runs the real GPIO driver in the hardware-in-the-loop guest (Hardware/hil/).
         .executableTarget(name: "access-gpio-probe", dependencies: ["AccessDevices"]),
 
@@ -59,6 +66,7 @@ let package = Package(
         .testTarget(name: "AccessCoreTests", dependencies: ["AccessCore", "AccessTestSupport"]),
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
         .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessTestSupport"]),
+        .testTarget(name: "AccessControllerTests", dependencies: ["AccessController", "AccessTestSupport"]),
         .testTarget(
             name: "AccessCtlTests",
             dependencies: ["AccessCtlKit", "AccessConfig", "AccessStore", "AccessTestSupport"]

@@ -27,7 +27,8 @@ struct ConfigParser {
         } catch {
             throw ConfigError(file: file, line: nil, key: "syntax", problem: "\(error)")
         }
-        try allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream"])
+        try allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
+                                 "board", "door", "linkage", "control"])
 
         let controller = try requiredTable(root, "controller")
         try allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -118,10 +119,54 @@ struct ConfigParser {
             }
         }
 
-        return SiteConfig(
+        var config = SiteConfig(
             controller: .init(id: id, community: community, timeZone: zone), databasePath: path, portals: portals,
             antiPassback: policy, defaultGroups: defaults, http: http, mqtt: mqtt, source: file
         )
+        try parseHardware(root, into: &config)
+        return config
+    }
+
+    /// The bindings only accessd needs: the board, doors, site-wide inputs and the control socket.
+    /// Line names are checked against the board map when accessd starts.
+    func parseHardware(_ root: TOMLTable, into config: inout SiteConfig) throws(ConfigError) {
+        if let b = try table(root, "board", required: false) {
+            try allowOnly(b, "board", ["map", "simulated"])
+            config.board = .init(map: try string(b, "board.map", required: true), simulated: try bool(b, "board.simulated", default: false))
+        }
+        if let c = try table(root, "control", required: false) {
+            try allowOnly(c, "control", ["socket"])
+            config.controlSocket = try string(c, "control.socket", required: true)
+        }
+        let portalIDs = Set(config.portals.map(\.id))
+        var doorPortals: [String: String] = [:]
+        for (i, item) in try tables(root, "door").enumerated() {
+            let k = "door[\(i)]"
+            try allowOnly(item, k, ["id", "portals", "lock", "fail_safe", "contact", "exit", "unlock_seconds", "held_open_seconds", "escape_route"])
+            let id = try string(item, "\(k).id", required: true)
+            let portals = try strings(item, "\(k).portals")
+            if portals.isEmpty { throw error("\(k).portals", "name at least one portal whose readers open this door") }
+            for portal in portals {
+                guard portalIDs.contains(portal) else { throw error("\(k).portals", "no portal \"\(portal)\"") }
+                if let other = doorPortals[portal] { throw error("\(k).portals", "portal \"\(portal)\" already opens door \(other)") }
+                doorPortals[portal] = id
+            }
+            let contact = try string(item, "\(k).contact", default: "")
+            let exit = try string(item, "\(k).exit", default: "")
+            config.doors.append(.init(
+                id: id, portals: portals, lock: try string(item, "\(k).lock", required: true),
+                failSafe: try bool(item, "\(k).fail_safe", default: false),
+                contact: contact.isEmpty ? nil : contact, exitButton: exit.isEmpty ? nil : exit,
+                unlockSeconds: try int(item, "\(k).unlock_seconds", default: 5, range: 1...255),
+                heldOpenSeconds: try int(item, "\(k).held_open_seconds", default: 30, range: 0...86_400),
+                escapeRoute: try bool(item, "\(k).escape_route", default: true)
+            ))
+        }
+        if let l = try table(root, "linkage", required: false) {
+            try allowOnly(l, "linkage", ["fire", "call", "tamper"])
+            config.linkage = .init(fire: try strings(l, "linkage.fire"), call: try strings(l, "linkage.call"),
+                                   tamper: try strings(l, "linkage.tamper"))
+        }
     }
 
     // MARK: Typed access
@@ -169,6 +214,12 @@ struct ConfigParser {
         guard let s = value.string else { throw error(key, "must be a string, not a \(value.type)") }
         if required && s.isEmpty { throw error(key, "may not be empty") }
         return s
+    }
+
+    func bool(_ table: TOMLTable, _ key: String, default fallback: Bool) throws(ConfigError) -> Bool {
+        guard let value = table[leaf(key)] else { return fallback }
+        guard let b = value.bool else { throw error(key, "must be true or false, not a \(value.type)") }
+        return b
     }
 
     func int(_ table: TOMLTable, _ key: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {

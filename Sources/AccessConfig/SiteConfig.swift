@@ -38,6 +38,32 @@ public struct SiteConfig: Sendable {
         public var topicPrefix: String
     }
 
+    /// The board accessd drives: a board map, on real GPIO or simulated in memory.
+    public struct Board: Sendable, Equatable {
+        public var map: String
+        public var simulated: Bool
+    }
+
+    /// A door: the portals whose readers open it, and the lines of its lock, contact and button.
+    public struct Door: Sendable, Equatable {
+        public var id: String
+        public var portals: [String]
+        public var lock: String
+        public var failSafe: Bool
+        public var contact: String?
+        public var exitButton: String?
+        public var unlockSeconds: Int
+        public var heldOpenSeconds: Int
+        public var escapeRoute: Bool
+    }
+
+    /// Inputs that act on the whole site.
+    public struct Linkage: Sendable, Equatable {
+        public var fire: [String]
+        public var call: [String]
+        public var tamper: [String]
+    }
+
     public var controller: Controller
     /// Absolute, or relative to the current directory as given on the command line.
     public var databasePath: String
@@ -46,6 +72,12 @@ public struct SiteConfig: Sendable {
     public var defaultGroups: [Role: [String]]
     public var http: HTTP?
     public var mqtt: MQTT?
+    /// Needed by accessd only.
+    public var board: Board?
+    public var doors: [Door] = []
+    public var linkage = Linkage(fire: [], call: [], tamper: [])
+    /// The control socket accessctl uses to reach accessd (sim and door commands).
+    public var controlSocket: String?
     /// The file it was read from.
     public var source: String
 

@@ -1,4 +1,5 @@
 import AccessConfig
+import AccessController
 import AccessCore
 import AccessStore
 import ArgumentParser
@@ -23,7 +24,7 @@ public struct AccessCtl: ParsableCommand {
             HouseCommand.self, PersonCommand.self, CardCommand.self, PinCommand.self, PlateCommand.self,
             GroupCommand.self, ScheduleCommand.self, VisitorCommand.self, PortalCommand.self,
             ImportCommand.self, ExportCommand.self, CheckCommand.self, EventsCommand.self, AuditCommand.self,
-            DatabaseCommand.self,
+            DoorControlCommand.self, SimCommand.self, DatabaseCommand.self,
         ]
     )
 
@@ -41,7 +42,7 @@ public struct AccessCtl: ParsableCommand {
                 console.err(error.description + "\n")
                 return 1
             } catch let error where error is RosterError || error is StoreError || error is ConfigError
-                || error is CLIError || error is DecisionError || error is ScheduleError {
+                || error is CLIError || error is DecisionError || error is ScheduleError || error is ControlError {
                 console.err("accessctl: \(error)\n")
                 return 1
             } catch {

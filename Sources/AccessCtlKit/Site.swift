@@ -47,13 +47,16 @@ final class Site {
     let rules: SiteRules
     let operatorName: String
     let json: Bool
+    /// accessd's control socket, from the configuration.
+    let controlSocket: String?
     var zone: ZoneRules { rules.zone }
 
-    init(db: AccessDatabase, rules: SiteRules, operatorName: String, json: Bool) {
+    init(db: AccessDatabase, rules: SiteRules, operatorName: String, json: Bool, controlSocket: String? = nil) {
         self.db = db
         self.rules = rules
         self.operatorName = operatorName
         self.json = json
+        self.controlSocket = controlSocket
     }
 
     static func open(_ options: GlobalOptions) throws -> Site {
@@ -61,7 +64,8 @@ final class Site {
             let config = try SiteConfig.load(path: path)
             let db = try AccessDatabase(path: config.databasePath)
             try db.saveSite(config.rules)
-            return Site(db: db, rules: config.rules, operatorName: options.operatorIdentity, json: options.json)
+            return Site(db: db, rules: config.rules, operatorName: options.operatorIdentity, json: options.json,
+                        controlSocket: config.controlSocket)
         }
         guard let path = options.db else {
             throw CLIError("no database: give --config PATH (the accessd configuration) or --db PATH")

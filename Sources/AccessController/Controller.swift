@@ -1,0 +1,337 @@
+import AccessConfig
+import AccessCore
+import AccessDevices
+import AccessStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The controller: board events in, decisions, relays and durable events out.
+///
+/// The swipe path runs on the board's own thread under one lock: frame → decision (from the
+/// in-memory index) → door state machine → relay, and only then the event is handed to the
+/// `StoreWorker`, so the relay never waits for the disk. A ticker thread drives door timers and
+/// reloads the roster when it changes.
+public final class Controller: @unchecked Sendable {
+    public let config: SiteConfig
+    let worker: StoreWorker
+    private let state: Mutex<State>
+    private var board: (any Board)?
+    private var ticker: pthread_t?
+    private let running = Atomic<Bool>(false)
+    private let watcherPath: String
+
+    struct DoorRuntime {
+        var id: String
+        var portals: [String]
+        var machine: DoorStateMachine
+        var lock: DoorLock
+        var contact: String?
+        var exitButton: String?
+    }
+
+    struct State {
+        var policy: AccessPolicy
+        var ledger: AntiPassbackLedger
+        var doors: [DoorRuntime] = []
+        /// Reader or lane name → portal id.
+        var readerPortal: [String: String] = [:]
+        /// Portal id → door index.
+        var portalDoor: [String: Int] = [:]
+        var fireActive = false
+        var counters = Counters()
+        /// The latest decision at each reader or lane (status, `sim` replies).
+        var lastDecision: [String: Decision] = [:]
+    }
+
+    public struct Counters: Sendable, Equatable {
+        public var decisions = 0
+        public var granted = 0
+        public var garbled = 0
+        public var overruns = 0
+    }
+
+    /// Opens the roster and prepares the doors; `attach(board:)` then `start()` runs it.
+    public init(config: SiteConfig) throws {
+        self.config = config
+        let db = try AccessDatabase(path: config.databasePath)
+        try db.saveSite(config.rules)
+        let policy = try db.loadPolicy(rules: config.rules)
+        let ledger = try db.antiPassbackLedger()
+        var modes: [String: PortalMode] = [:]
+        for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
+        watcherPath = config.databasePath
+        worker = try StoreWorker(path: config.databasePath)
+        var s = State(policy: policy, ledger: ledger)
+        for portal in config.portals { for reader in portal.readers { s.readerPortal[reader] = portal.id } }
+        state = Mutex(s)
+        self.initialModes = modes
+    }
+
+    private let initialModes: [String: PortalMode]
+
+    /// Binds the doors to the board's lines; throws naming any line the board lacks.
+    public func attach(board: any Board) throws {
+        var doors: [DoorRuntime] = []
+        let inputs = Set(board.map.inputs.map(\.name))
+        let readers = Set(board.map.readers.map(\.name))
+        for door in config.doors {
+            let lock = DoorLock(output: try board.output(door.lock), failSafe: door.failSafe)
+            for line in [door.contact, door.exitButton].compactMap({ $0 }) where !inputs.contains(line) {
+                throw DeviceError.unknownName(kind: "input (door \(door.id))", name: line)
+            }
+            for portal in door.portals {
+                for reader in config.portals.first(where: { $0.id == portal })?.readers ?? [] where !readers.contains(reader) {
+                    throw DeviceError.unknownName(kind: "reader (portal \(portal))", name: reader)
+                }
+            }
+            let machine = DoorStateMachine(config: DoorConfig(
+                unlockSeconds: door.unlockSeconds, heldOpenSeconds: door.heldOpenSeconds, hasContact: door.contact != nil,
+                escapeRoute: door.escapeRoute, releasedWhenStopped: door.failSafe))
+            doors.append(DoorRuntime(id: door.id, portals: door.portals, machine: machine, lock: lock,
+                                     contact: door.contact, exitButton: door.exitButton))
+        }
+        for line in config.linkage.fire + config.linkage.call + config.linkage.tamper where !inputs.contains(line) {
+            throw DeviceError.unknownName(kind: "input (linkage)", name: line)
+        }
+        self.board = board
+        state.withLock { s in
+            s.doors = doors
+            for (i, door) in doors.enumerated() { for portal in door.portals { s.portalDoor[portal] = i } }
+        }
+    }
+
+    /// Safe state first (every lock to its stopped state), then the operator modes, then the board.
+    public func start() throws {
+        let now = monotonicNow()
+        var events: [AccessEvent] = []
+        try state.withLock { s throws in
+            for i in s.doors.indices {
+                try apply(s.doors[i].machine.start(), door: i, &s, &events)
+                // A door's mode is that of its first portal, as operators last set it.
+                let mode = s.doors[i].portals.compactMap { initialModes[$0] }.first ?? .normal
+                if mode != .normal {
+                    let command: DoorCommand = mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed
+                    try apply(s.doors[i].machine.handle(.command(command), at: now), door: i, &s, &events)
+                }
+            }
+        }
+        events.append(systemEvent("started", [("controller", .string(config.controller.id))]))
+        worker.submit(events.map { .event($0) })
+        running.store(true, ordering: .releasing)
+        try board?.start()
+        ticker = try startThread { self.tickLoop() }  // ends at stop()
+    }
+
+    /// Stops the ticker, returns doors to their safe state, releases the board and writes every
+    /// pending event.
+    public func stop() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        if let ticker { pthread_join(ticker, nil) }
+        ticker = nil
+        var events: [AccessEvent] = []
+        state.withLock { s in
+            for i in s.doors.indices { try? apply(s.doors[i].machine.stop(), door: i, &s, &events) }
+        }
+        board?.close()
+        events.append(systemEvent("stopped", []))
+        worker.submit(events.map { .event($0) })
+        worker.stop()
+    }
+
+    public var counters: Counters { state.withLock { $0.counters } }
+
+    /// Waits until every event so far is durable (tests, shutdown).
+    public func flush() { worker.flush() }
+
+    // MARK: Board events
+
+    /// Called by the board on its own thread, in order.
+    public func handle(_ event: BoardEvent) {
+        let now = monotonicNow()
+        var events: [AccessEvent] = []
+        var jobs: [StoreWorker.Job] = []
+        state.withLock { s in
+            switch event {
+            case .card(let reader, let frame, _):
+                decide(.card(frame.cardNumber), reader: reader, now: now, &s, &events, &jobs)
+            case .key:
+                break  // PIN entry assembles keys into a PIN: with the keypad work
+            case .garbled(let reader, let reason):
+                s.counters.garbled += 1
+                events.append(systemEvent("garbled_frame", [("reader", .string(reader)), ("problem", .string(reason.description))]))
+            case .overrun(let line):
+                s.counters.overruns += 1
+                events.append(systemEvent("gpio_overrun", [("line", .string(line))]))
+            case .input(let line, let active, _):
+                input(line, active: active, now: now, &s, &events)
+            case .device(let name, let online):
+                events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: online ? .system : .alarm,
+                                          reason: online ? "device_online" : "device_offline", detail: [("device", .string(name))]))
+            }
+        }
+        worker.submit(jobs + events.map { .event($0) })
+    }
+
+    /// A credential from a reader or a plate camera: decide, drive the door, record.
+    @discardableResult
+    private func decide(_ credential: PresentedCredential, reader: String, now: UInt64, _ s: inout State,
+                        _ events: inout [AccessEvent], _ jobs: inout [StoreWorker.Job]) -> Decision? {
+        guard let portalID = s.readerPortal[reader], let portal = config.rules.portal(portalID) else {
+            events.append(systemEvent("unbound_reader", [("reader", .string(reader))]))
+            return nil
+        }
+        let micros = wallMicros()
+        let door = s.portalDoor[portalID]
+        let mode = door.map { s.doors[$0].machine.mode } ?? .normal
+        let request = DecisionRequest(portal: portalID, credential: credential, at: micros / 1_000_000,
+                                      clockTrusted: micros / 1_000_000 >= AccessPolicy.earliestTrustedTime, portalMode: mode)
+        guard let decision = try? s.policy.decide(request, ledger: s.ledger) else { return nil }
+        s.counters.decisions += 1
+        s.lastDecision[reader] = decision
+        if decision.granted {
+            s.counters.granted += 1
+            if let door { try? apply(s.doors[door].machine.handle(.granted, at: now), door: door, &s, &events) }
+            if let subject = decision.subject {
+                s.ledger.recordPassage(subject: subject, portal: portal, at: request.at)
+                if portal.direction != .both { jobs.append(.passage(subject: subject, area: portal.toArea, at: request.at)) }
+            }
+            if decision.consumesVisitorUse, let pass = decision.visitorPassID { jobs.append(.passUse(pass)) }
+        }
+        var event = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: config.controller.timeZone)
+        event.detail.append(("reader", .string(reader)))
+        events.insert(event, at: 0)
+        if decision.alarm {
+            events.append(AccessEvent(timeMicros: micros, utcOffset: event.utcOffset, type: .alarm, portal: portalID,
+                                      personID: decision.personID, houseID: decision.houseID, reason: "blacklisted_credential"))
+        }
+        return decision
+    }
+
+    private func input(_ line: String, active: Bool, now: UInt64, _ s: inout State, _ events: inout [AccessEvent]) {
+        if let i = s.doors.firstIndex(where: { $0.contact == line }) {
+            try? apply(s.doors[i].machine.handle(.contact(open: active), at: now), door: i, &s, &events)
+        } else if let i = s.doors.firstIndex(where: { $0.exitButton == line }), active {
+            try? apply(s.doors[i].machine.handle(.exitButton, at: now), door: i, &s, &events)
+        } else if config.linkage.fire.contains(line) {
+            s.fireActive = active
+            events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm,
+                                      reason: active ? "fire_alarm" : "fire_alarm_cleared", detail: [("line", .string(line))]))
+            for i in s.doors.indices { try? apply(s.doors[i].machine.handle(.fire(active: active), at: now), door: i, &s, &events) }
+        } else if config.linkage.call.contains(line), active {
+            events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm, reason: "one_key_call",
+                                      detail: [("line", .string(line)), ("urgent", true)]))
+        } else if config.linkage.tamper.contains(line), active {
+            events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm, reason: "tamper",
+                                      detail: [("line", .string(line))]))
+        }
+    }
+
+    /// Drives the lock at once and turns door events into log events.
+    private func apply(_ actions: [DoorAction], door i: Int, _ s: inout State, _ events: inout [AccessEvent]) throws {
+        for action in actions {
+            switch action {
+            case .lock(let released):
+                do {
+                    try s.doors[i].lock.release(released)
+                } catch {
+                    events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm, portal: s.doors[i].portals.first,
+                                              reason: "relay_failed", detail: [("door", .string(s.doors[i].id)), ("error", .string(error.description))]))
+                }
+            case .event(let e):
+                events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: e.isAlarm ? .alarm : .door,
+                                          portal: s.doors[i].portals.first, reason: e.rawValue, detail: [("door", .string(s.doors[i].id))]))
+            }
+        }
+    }
+
+    // MARK: Timers and roster
+
+    private func tickLoop() {
+        let watcher = try? RosterWatcher(path: watcherPath, rules: config.rules)
+        var nextRefresh: UInt64 = 0
+        while running.load(ordering: .acquiring) {
+            let now = monotonicNow()
+            var events: [AccessEvent] = []
+            let nextDoor: UInt64? = state.withLock { s in
+                for i in s.doors.indices where (s.doors[i].machine.nextDeadline ?? .max) <= now {
+                    try? apply(s.doors[i].machine.handle(.tick, at: now), door: i, &s, &events)
+                }
+                return s.doors.compactMap { $0.machine.nextDeadline }.min()
+            }
+            worker.submit(events.map { .event($0) })
+            // Roster changes take effect within 250 ms (the bar is 1 s).
+            if now >= nextRefresh, let watcher {
+                nextRefresh = now + 250_000_000
+                if (try? watcher.refresh()) == true {
+                    let policy = watcher.policy
+                    state.withLock { $0.policy = policy }
+                }
+            }
+            let wake = min(nextDoor ?? .max, nextRefresh, monotonicNow() + 50_000_000)
+            let sleepFor = wake > monotonicNow() ? wake - monotonicNow() : 0
+            if sleepFor > 0 { usleep(useconds_t(min(sleepFor / 1000, 50_000))) }
+        }
+    }
+
+    // MARK: Helpers
+
+    func offset() -> Int { config.controller.timeZone.offset(at: wallMicros() / 1_000_000) }
+
+    func systemEvent(_ reason: String, _ detail: [(String, JSON)]) -> AccessEvent {
+        AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .system, reason: reason, detail: detail)
+    }
+
+    // MARK: Operator and simulation commands
+
+    /// A door command from an operator (through the control socket).
+    public func door(portal: String, command: DoorCommand, operator who: String) throws -> [String: Bool] {
+        let now = monotonicNow()
+        var events: [AccessEvent] = []
+        var jobs: [StoreWorker.Job] = []
+        let result: [String: Bool] = try state.withLock { s throws in
+            guard let i = s.portalDoor[portal] else { throw ControlError.unknown("portal \(portal) has no door") }
+            try apply(s.doors[i].machine.handle(.command(command), at: now), door: i, &s, &events)
+            jobs.append(.doorCommand(portals: s.doors[i].portals, command: command.rawValue, mode: s.doors[i].machine.mode, operator: who))
+            return ["released": s.doors[i].machine.released]
+        }
+        events.insert(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .operator, portal: portal,
+                                  reason: command.rawValue, detail: [("operator", .string(who))]), at: 0)
+        worker.submit(jobs + events.map { .event($0) })
+        return result
+    }
+
+    /// A plate read from a lane's camera (or `accessctl sim plate`); nil when the lane is unknown.
+    public func plate(lane: String, plate: String) -> Decision? {
+        var events: [AccessEvent] = []
+        var jobs: [StoreWorker.Job] = []
+        let decision = state.withLock { s in decide(.plate(plate), reader: lane, now: monotonicNow(), &s, &events, &jobs) }
+        worker.submit(jobs + events.map { .event($0) })
+        return decision
+    }
+
+    /// The board, for simulation commands.
+    public var attachedBoard: (any Board)? { board }
+
+    public func lastDecision(at reader: String) -> Decision? { state.withLock { $0.lastDecision[reader] } }
+
+    /// Each door's mode and lock state.
+    public var doorStates: [(id: String, mode: PortalMode, released: Bool, fire: Bool)] {
+        state.withLock { s in s.doors.map { ($0.id, $0.machine.mode, $0.machine.released, $0.machine.fireLatched) } }
+    }
+}
+
+/// A control request that cannot be carried out.
+public enum ControlError: Error, CustomStringConvertible {
+    case unknown(String)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .unknown(let s): return s
+        case .malformed(let s): return "malformed request: \(s)"
+        }
+    }
+}

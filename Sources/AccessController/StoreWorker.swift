@@ -1,0 +1,110 @@
+import AccessCore
+import AccessStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The controller's writer: one thread with its own database connection that appends events
+/// and records state (visitor uses, anti-passback, portal modes) in order, writing what arrives
+/// together in one transaction. Callers never wait for the disk; `flush` waits until everything
+/// submitted so far is durable.
+public final class StoreWorker: @unchecked Sendable {
+    public enum Job: Sendable {
+        case event(AccessEvent)
+        case passUse(String)
+        case passage(subject: String, area: String, at: UnixSeconds)
+        /// An operator's door command: the audit record, and the portals' standing mode.
+        case doorCommand(portals: [String], command: String, mode: PortalMode, operator: String)
+    }
+
+    private let monitor = Monitor()
+    // Guarded by `monitor`.
+    private var jobs: [Job] = []
+    private var submitted = 0
+    private var written = 0
+    private var stopping = false
+    private var thread: pthread_t?
+    /// Called on the worker thread with events once they are durable, serials assigned.
+    private let onDurable: @Sendable ([AccessEvent]) -> Void
+    /// A failed batch is counted and reported; the worker goes on with the next one.
+    public let failures = Atomic<Int>(0)
+    public let lastError = Mutex<String?>(nil)
+
+    public init(path: String, onDurable: @escaping @Sendable ([AccessEvent]) -> Void = { _ in }) throws {
+        self.onDurable = onDurable
+        let db = try AccessDatabase(path: path, create: false)
+        nonisolated(unsafe) let connection = db
+        thread = try startThread { self.run(connection) }  // the thread keeps the worker alive until stop()
+    }
+
+    public func submit(_ more: [Job]) {
+        guard !more.isEmpty else { return }
+        monitor.locked {
+            jobs += more
+            submitted += more.count
+            monitor.broadcast()
+        }
+    }
+
+    /// Waits until every job submitted so far has been written.
+    public func flush() {
+        monitor.locked {
+            let target = submitted
+            while written < target { monitor.wait() }
+        }
+    }
+
+    /// Writes what is queued, then stops the thread.
+    public func stop() {
+        monitor.locked {
+            stopping = true
+            monitor.broadcast()
+        }
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+
+    private func run(_ db: AccessDatabase) {
+        while true {
+            let (batch, stop): ([Job], Bool) = monitor.locked {
+                while jobs.isEmpty && !stopping { monitor.wait() }
+                defer { jobs.removeAll(keepingCapacity: true) }
+                return (jobs, stopping && jobs.isEmpty)
+            }
+            if stop { return }
+            write(batch, db)
+            monitor.locked {
+                written += batch.count
+                monitor.broadcast()
+            }
+        }
+    }
+
+    private func write(_ batch: [Job], _ db: AccessDatabase) {
+        do {
+            let events = batch.compactMap { job -> AccessEvent? in if case .event(let e) = job { return e } else { return nil } }
+            let stored = try db.connection.transaction {
+                for job in batch {
+                    switch job {
+                    case .event: break
+                    case .passUse(let id): try db.recordPassUse(id)
+                    case .passage(let subject, let area, let at): try db.recordPassage(subject: subject, area: area, at: at)
+                    case .doorCommand(let portals, let command, let mode, let who):
+                        for portal in portals {
+                            try db.connection.run("UPDATE portals SET mode = ? WHERE id = ?", [.text(mode.rawValue), .text(portal)])
+                        }
+                        try db.appendAudit(operator: who, action: "door.\(command)", target: portals.joined(separator: ","),
+                                           before: nil, after: .object([("mode", .string(mode.rawValue))]))
+                    }
+                }
+                return try db.appendEvents(events)
+            }
+            if !stored.isEmpty { onDurable(stored) }
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            lastError.withLock { $0 = "\(error)" }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+import AccessConfig
+import AccessController
+import AccessCore
+import AccessDevices
+import AccessStore
+import AccessTestSupport
+import Foundation
+import Testing
+
+/// A controller on the simulated board with a small roster, in a temporary directory.
+final class Rig: @unchecked Sendable {
+    static let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+    let dir = TemporaryDirectory("controller")
+    let config: SiteConfig
+    let controller: Controller
+    let board: SimulatedBoard
+    let db: AccessDatabase
+
+    init(heldOpenSeconds: Int = 1) throws {
+        let path = dir.write("site.toml", """
+            [controller]
+            id = "rig-1"
+            [database]
+            path = "\(dir.file("access.db"))"
+            [board]
+            map = "\(Rig.root)/Hardware/boards/sim.toml"
+            simulated = true
+            [control]
+            socket = "\(dir.file("ctl.sock"))"
+            [[portal]]
+            id = "gate-in"
+            readers = ["reader-north-in"]
+            [[portal]]
+            id = "gate-out"
+            direction = "out"
+            from_area = "community"
+            to_area = "outside"
+            readers = ["reader-north-out"]
+            [[portal]]
+            id = "b01-door"
+            building = "B01"
+            from_area = "community"
+            to_area = "b01"
+            readers = ["reader-b01"]
+            [[portal]]
+            id = "lane-in"
+            kind = "barrier"
+            readers = ["lpr-in"]
+            [[door]]
+            id = "gate"
+            portals = ["gate-in", "gate-out"]
+            lock = "gate-north.lock"
+            fail_safe = true
+            contact = "gate-north.contact"
+            exit = "gate-north.exit"
+            [[door]]
+            id = "b01"
+            portals = ["b01-door"]
+            lock = "b01.lock"
+            contact = "b01.contact"
+            held_open_seconds = \(heldOpenSeconds)
+            [linkage]
+            fire = ["fire.alarm"]
+            call = ["call.gate-north"]
+            """)
+        config = try SiteConfig.load(path: path)
+        db = try AccessDatabase(path: config.databasePath)
+        try db.saveSite(config.rules)
+        try db.addHouse(House(id: "B01-0301", building: "B01"), operator: "t")
+        try db.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "B01-0301", role: .owner)]), operator: "t")
+        try db.addCredential(Credential(kind: .card, value: "6553701", owner: .person("P1")), operator: "t")
+        try db.addCredential(Credential(kind: .plate, value: "京A12345", owner: .person("P1")), operator: "t")
+        controller = try Controller(config: config)
+        let map = try BoardMap.load(path: "\(Rig.root)/Hardware/boards/sim.toml")
+        let controller = self.controller
+        board = SimulatedBoard(map: map) { controller.handle($0) }
+        try controller.attach(board: board)
+        try controller.start()
+    }
+
+    deinit { controller.stop() }
+
+    func events() throws -> [AccessEvent] {
+        controller.flush()
+        return try db.events(EventQuery(after: 0, limit: 10_000))
+    }
+
+    func reasons() throws -> [String] { try events().compactMap(\.reason) }
+
+    /// Polls `condition` every 20 ms for up to `seconds`.
+    func eventually(_ seconds: Double = 3, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(20_000)
+        }
+        return try condition()
+    }
+}
+
+@Suite("Controller on the simulated board", .serialized)
+struct ControllerTests {
+    @Test func startsWithEveryLockInItsSafeState() throws {
+        let rig = try Rig()
+        // Fail-safe magnetic lock: energised (true) to hold the door; fail-secure strike: off.
+        #expect(rig.board.outputs["gate-north.lock"] == true)
+        #expect(rig.board.outputs["b01.lock"] == false)
+        #expect(try rig.reasons().contains("started"))
+    }
+
+    @Test func aGrantedSwipeReleasesTheLockThenTheEventIsDurable() throws {
+        let rig = try Rig()
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(rig.board.outputs["b01.lock"] == true, "released at once")
+        let access = try #require(try rig.events().first { $0.type == .access })
+        #expect(access.granted == true && access.reason == "granted" && access.personID == "P1" && access.houseID == "B01-0301")
+        #expect(access.portal == "b01-door" && access.credential == "6553701")
+        #expect(try rig.reasons().contains("released"))
+        // Relocks when the unlock time (5 s) has run out, or at once when the door opens and closes.
+        try rig.board.setInput("b01.contact", active: true)
+        try rig.board.setInput("b01.contact", active: false)
+        #expect(rig.board.outputs["b01.lock"] == false)
+    }
+
+    @Test func deniedSwipesLeaveTheDoorLocked() throws {
+        let rig = try Rig()
+        try rig.board.swipe(reader: "reader-north-in", card: 424_242)
+        #expect(rig.board.outputs["gate-north.lock"] == true)
+        let access = try #require(try rig.events().first { $0.type == .access })
+        #expect(access.granted == false && access.reason == "unknown_credential")
+    }
+
+    @Test func heldOpenAndForcedOpenAlarms() throws {
+        let rig = try Rig(heldOpenSeconds: 1)
+        try rig.board.setInput("b01.contact", active: true)  // opened while locked
+        #expect(try rig.reasons().contains("forced_open"))
+        #expect(try rig.eventually { try rig.reasons().contains("held_open") })
+        let alarm = try #require(try rig.events().first { $0.reason == "held_open" })
+        #expect(alarm.type == .alarm)
+    }
+
+    @Test func fireReleasesEscapeDoorsLatched() throws {
+        let rig = try Rig()
+        try rig.board.setInput("fire.alarm", active: true)
+        #expect(rig.board.outputs["gate-north.lock"] == false, "fail-safe lock de-energised")
+        #expect(rig.board.outputs["b01.lock"] == true, "fail-secure strike energised")
+        try rig.board.setInput("fire.alarm", active: false)
+        #expect(rig.board.outputs["b01.lock"] == true, "latched until reset")
+        let reasons = try rig.reasons()
+        #expect(reasons.contains("fire_alarm") && reasons.contains("fire_release"))
+        _ = rig.controller.handleControl(.object([("op", "door"), ("portal", "b01-door"), ("command", "reset-alarm"), ("operator", "guard")]))
+        #expect(rig.board.outputs["b01.lock"] == false)
+    }
+
+    @Test func oneKeyCallRaisesAnUrgentAlarm() throws {
+        let rig = try Rig()
+        try rig.board.setInput("call.gate-north", active: true)
+        let call = try #require(try rig.events().first { $0.reason == "one_key_call" })
+        #expect(call.type == .alarm)
+    }
+
+    @Test func rosterChangesTakeEffectWithinASecondWithoutRestart() throws {
+        let rig = try Rig()
+        try rig.board.swipe(reader: "reader-b01", card: 777)
+        #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .unknownCredential)
+        let staff = try AccessDatabase(path: rig.config.databasePath)
+        try staff.addCredential(Credential(kind: .card, value: "777", owner: .person("P1")), operator: "ops")
+        let took = try rig.eventually(1.0) {
+            try rig.board.swipe(reader: "reader-b01", card: 777)
+            return rig.controller.lastDecision(at: "reader-b01")?.reason == .granted
+        }
+        #expect(took, "a card added by accessctl opens the door within 1 s")
+    }
+
+    @Test func controlSocketDoorCommandsAndSimulation() throws {
+        let rig = try Rig()
+        let server = try ControlServer(path: rig.dir.file("ctl.sock")) { rig.controller.handleControl($0) }
+        defer { server.stop() }
+        let socket = rig.dir.file("ctl.sock")
+        let closed = try ControlClient.send(.object([("op", "door"), ("portal", "b01-door"), ("command", "always-closed"), ("operator", "zhang")]), to: socket)
+        #expect(closed["ok"] == .bool(true))
+        let swipe = try ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", 6_553_701)]), to: socket)
+        #expect(swipe["decision"]?["reason"] == .string("portal_locked"))
+        let plate = try ControlClient.send(.object([("op", "sim.plate"), ("lane", "lpr-in"), ("plate", "京a 12345")]), to: socket)
+        #expect(plate["decision"]?["granted"] == .bool(true))
+        let outputs = try ControlClient.send(.object([("op", "sim.outputs")]), to: socket)
+        #expect(outputs["outputs"]?["b01.lock"] == .int(0))
+        let bad = try ControlClient.send(.object([("op", "sim.swipe"), ("reader", "nope"), ("card", 1)]), to: socket)
+        #expect(bad["ok"] == .bool(false))
+        rig.controller.flush()
+        let audit = try rig.db.audit(operator: "zhang")
+        #expect(audit.map(\.action) == ["door.always-closed"])
+        #expect(try rig.db.portalMode("b01-door") == .alwaysClosed)
+    }
+
+    @Test func stoppingReturnsDoorsToTheirSafeStateAndWritesEverything() throws {
+        let rig = try Rig()
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(rig.board.outputs["b01.lock"] == true)
+        rig.controller.stop()
+        // Every line de-energised: the fail-secure strike locks, the fail-safe magnetic lock releases.
+        #expect(rig.board.outputs["b01.lock"] == false)
+        #expect(rig.board.outputs["gate-north.lock"] == false)
+        let reasons = try rig.db.events(EventQuery(after: 0, limit: 100)).compactMap(\.reason)
+        #expect(reasons.last == "stopped")
+        #expect(reasons.contains("granted"))
+    }
+}
+
+@Suite("accessd process")
+struct AccessdProcessTests {
+    @Test func runsTheSimulatedBoardAndStopsCleanlyOnSIGTERM() throws {
+        let rig = try Rig()
+        rig.controller.stop()  // the process below takes over the same database
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path))
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--config", rig.config.source]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let socket = rig.dir.file("ctl.sock")
+        #expect(rig.eventually(10) { FileManager.default.fileExists(atPath: socket) })
+        let reply = try ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", 6_553_701)]), to: socket)
+        #expect(reply["decision"]?["granted"] == .bool(true))
+        let perms = try FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int
+        #expect(perms == 0o660)
+        kill(process.processIdentifier, SIGTERM)
+        #expect(rig.eventually(10) { !process.isRunning })
+        #expect(process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket), "socket removed at stop")
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("stopped: doors in their safe state"))
+        let reasons = try rig.db.events(EventQuery(after: 0, limit: 100)).compactMap(\.reason)
+        #expect(reasons.suffix(3).contains("granted") && reasons.last == "stopped")
+    }
+}
