@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds CommunityAccess and runs it on the simulated board (Config/accessd-sim.toml) with the
-# sample community 幸福里小区 (Config/sample-roster.csv) in an embedded SQLite database under var/sim/.
-# Safe to run again: the roster import is an upsert.
+# Builds CommunityAccess and runs accessd on the simulated board (Config/accessd-sim.toml) with
+# the sample community 幸福里小区 (Config/sample-roster.csv) in an embedded SQLite database under
+# var/sim/, after a short tour with accessctl. accessd stays in the foreground until Ctrl-C;
+# with --tour-only it is stopped after the tour. Safe to run again: the import is an upsert.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 Scripts/setup.sh
 swift build --product accessctl
+swift build --product accessd
 
 config=Config/accessd-sim.toml
 ctl() { .build/debug/accessctl --config "$config" --operator setup "$@"; }
@@ -50,15 +52,48 @@ check "unknown card"                       --portal gate-north-in --card 424242 
 say "A visitor pass for house B01-U1-101 (4 hours, 1 entry)"
 ctl visitor issue --house B01-U1-101 --name 访客王芳 --plate 京B67890 --hours 4 --uses 1
 
+say "accessd on the simulated board"
+.build/debug/accessd --config "$config" &
+accessd_pid=$!
+trap 'kill -TERM $accessd_pid 2>/dev/null || true; wait $accessd_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [ -S var/sim/accessd.sock ] && break; sleep 0.1; done
+[ -S var/sim/accessd.sock ] || { echo "accessd did not start" >&2; exit 1; }
+
+say "A resident swipes at building 1; the lock releases"
+ctl sim swipe reader-b01 6553701
+ctl sim outputs | grep b01.lock
+say "An unknown card at the north gate"
+ctl sim swipe reader-north-in 424242
+say "A resident's car at the barrier, then the visitor's"
+ctl sim plate lpr-lane-in "冀N 12293"
+ctl sim plate lpr-lane-in 京B67890
+say "The door of building 1 is held open; the guard locks the building down"
+ctl sim input b01.contact 1
+ctl door always-closed b01-door
+ctl sim swipe reader-b01 6553701
+ctl door normal b01-door
+ctl sim input b01.contact 0
+say "The fire panel asserts: every escape door releases (latched until reset)"
+ctl sim input fire.alarm 1
+ctl sim outputs
+ctl sim input fire.alarm 0
+for portal in gate-north-in b01-door b02-door b03-door; do ctl door reset-alarm "$portal"; done
+say "The event log"
+ctl events --limit 1000 | tail -n 14
+
 say "Audit log (last entries)"
 ctl audit --limit 100000 | tail -n 5
 
-say "Done"
+if [ "${1:-}" = "--tour-only" ]; then
+    say "Done: stopping accessd"
+    exit 0
+fi
+say "accessd is running (pid $accessd_pid). In another terminal, for example:"
 cat <<MSG
-The database is var/sim/access.db. Try, for example:
+  .build/debug/accessctl --config $config sim swipe reader-north-in 6553701
+  .build/debug/accessctl --config $config sim input gate-north.exit 1
+  .build/debug/accessctl --config $config events --follow
   .build/debug/accessctl --config $config person show P0001
-  .build/debug/accessctl --config $config check --portal lane-in --plate 京B67890
-  .build/debug/accessctl --config $config --help
-accessd, the service that drives the simulated board, arrives with the hardware and daemon work
-(issues 3 and 4); until then this command sets up the roster and shows accessctl's decisions.
+Ctrl-C stops it; the doors return to their safe state.
 MSG
+wait $accessd_pid

@@ -216,6 +216,8 @@ public final class Controller: @unchecked Sendable {
         } else if let i = s.doors.firstIndex(where: { $0.exitButton == line }), active {
             try? apply(s.doors[i].machine.handle(.exitButton, at: now), door: i, &s, &events)
         } else if config.linkage.fire.contains(line) {
+            // The board reports every input at start: only a change is an event.
+            guard active != s.fireActive else { return }
             s.fireActive = active
             events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm,
                                       reason: active ? "fire_alarm" : "fire_alarm_cleared", detail: [("line", .string(line))]))
@@ -252,8 +254,16 @@ public final class Controller: @unchecked Sendable {
     private func tickLoop() {
         let watcher = try? RosterWatcher(path: watcherPath, rules: config.rules)
         var nextRefresh: UInt64 = 0
+        // The watchdog is fed from this loop, which takes the controller's lock: a controller
+        // that hangs stops feeding it and systemd restarts it.
+        let watchdog = SystemdNotifier.watchdogPingNanos
+        var nextPing: UInt64 = 0
         while running.load(ordering: .acquiring) {
             let now = monotonicNow()
+            if let watchdog, now >= nextPing {
+                nextPing = now + watchdog
+                SystemdNotifier.notify("WATCHDOG=1")
+            }
             var events: [AccessEvent] = []
             let nextDoor: UInt64? = state.withLock { s in
                 for i in s.doors.indices where (s.doors[i].machine.nextDeadline ?? .max) <= now {

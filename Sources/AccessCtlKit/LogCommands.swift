@@ -63,9 +63,11 @@ struct EventsCommand: SiteCommand {
     func print(_ e: AccessEvent, site: Site, controller: String) {
         if site.json { return Say.json(e.json(controllerID: controller)) }
         let time = ISO8601.format(micros: e.timeMicros, zone: .fixed(offsetSeconds: e.utcOffset)).prefix(19)
-        let outcome = e.granted.map { $0 ? "granted" : "denied " } ?? "       "
+        let outcome = e.granted.map { $0 ? "granted" : "denied" }
+        let credential = [e.credentialKind?.rawValue, e.credential].compactMap { $0 }.joined(separator: " ")
         let who = [e.personID, e.houseID, e.role?.rawValue].compactMap { $0 }.joined(separator: " ")
-        Say.line("\(e.serial)  \(time)  \(e.type.rawValue)  \(e.portal ?? "-")  \(outcome)  \(e.reason ?? "")  \(e.credentialKind?.rawValue ?? "") \(e.credential ?? "")  \(who)")
+        let parts = [String(e.serial), String(time), e.type.rawValue, e.portal, outcome, e.reason, credential, who]
+        Say.line(parts.compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "  "))
     }
 }
 

@@ -42,11 +42,13 @@ do {
     if let socket = config.controlSocket {
         server = try ControlServer(path: socket) { controller.handleControl($0) }
     }
+    SystemdNotifier.notify("READY=1\nSTATUS=running \(config.controller.id)")
     log("running \(config.controller.id): \(config.portals.count) portals, \(config.doors.count) doors, \(boardConfig.simulated ? "simulated board" : "GPIO board \(map.model)")\(config.controlSocket.map { ", control socket \($0)" } ?? "")")
 
     var received: Int32 = 0
     sigwait(&signals, &received)
     log("stopping on signal \(received)")
+    SystemdNotifier.notify("STOPPING=1")
     server?.stop()
     controller.stop()
     log("stopped: doors in their safe state, events written")

@@ -106,6 +106,7 @@ struct ControllerTests {
         #expect(rig.board.outputs["gate-north.lock"] == true)
         #expect(rig.board.outputs["b01.lock"] == false)
         #expect(try rig.reasons().contains("started"))
+        #expect(try !rig.reasons().contains("fire_alarm_cleared"), "initial input levels are not events")
     }
 
     @Test func aGrantedSwipeReleasesTheLockThenTheEventIsDurable() throws {
@@ -236,4 +237,91 @@ struct AccessdProcessTests {
         let reasons = try rig.db.events(EventQuery(after: 0, limit: 100)).compactMap(\.reason)
         #expect(reasons.suffix(3).contains("granted") && reasons.last == "stopped")
     }
+}
+
+/// A datagram socket standing in for systemd's notification socket.
+final class NotifySocket: @unchecked Sendable {
+    let path: String
+    let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(rc == 0)
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// Every datagram that has arrived, one string each.
+    func drain() -> [String] {
+        var out: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { return out }
+            out.append(String(decoding: buffer[0..<n], as: UTF8.self))
+        }
+    }
+}
+
+@Suite("accessd under systemd")
+struct SystemdTests {
+    @Test func notifiesReadinessFeedsTheWatchdogAndSaysWhenStopping() throws {
+        let rig = try Rig()
+        rig.controller.stop()
+        let notify = try NotifySocket(path: rig.dir.file("notify.sock"))
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--config", rig.config.source]
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notify.path
+        environment["WATCHDOG_USEC"] = "200000"  // a ping every 100 ms
+        process.environment = environment
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var messages: [String] = []
+        #expect(rig.eventually(10) {
+            messages += notify.drain()
+            return messages.contains { $0.hasPrefix("READY=1") } && messages.filter { $0 == "WATCHDOG=1" }.count >= 3
+        }, "READY then watchdog pings: \(messages)")
+        kill(process.processIdentifier, SIGTERM)
+        #expect(rig.eventually(10) { !process.isRunning })
+        messages += notify.drain()
+        // Pings may go on while stopping (systemd's watchdog still runs then); STOPPING follows READY.
+        let ready = messages.firstIndex { $0.hasPrefix("READY=1") }
+        let stopping = messages.firstIndex(of: "STOPPING=1")
+        #expect(ready != nil && stopping != nil && stopping! > ready!, "\(messages)")
+    }
+}
+
+@Suite("Shipped configurations")
+struct ShippedConfigTests {
+    @Test func theRealBoardConfigBindsToTheRaspberryPiMap() throws {
+        let dir = TemporaryDirectory("real-config")
+        var text = try #require(readFile(Rig.root + "/Config/accessd.toml"))
+        text = text.replacingOccurrences(of: "/var/lib/accessd/access.db", with: dir.file("access.db"))
+        let config = try SiteConfig.load(path: dir.write("accessd.toml", text))
+        let map = try BoardMap.load(path: Rig.root + "/Hardware/boards/rpi4-relay-hat.toml")
+        let controller = try Controller(config: config)
+        let board = SimulatedBoard(map: map) { controller.handle($0) }
+        try controller.attach(board: board)  // every lock, contact, button and reader line exists
+        #expect(config.doors.map(\.lock) == ["GPIO5", "GPIO6"])
+        controller.stop()
+    }
+
+    func readFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
 }
