@@ -19,16 +19,7 @@ public final class ControlServer: @unchecked Sendable {
     public init(path: String, handler: @escaping @Sendable (JSON) -> JSON) throws {
         self.path = path
         self.handler = handler
-        var address = sockaddr_un()
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw ControlError.unknown("control socket path \(path) is longer than the \(MemoryLayout.size(ofValue: address.sun_path) - 1) bytes a socket path may have")
-        }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-            raw[bytes.count] = 0
-        }
+        var address = try unixAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlError.unknown("control socket: \(String(cString: strerror(errno)))") }
         unlink(path)  // a stale socket of an earlier run
@@ -91,14 +82,7 @@ public final class ControlServer: @unchecked Sendable {
 /// Sends one request to a control socket and returns the reply (accessctl's side).
 public enum ControlClient {
     public static func send(_ request: JSON, to path: String, timeoutSeconds: Int = 5) throws -> JSON {
-        var address = sockaddr_un()
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw ControlError.unknown("socket path too long: \(path)") }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-            raw[bytes.count] = 0
-        }
+        var address = try unixAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlError.unknown("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -127,4 +111,20 @@ public enum ControlClient {
         }
         return json
     }
+}
+
+/// The address of a Unix socket at `path`, refused when the path is too long for one.
+func unixAddress(_ path: String) throws -> sockaddr_un {
+    var address = sockaddr_un()
+    let bytes = Array(path.utf8)
+    let capacity = MemoryLayout.size(ofValue: address.sun_path)
+    guard bytes.count < capacity else {
+        throw ControlError.unknown("socket path \(path) is longer than the \(capacity - 1) bytes a socket path may have")
+    }
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+        raw[bytes.count] = 0
+    }
+    return address
 }

@@ -30,6 +30,32 @@ public enum Fixtures {
     }
 }
 
+/// A whole text file, or nil when it cannot be read.
+public func readTextFile(_ path: String) -> String? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, f)
+        bytes += buffer[0..<n]
+        if n < buffer.count { break }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// A deterministic generator (xorshift64), so that randomised tests can be reproduced.
+public struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
+    public mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+}
+
 /// A directory under /tmp removed when the test is done with it.
 public final class TemporaryDirectory {
     public let path: String
@@ -54,18 +80,7 @@ public final class TemporaryDirectory {
         return p
     }
 
-    public func read(_ name: String) -> String? {
-        guard let f = fopen(file(name), "rb") else { return nil }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            bytes += buffer[0..<n]
-            if n < buffer.count { break }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    public func read(_ name: String) -> String? { readTextFile(file(name)) }
 
     deinit {
         _ = system("rm -rf '\(path)'")

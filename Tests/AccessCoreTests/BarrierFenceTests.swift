@@ -1,4 +1,5 @@
 import AccessCore
+import AccessTestSupport
 import Testing
 
 @Suite("Barrier lane")
@@ -73,7 +74,7 @@ struct BarrierLaneTests {
     }
 
     @Test func randomSequencesNeverCloseWithAVehicleOnTheLoop() {
-        var generator = LaneGenerator(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         let inputs: [BarrierLaneStateMachine.Input] = [
             .granted, .command(.open), .command(.close), .command(.stop), .command(.lock), .command(.unlock),
             .position(.open), .position(.closed), .position(.closing), .position(.opening),
@@ -94,17 +95,6 @@ struct BarrierLaneTests {
             }
         }
         #expect(closes > 100, "the random walk exercised closing (\(closes) closes)")
-    }
-}
-
-struct LaneGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
     }
 }
 

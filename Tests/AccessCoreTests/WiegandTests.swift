@@ -1,4 +1,5 @@
 import AccessCore
+import AccessTestSupport
 import Testing
 
 @Suite("Wiegand")
@@ -103,18 +104,6 @@ struct WiegandTests {
         // The rest of the frame arrives but cannot be trusted; silence then ends it as garbled.
         #expect(feed(&a, bits & 0xFFFF, 16, from: 32_000_000).isEmpty)
         #expect(a.silence(now: 32_000_000 + 15 * 2_000_000 + 25_000_000) == .garbled(.overrun(bits: 26)))
-    }
-}
-
-/// A deterministic generator so that failures can be reproduced.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
     }
 }
 

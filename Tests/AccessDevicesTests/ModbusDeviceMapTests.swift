@@ -9,16 +9,8 @@ struct ModbusDeviceMapTests {
     static func shipped(_ name: String) -> String { "\(ModbusTestEnvironment.repo)/Hardware/devices/\(name)" }
 
     static func text(_ name: String) throws -> String {
-        guard let f = fopen(shipped(name), "rb") else { throw PeerError(description: "cannot read \(shipped(name))") }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            bytes += buffer[0..<n]
-            if n < buffer.count { break }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        guard let text = readTextFile(shipped(name)) else { throw PeerError(description: "cannot read \(shipped(name))") }
+        return text
     }
 
     @Test func shippedBarrierMap() throws {

@@ -145,18 +145,7 @@ final class PeerProcess: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { write(input, $0.baseAddress, $0.count) }
     }
 
-    var output: String {
-        guard let f = fopen(log, "rb") else { return "" }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            bytes += buffer[0..<n]
-            if n < buffer.count { break }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    var output: String { readTextFile(log) ?? "" }
 
     /// Polls the log until `match` finds something, the child dies, or `timeout` passes.
     func waitForOutput<T>(timeout: Duration, _ match: (String) -> T?) async throws -> T {

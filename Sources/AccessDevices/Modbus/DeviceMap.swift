@@ -103,18 +103,7 @@ public struct DeviceMap: Sendable, Equatable {
 
     /// Reads and checks a map file.
     public static func load(path: String) throws(DeviceError) -> DeviceMap {
-        guard let file = fopen(path, "rb") else {
-            throw .configuration(file: path, key: "file", problem: "cannot be read: \(DeviceError.errnoText(errno))")
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            bytes += buffer[0..<n]
-            if n < buffer.count { break }
-        }
-        return try parse(String(decoding: bytes, as: UTF8.self), file: path)
+        try parse(try readText(path), file: path)
     }
 
     /// Checks a map's text; errors name `file`, the key (e.g. `position.address`) and the value.
