@@ -28,7 +28,7 @@ public final class StoreWorker: @unchecked Sendable {
     private var thread: pthread_t?
     /// Called on the worker thread with events once they are durable, serials assigned.
     private let onDurable: @Sendable ([AccessEvent]) -> Void
-    /// A failed batch is counted and reported; the worker goes on with the next one.
+    /// Failed writes, counted; a failed batch is kept and written again (events are never dropped).
     public let failures = Atomic<Int>(0)
     public let lastError = Mutex<String?>(nil)
 
@@ -67,22 +67,33 @@ public final class StoreWorker: @unchecked Sendable {
     }
 
     private func run(_ db: AccessDatabase) {
+        var pending: [Job] = []
+        var retryDelay: UInt32 = 10_000
         while true {
             let (batch, stop): ([Job], Bool) = monitor.locked {
-                while jobs.isEmpty && !stopping { monitor.wait() }
+                while jobs.isEmpty && !stopping && pending.isEmpty { monitor.wait() }
                 defer { jobs.removeAll(keepingCapacity: true) }
-                return (jobs, stopping && jobs.isEmpty)
+                return (pending + jobs, stopping && jobs.isEmpty && pending.isEmpty)
             }
             if stop { return }
-            write(batch, db)
-            monitor.locked {
-                written += batch.count
-                monitor.broadcast()
+            if write(batch, db) {
+                pending = []
+                retryDelay = 10_000
+                monitor.locked {
+                    written += batch.count
+                    monitor.broadcast()
+                }
+            } else {
+                // Keep the batch (and what arrives meanwhile) and try again, backing off to 1 s.
+                pending = batch
+                usleep(retryDelay)
+                retryDelay = min(retryDelay * 2, 1_000_000)
             }
         }
     }
 
-    private func write(_ batch: [Job], _ db: AccessDatabase) {
+    /// Writes a batch in one transaction; false when it failed and nothing was written.
+    private func write(_ batch: [Job], _ db: AccessDatabase) -> Bool {
         do {
             let events = batch.compactMap { job -> AccessEvent? in if case .event(let e) = job { return e } else { return nil } }
             let stored = try db.connection.transaction {
@@ -102,9 +113,11 @@ public final class StoreWorker: @unchecked Sendable {
                 return try db.appendEvents(events)
             }
             if !stored.isEmpty { onDurable(stored) }
+            return true
         } catch {
             failures.add(1, ordering: .relaxed)
             lastError.withLock { $0 = "\(error)" }
+            return false
         }
     }
 }

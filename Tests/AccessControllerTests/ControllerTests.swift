@@ -325,3 +325,40 @@ struct ShippedConfigTests {
 
     func readFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
 }
+
+@Suite("Store worker")
+struct StoreWorkerTests {
+    @Test func aFailedWriteIsRetriedNeverDropped() throws {
+        let dir = TemporaryDirectory("worker")
+        let path = dir.file("w.db")
+        let db = try AccessDatabase(path: path)
+        // Inserts into the log fail while settings.fail = '1'.
+        try db.connection.execute("""
+            INSERT INTO settings (key, value) VALUES ('fail', '1');
+            CREATE TRIGGER inject_failure BEFORE INSERT ON events
+            WHEN (SELECT value FROM settings WHERE key = 'fail') = '1'
+            BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+            """)
+        let worker = try StoreWorker(path: path)
+        func event(_ reason: String) -> StoreWorker.Job {
+            .event(AccessEvent(timeMicros: 1_795_363_200_000_000, utcOffset: 28_800, type: .system, reason: reason))
+        }
+        worker.submit([event("a"), event("b")])
+        let deadline = monotonicSeconds() + 5
+        while worker.failures.load(ordering: .relaxed) < 2 && monotonicSeconds() < deadline { usleep(10_000) }
+        #expect(worker.failures.load(ordering: .relaxed) >= 2)
+        #expect(worker.lastError.withLock { $0 }?.contains("injected failure") == true)
+        #expect(try db.events(EventQuery()).isEmpty)
+        worker.submit([event("c")])
+        try db.connection.run("UPDATE settings SET value = '0' WHERE key = 'fail'")
+        worker.flush()
+        #expect(try db.events(EventQuery()).compactMap(\.reason) == ["a", "b", "c"])
+        worker.stop()
+    }
+
+    func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
