@@ -13,6 +13,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
@@ -40,7 +42,11 @@ let package = Package(
         // The controller: board events → decisions → relays and durable events; control socket.
         .target(
             name: "AccessController",
-            dependencies: ["AccessCore", "AccessStore", "AccessDevices", "AccessConfig"]
+            dependencies: [
+                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The TOML site description shared by accessd and accessctl.
         .target(
@@ -56,7 +62,14 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "accessctl", dependencies: ["AccessCtlKit"]),
-        .executableTarget(name: "accessd", dependencies: ["AccessController"]),
+        .executableTarget(
+            name: "accessd",
+            dependencies: [
+                "AccessController",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Runs the real GPIO driver in the hardware-in-the-loop guest (Hardware/hil/).
         .executableTarget(name: "access-gpio-probe", dependencies: ["AccessDevices"]),
 

@@ -2,6 +2,7 @@ import AccessConfig
 import AccessCore
 import AccessDevices
 import AccessStore
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,6 +18,8 @@ import Glibc
 public final class Controller: @unchecked Sendable {
     public let config: SiteConfig
     let worker: StoreWorker
+    /// Operational messages: portals, lines, devices and reasons; never credentials or people.
+    let logger: Logger
     private let state: Mutex<State>
     private var board: (any Board)?
     private var ticker: pthread_t?
@@ -54,8 +57,9 @@ public final class Controller: @unchecked Sendable {
     }
 
     /// Opens the roster and prepares the doors; `attach(board:)` then `start()` runs it.
-    public init(config: SiteConfig) throws {
+    public init(config: SiteConfig, logger: Logger = Logger(label: "accessd.controller")) throws {
         self.config = config
+        self.logger = logger
         let db = try AccessDatabase(path: config.databasePath)
         try db.saveSite(config.rules)
         let policy = try db.loadPolicy(rules: config.rules)
@@ -63,7 +67,9 @@ public final class Controller: @unchecked Sendable {
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
         watcherPath = config.databasePath
-        worker = try StoreWorker(path: config.databasePath)
+        worker = try StoreWorker(path: config.databasePath, onFailure: { [logger] error in
+            logger.error("event log write failed; the batch is kept and retried", metadata: ["error": "\(error)"])
+        })
         var s = State(policy: policy, ledger: ledger)
         for portal in config.portals { for reader in portal.readers { s.readerPortal[reader] = portal.id } }
         state = Mutex(s)
@@ -161,13 +167,18 @@ public final class Controller: @unchecked Sendable {
                 break  // PIN entry assembles keys into a PIN: with the keypad work
             case .garbled(let reader, let reason):
                 s.counters.garbled += 1
+                logger.notice("garbled frame dropped", metadata: ["reader": "\(reader)", "problem": "\(reason)"])
                 events.append(systemEvent("garbled_frame", [("reader", .string(reader)), ("problem", .string(reason.description))]))
             case .overrun(let line):
                 s.counters.overruns += 1
+                logger.warning("GPIO edge queue overrun: edges may be lost", metadata: ["line": "\(line)"])
                 events.append(systemEvent("gpio_overrun", [("line", .string(line))]))
             case .input(let line, let active, _):
                 input(line, active: active, now: now, &s, &events)
             case .device(let name, let online):
+                if online { logger.info("device online", metadata: ["device": "\(name)"]) } else {
+                    logger.warning("device offline", metadata: ["device": "\(name)"])
+                }
                 events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: online ? .system : .alarm,
                                           reason: online ? "device_online" : "device_offline", detail: [("device", .string(name))]))
             }
@@ -239,6 +250,7 @@ public final class Controller: @unchecked Sendable {
                 do {
                     try s.doors[i].lock.release(released)
                 } catch {
+                    logger.error("relay failed", metadata: ["door": "\(s.doors[i].id)", "error": "\(error)"])
                     events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm, portal: s.doors[i].portals.first,
                                               reason: "relay_failed", detail: [("door", .string(s.doors[i].id)), ("error", .string(error.description))]))
                 }
@@ -278,6 +290,7 @@ public final class Controller: @unchecked Sendable {
                 if (try? watcher.refresh()) == true {
                     let policy = watcher.policy
                     state.withLock { $0.policy = policy }
+                    logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
                 }
             }
             let wake = min(nextDoor ?? .max, nextRefresh, monotonicNow() + 50_000_000)

@@ -32,8 +32,12 @@ public final class StoreWorker: @unchecked Sendable {
     public let failures = Atomic<Int>(0)
     public let lastError = Mutex<String?>(nil)
 
-    public init(path: String, onDurable: @escaping @Sendable ([AccessEvent]) -> Void = { _ in }) throws {
+    private let onFailure: @Sendable (Error) -> Void
+
+    public init(path: String, onDurable: @escaping @Sendable ([AccessEvent]) -> Void = { _ in },
+                onFailure: @escaping @Sendable (Error) -> Void = { _ in }) throws {
         self.onDurable = onDurable
+        self.onFailure = onFailure
         let db = try AccessDatabase(path: path, create: false)
         nonisolated(unsafe) let connection = db
         thread = try startThread { self.run(connection) }  // the thread keeps the worker alive until stop()
@@ -117,6 +121,7 @@ public final class StoreWorker: @unchecked Sendable {
         } catch {
             failures.add(1, ordering: .relaxed)
             lastError.withLock { $0 = "\(error)" }
+            onFailure(error)
             return false
         }
     }

@@ -1,29 +1,37 @@
-// accessd: the controller service. Composition root only: configuration, board, controller,
-// control socket, and an orderly stop on SIGTERM/SIGINT with the doors in their safe state.
+// accessd: the controller service. Composition root only: configuration, logging, board,
+// controller, and one ServiceGroup that stops everything in order on SIGTERM/SIGINT.
 import AccessConfig
 import AccessController
 import AccessCore
 import AccessDevices
 import Glibc
+import Logging
+import ServiceLifecycle
 
-func log(_ text: String) {
-    // One line per message on stderr (journald adds the time); no credentials or personal data.
-    let line = Array("accessd: \(text)\n".utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+// Logs go to stderr (journald adds the time); level from ACCESSD_LOG_LEVEL (default info). They
+// name portals, devices and reasons, never card numbers, plates, PINs or people.
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    if let level = getenv("ACCESSD_LOG_LEVEL").flatMap({ Logger.Level(rawValue: String(cString: $0)) }) {
+        handler.logLevel = level
+    }
+    return handler
 }
+let logger = Logger(label: "accessd")
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard arguments.count == 2, arguments[0] == "--config" else {
-    log("usage: accessd --config PATH")
+    logger.error("usage: accessd --config PATH")
     exit(64)
 }
 
-// Signals are taken synchronously by the main thread; every thread started later inherits the mask.
+// A parent may hand down a blocked signal mask (Foundation's Process does): the service group
+// must see SIGTERM and SIGINT.
 var signals = sigset_t()
 sigemptyset(&signals)
 sigaddset(&signals, SIGTERM)
 sigaddset(&signals, SIGINT)
-pthread_sigmask(SIG_BLOCK, &signals, nil)
+pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 signal(SIGPIPE, SIG_IGN)
 
 do {
@@ -32,28 +40,19 @@ do {
         throw ConfigError(file: config.source, line: nil, key: "board", problem: "accessd needs a [board] table (map, simulated)")
     }
     let map = try BoardMap.load(path: boardConfig.map)
-    let controller = try Controller(config: config)
+    let controller = try Controller(config: config, logger: Logger(label: "accessd.controller"))
     let board: any Board = boardConfig.simulated
         ? SimulatedBoard(map: map) { controller.handle($0) }
         : try GPIOBoard(map: map, consumer: "accessd") { controller.handle($0) }
     try controller.attach(board: board)
-    try controller.start()
-    var server: ControlServer?
-    if let socket = config.controlSocket {
-        server = try ControlServer(path: socket) { controller.handleControl($0) }
-    }
-    SystemdNotifier.notify("READY=1\nSTATUS=running \(config.controller.id)")
-    log("running \(config.controller.id): \(config.portals.count) portals, \(config.doors.count) doors, \(boardConfig.simulated ? "simulated board" : "GPIO board \(map.model)")\(config.controlSocket.map { ", control socket \($0)" } ?? "")")
-
-    var received: Int32 = 0
-    sigwait(&signals, &received)
-    log("stopping on signal \(received)")
-    SystemdNotifier.notify("STOPPING=1")
-    server?.stop()
-    controller.stop()
-    log("stopped: doors in their safe state, events written")
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        services: [.init(service: ControllerService(controller: controller, logger: logger), serviceName: "controller")],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    ))
+    try await group.run()
     exit(0)
 } catch {
-    log("\(error)")
+    logger.error("\(error)")
     exit(1)
 }
