@@ -149,6 +149,9 @@ public final class Controller: @unchecked Sendable {
 
     public var counters: Counters { state.withLock { $0.counters } }
 
+    /// Event-log writes that failed and were retried (a busy or full disk).
+    public var storeFailures: Int { worker.failures.load(ordering: .relaxed) }
+
     /// Waits until every event so far is durable (tests, shutdown).
     public func flush() { worker.flush() }
 

@@ -43,7 +43,7 @@ public struct ControllerService: Service {
         logger.info("stopped: doors in their safe state, events written", metadata: [
             "decisions": "\(counters.decisions)", "granted": "\(counters.granted)",
             "garbled_frames": "\(counters.garbled)", "gpio_overruns": "\(counters.overruns)",
-            "store_failures": "\(controller.worker.failures.load(ordering: .relaxed))",
+            "store_failures": "\(controller.storeFailures)",
         ])
     }
 }

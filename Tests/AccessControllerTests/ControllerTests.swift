@@ -362,3 +362,23 @@ struct StoreWorkerTests {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }
+
+@Suite("The relay never waits for the disk")
+struct DiskIndependenceTests {
+    @Test func aSwipeDuringALongImportOpensAtOnceAndItsEventLandsAfterwards() throws {
+        let rig = try Rig()
+        // Staff's long import: a write transaction held for 6 s (longer than SQLite's 5 s busy timeout).
+        let importer = try AccessDatabase(path: rig.config.databasePath)
+        try importer.connection.execute("BEGIN IMMEDIATE")
+        try importer.connection.run("INSERT INTO settings (key, value) VALUES ('import_in_progress', '1')")
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(rig.board.outputs["b01.lock"] == true, "the lock released while the database was locked")
+        #expect(rig.controller.lastDecision(at: "reader-b01")?.granted == true)
+        usleep(6_000_000)
+        try importer.connection.execute("COMMIT")
+        rig.controller.flush()
+        let access = try #require(try rig.db.events(EventQuery(after: 0, limit: 100)).first { $0.type == .access })
+        #expect(access.granted == true && access.personID == "P1", "the event was kept and written once the lock was gone")
+        #expect(rig.controller.storeFailures >= 1, "the first write timed out on the lock and was retried")
+    }
+}
