@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -46,12 +48,14 @@ let package = Package(
                 "AccessCore", "AccessStore", "AccessDevices", "AccessConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The TOML site description shared by accessd and accessctl.
         .target(
             name: "AccessConfig",
-            dependencies: ["AccessCore", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["AccessCore", "AccessDevices", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         // accessctl's command tree, a library so tests can run it in-process.
         .target(
@@ -88,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "AccessBenchmarks",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessTestSupport",
+                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "AccessController", "AccessTestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/AccessBenchmarks",

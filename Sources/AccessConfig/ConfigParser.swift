@@ -1,4 +1,5 @@
 import AccessCore
+import AccessDevices
 import TOMLKit
 
 /// Turns TOML into a `SiteConfig`, refusing unknown keys and wrong types, and naming the line
@@ -28,7 +29,7 @@ struct ConfigParser {
             throw ConfigError(file: file, line: nil, key: "syntax", problem: "\(error)")
         }
         try allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
-                                 "board", "door", "linkage", "control"])
+                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence"])
 
         let controller = try requiredTable(root, "controller")
         try allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -166,6 +167,99 @@ struct ConfigParser {
             try allowOnly(l, "linkage", ["fire", "call", "tamper"])
             config.linkage = .init(fire: try strings(l, "linkage.fire"), call: try strings(l, "linkage.call"),
                                    tamper: try strings(l, "linkage.tamper"))
+        }
+        try parseModbus(root, into: &config)
+    }
+
+    /// Modbus lines and devices, and the barriers and fence zones they serve. Register maps are
+    /// read when accessd starts.
+    func parseModbus(_ root: TOMLTable, into config: inout SiteConfig) throws(ConfigError) {
+        if let m = try table(root, "modbus", required: false) {
+            try allowOnly(m, "modbus", ["bus", "device"])
+            for (i, item) in try tables(m, "bus").enumerated() {
+                let k = "modbus.bus[\(i)]"
+                try allowOnly(item, k, ["id", "transport", "device", "baud", "parity", "data_bits", "stop_bits", "rs485",
+                                        "inter_frame_gap_us", "host", "port", "response_timeout_ms", "retries"])
+                let id = try string(item, "\(k).id", required: true)
+                if config.modbusLines.contains(where: { $0.id == id }) { throw error("\(k).id", "\"\(id)\" names two buses") }
+                let transport: ModbusBusConfig.Transport
+                switch try string(item, "\(k).transport", required: true) {
+                case "simulated":
+                    config.modbusLines.append(.init(id: id, kind: .simulated))
+                    continue
+                case "rtu":
+                    let gap = try int(item, "\(k).inter_frame_gap_us", default: -1, range: -1...1_000_000)
+                    transport = .rtu(device: try string(item, "\(k).device", required: true),
+                                     baud: try int(item, "\(k).baud", default: 9600, range: 300...4_000_000),
+                                     parity: try enumeration(item, "\(k).parity", default: ModbusBusConfig.Parity.none),
+                                     dataBits: try int(item, "\(k).data_bits", default: 8, range: 5...8),
+                                     stopBits: try int(item, "\(k).stop_bits", default: 1, range: 1...2),
+                                     rs485: try bool(item, "\(k).rs485", default: false), interFrameGapMicros: gap < 0 ? nil : gap)
+                case "tcp":
+                    transport = .tcp(host: try string(item, "\(k).host", required: true),
+                                     port: try int(item, "\(k).port", default: 502, range: 1...65_535))
+                case let other:
+                    throw error("\(k).transport", "\"\(other)\" is not one of rtu, tcp, simulated")
+                }
+                let bus = ModbusBusConfig(id: id, transport: transport,
+                                          responseTimeout: .milliseconds(try int(item, "\(k).response_timeout_ms", default: 500, range: 10...60_000)),
+                                          retries: try int(item, "\(k).retries", default: 2, range: 0...10))
+                if let (key, problem) = bus.problem() { throw error("\(k).\(key)", problem) }
+                config.modbusLines.append(.init(id: id, kind: .bus(bus)))
+            }
+            for (i, item) in try tables(m, "device").enumerated() {
+                let k = "modbus.device[\(i)]"
+                try allowOnly(item, k, ["id", "bus", "unit", "map", "poll_ms"])
+                let id = try string(item, "\(k).id", required: true)
+                if config.modbusDevices.contains(where: { $0.id == id }) { throw error("\(k).id", "\"\(id)\" names two devices") }
+                let bus = try string(item, "\(k).bus", required: true)
+                guard config.modbusLines.contains(where: { $0.id == bus }) else {
+                    throw error("\(k).bus", "no [[modbus.bus]] has id \"\(bus)\"")
+                }
+                config.modbusDevices.append(.init(
+                    id: id, bus: bus, unit: UInt8(try int(item, "\(k).unit", default: 1, range: 0...247)),
+                    map: try string(item, "\(k).map", required: true),
+                    pollMillis: try int(item, "\(k).poll_ms", default: 200, range: 20...60_000)))
+            }
+        }
+        let devices = Set(config.modbusDevices.map(\.id))
+        func portal(_ key: String, _ id: String, kind: PortalKind, taken: [String]) throws(ConfigError) {
+            guard let p = config.portals.first(where: { $0.id == id }) else { throw error(key, "no portal \"\(id)\"") }
+            guard p.kind == kind else { throw error(key, "portal \"\(id)\" is a \(p.kind.rawValue), not a \(kind.rawValue)") }
+            if taken.contains(id) { throw error(key, "portal \"\(id)\" is bound twice") }
+        }
+        func device(_ key: String, _ id: String) throws(ConfigError) {
+            guard devices.contains(id) else { throw error(key, "no [[modbus.device]] has id \"\(id)\"") }
+        }
+        for (i, item) in try tables(root, "barrier").enumerated() {
+            let k = "barrier[\(i)]"
+            try allowOnly(item, k, ["portal", "device", "position_timeout_seconds", "close_delay_seconds", "auto_close"])
+            let id = try string(item, "\(k).portal", required: true)
+            try portal("\(k).portal", id, kind: .barrier, taken: config.barriers.map(\.portal))
+            let dev = try string(item, "\(k).device", required: true)
+            try device("\(k).device", dev)
+            config.barriers.append(.init(
+                portal: id, device: dev,
+                positionTimeoutSeconds: Double(try int(item, "\(k).position_timeout_seconds", default: 8, range: 1...120)),
+                closeDelaySeconds: Double(try int(item, "\(k).close_delay_seconds", default: 1, range: 0...600)),
+                autoClose: try bool(item, "\(k).auto_close", default: true)))
+        }
+        for (i, item) in try tables(root, "fence").enumerated() {
+            let k = "fence[\(i)]"
+            try allowOnly(item, k, ["portal", "device", "zone", "emergency", "armed", "arm_schedule", "outputs"])
+            let id = try string(item, "\(k).portal", required: true)
+            try portal("\(k).portal", id, kind: .fence, taken: config.fenceZones.map(\.portal))
+            let dev = try string(item, "\(k).device", required: true)
+            try device("\(k).device", dev)
+            let zone = try int(item, "\(k).zone", default: 1, range: 1...256)
+            if config.fenceZones.contains(where: { $0.device == dev && $0.zone == zone }) {
+                throw error("\(k).zone", "zone \(zone) of \(dev) is bound twice")
+            }
+            let schedule = try string(item, "\(k).arm_schedule", default: "")
+            config.fenceZones.append(.init(
+                portal: id, device: dev, zone: zone, emergency: try bool(item, "\(k).emergency", default: false),
+                armed: try bool(item, "\(k).armed", default: true), armSchedule: schedule.isEmpty ? nil : schedule,
+                outputs: try strings(item, "\(k).outputs")))
         }
     }
 

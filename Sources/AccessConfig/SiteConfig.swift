@@ -1,4 +1,5 @@
 import AccessCore
+import AccessDevices
 
 /// A mistake in the configuration: `FILE:LINE: key: problem`.
 public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -64,6 +65,53 @@ public struct SiteConfig: Sendable {
         public var tamper: [String]
     }
 
+    /// A Modbus line: a real RTU/TCP bus, or `simulated`: devices in memory, driven with
+    /// `accessctl sim` (the simulated board's profile).
+    public struct ModbusLine: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            case bus(ModbusBusConfig)
+            case simulated
+        }
+        public var id: String
+        public var kind: Kind
+    }
+
+    /// A Modbus device on a line: its unit id and the register map of its model.
+    public struct ModbusDevice: Sendable, Equatable {
+        public var id: String
+        public var bus: String
+        public var unit: UInt8
+        /// A file under `Hardware/devices/` (relative to the working directory).
+        public var map: String
+        /// How often its state is read.
+        public var pollMillis: Int
+    }
+
+    /// A barrier portal's gate: plate and card reads at the portal's readers raise it.
+    public struct Barrier: Sendable, Equatable {
+        public var portal: String
+        public var device: String
+        public var positionTimeoutSeconds: Double
+        public var closeDelaySeconds: Double
+        public var autoClose: Bool
+    }
+
+    /// A fence portal: one zone of a fence alarm host, its arming, and the outputs it sounds.
+    public struct FenceZone: Sendable, Equatable {
+        public var portal: String
+        public var device: String
+        public var zone: Int
+        /// Armed always; refuses disarm.
+        public var emergency: Bool
+        /// Armed at start (unless `armSchedule` says otherwise).
+        public var armed: Bool
+        /// A schedule (`accessctl schedule`): armed while it is active, disarmed when it is not;
+        /// an operator's command holds until the schedule next changes.
+        public var armSchedule: String?
+        /// Board outputs (sirens, lights) on while any alarm of the zone is latched.
+        public var outputs: [String]
+    }
+
     public var controller: Controller
     /// Absolute, or relative to the current directory as given on the command line.
     public var databasePath: String
@@ -76,6 +124,10 @@ public struct SiteConfig: Sendable {
     public var board: Board?
     public var doors: [Door] = []
     public var linkage = Linkage(fire: [], call: [], tamper: [])
+    public var modbusLines: [ModbusLine] = []
+    public var modbusDevices: [ModbusDevice] = []
+    public var barriers: [Barrier] = []
+    public var fenceZones: [FenceZone] = []
     /// The control socket accessctl uses to reach accessd (sim and door commands).
     public var controlSocket: String?
     /// The file it was read from.

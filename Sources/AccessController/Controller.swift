@@ -17,11 +17,20 @@ import Glibc
 /// reloads the roster when it changes.
 public final class Controller: @unchecked Sendable {
     public let config: SiteConfig
+    /// Prometheus metrics: decisions and events by reason, swipe → relay latency, devices, roster.
+    public let metrics: ControllerMetrics
     let worker: StoreWorker
     /// Operational messages: portals, lines, devices and reasons; never credentials or people.
     let logger: Logger
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private var board: (any Board)?
+    /// Barrier gates and fence hosts; nil until `attach`.
+    private(set) var fieldDevices: FieldDevices?
+    /// Fence sirens and lights by name.
+    private(set) var fenceOutputs: [String: any OutputLine] = [:]
+    /// The wall clock (CLOCK_REALTIME in µs); tests set it to play clock jumps.
+    private let wallClock: @Sendable () -> Int64
+    private let clock: Mutex<EventClock>
     private var ticker: pthread_t?
     private let running = Atomic<Bool>(false)
     private let watcherPath: String
@@ -44,6 +53,10 @@ public final class Controller: @unchecked Sendable {
         /// Portal id → door index.
         var portalDoor: [String: Int] = [:]
         var fireActive = false
+        var lanes: [LaneRuntime] = []
+        var zones: [ZoneRuntime] = []
+        /// Arm schedules found missing, warned about once.
+        var warnedSchedules: Set<String> = []
         var counters = Counters()
         /// The latest decision at each reader or lane (status, `sim` replies).
         var lastDecision: [String: Decision] = [:]
@@ -57,21 +70,30 @@ public final class Controller: @unchecked Sendable {
     }
 
     /// Opens the roster and prepares the doors; `attach(board:)` then `start()` runs it.
-    public init(config: SiteConfig, logger: Logger = Logger(label: "accessd.controller")) throws {
+    public init(config: SiteConfig, logger: Logger = Logger(label: "accessd.controller"),
+                wallClock: @escaping @Sendable () -> Int64 = wallClockMicros) throws {
         self.config = config
         self.logger = logger
+        self.wallClock = wallClock
+        let metrics = ControllerMetrics()
+        self.metrics = metrics
         let db = try AccessDatabase(path: config.databasePath)
         try db.saveSite(config.rules)
         let policy = try db.loadPolicy(rules: config.rules)
         let ledger = try db.antiPassbackLedger()
+        clock = Mutex(EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: wallClock(), mono: monotonicNanos()))
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
         watcherPath = config.databasePath
-        worker = try StoreWorker(path: config.databasePath, onFailure: { [logger] error in
+        worker = try StoreWorker(path: config.databasePath, onDurable: { [metrics] in metrics.recordDurable($0) },
+                                 onFailure: { [logger, metrics] error in
+            metrics.recordStoreFailure()
             logger.error("event log write failed; the batch is kept and retried", metadata: ["error": "\(error)"])
         })
+        metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
         var s = State(policy: policy, ledger: ledger)
         for portal in config.portals { for reader in portal.readers { s.readerPortal[reader] = portal.id } }
+        (s.lanes, s.zones) = Self.fieldRuntimes(config)
         state = Mutex(s)
         self.initialModes = modes
     }
@@ -102,6 +124,10 @@ public final class Controller: @unchecked Sendable {
         for line in config.linkage.fire + config.linkage.call + config.linkage.tamper where !inputs.contains(line) {
             throw DeviceError.unknownName(kind: "input (linkage)", name: line)
         }
+        var outputs: [String: any OutputLine] = [:]
+        for name in Set(config.fenceZones.flatMap(\.outputs)) { outputs[name] = try board.output(name) }
+        fenceOutputs = outputs
+        fieldDevices = try FieldDevices(config: config)
         self.board = board
         state.withLock { s in
             s.doors = doors
@@ -123,11 +149,22 @@ public final class Controller: @unchecked Sendable {
                     try apply(s.doors[i].machine.handle(.command(command), at: now), door: i, &s, &events)
                 }
             }
+            for i in s.lanes.indices {
+                let mode = initialModes[s.lanes[i].portal] ?? .normal
+                if mode != .normal { laneCommand(i, mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed, now: now, &s, &events) }
+            }
+            for i in s.zones.indices { applyZone(s.zones[i].machine.start(), zone: i, &s, &events) }
         }
-        events.append(systemEvent("started", [("controller", .string(config.controller.id))]))
+        events.insert(systemEvent("started", [("controller", .string(config.controller.id))]), at: 0)
+        if !clock.withLock({ $0.trusted }) {
+            logger.warning("the wall clock is not set: time-based decisions are refused until it is")
+            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, reason: "clock_unset",
+                                      detail: [("wall_clock_micros", .int(wallClock()))]))
+        }
         worker.submit(events.map { .event($0) })
         running.store(true, ordering: .releasing)
         try board?.start()
+        fieldDevices?.start(self)
         ticker = try startThread { self.tickLoop() }  // ends at stop()
     }
 
@@ -137,6 +174,7 @@ public final class Controller: @unchecked Sendable {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         if let ticker { pthread_join(ticker, nil) }
         ticker = nil
+        fieldDevices?.stop()
         var events: [AccessEvent] = []
         state.withLock { s in
             for i in s.doors.indices { try? apply(s.doors[i].machine.stop(), door: i, &s, &events) }
@@ -164,8 +202,12 @@ public final class Controller: @unchecked Sendable {
         var jobs: [StoreWorker.Job] = []
         state.withLock { s in
             switch event {
-            case .card(let reader, let frame, _):
-                decide(.card(frame.cardNumber), reader: reader, now: now, &s, &events, &jobs)
+            case .card(let reader, let frame, let lastEdge):
+                let decision = decide(.card(frame.cardNumber), reader: reader, now: now, &s, &events, &jobs)
+                if decision?.granted == true, s.readerPortal[reader].flatMap({ s.portalDoor[$0] }) != nil {
+                    let relaySet = monotonicNow()
+                    if relaySet >= lastEdge { metrics.recordSwipeToRelay(nanos: relaySet - lastEdge) }
+                }
             case .key:
                 break  // PIN entry assembles keys into a PIN: with the keypad work
             case .garbled(let reader, let reason):
@@ -179,10 +221,11 @@ public final class Controller: @unchecked Sendable {
             case .input(let line, let active, _):
                 input(line, active: active, now: now, &s, &events)
             case .device(let name, let online):
+                metrics.recordDevice(name, online: online)
                 if online { logger.info("device online", metadata: ["device": "\(name)"]) } else {
                     logger.warning("device offline", metadata: ["device": "\(name)"])
                 }
-                events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: online ? .system : .alarm,
+                events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: online ? .system : .alarm,
                                           reason: online ? "device_online" : "device_offline", detail: [("device", .string(name))]))
             }
         }
@@ -197,17 +240,19 @@ public final class Controller: @unchecked Sendable {
             events.append(systemEvent("unbound_reader", [("reader", .string(reader))]))
             return nil
         }
-        let micros = wallMicros()
+        let micros = eventMicros()
         let door = s.portalDoor[portalID]
-        let mode = door.map { s.doors[$0].machine.mode } ?? .normal
+        let lane = s.lanes.firstIndex { $0.portal == portalID }
+        let mode = door.map { s.doors[$0].machine.mode } ?? lane.map { s.lanes[$0].mode } ?? .normal
         let request = DecisionRequest(portal: portalID, credential: credential, at: micros / 1_000_000,
-                                      clockTrusted: micros / 1_000_000 >= AccessPolicy.earliestTrustedTime, portalMode: mode)
+                                      clockTrusted: clock.withLock { $0.trusted }, portalMode: mode)
         guard let decision = try? s.policy.decide(request, ledger: s.ledger) else { return nil }
         s.counters.decisions += 1
         s.lastDecision[reader] = decision
         if decision.granted {
             s.counters.granted += 1
             if let door { try? apply(s.doors[door].machine.handle(.granted, at: now), door: door, &s, &events) }
+            if let lane { applyLane(s.lanes[lane].machine.handle(.granted, at: now), lane: lane, &s, &events) }
             if let subject = decision.subject {
                 s.ledger.recordPassage(subject: subject, portal: portal, at: request.at)
                 if portal.direction != .both { jobs.append(.passage(subject: subject, area: portal.toArea, at: request.at)) }
@@ -233,20 +278,21 @@ public final class Controller: @unchecked Sendable {
             // The board reports every input at start: only a change is an event.
             guard active != s.fireActive else { return }
             s.fireActive = active
-            events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm,
+            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm,
                                       reason: active ? "fire_alarm" : "fire_alarm_cleared", detail: [("line", .string(line))]))
             for i in s.doors.indices { try? apply(s.doors[i].machine.handle(.fire(active: active), at: now), door: i, &s, &events) }
+            for i in s.lanes.indices { applyLane(s.lanes[i].machine.handle(.fire(active: active), at: now), lane: i, &s, &events) }
         } else if config.linkage.call.contains(line), active {
-            events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm, reason: "one_key_call",
+            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, reason: "one_key_call",
                                       detail: [("line", .string(line)), ("urgent", true)]))
         } else if config.linkage.tamper.contains(line), active {
-            events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm, reason: "tamper",
+            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, reason: "tamper",
                                       detail: [("line", .string(line))]))
         }
     }
 
     /// Drives the lock at once and turns door events into log events.
-    private func apply(_ actions: [DoorAction], door i: Int, _ s: inout State, _ events: inout [AccessEvent]) throws {
+    func apply(_ actions: [DoorAction], door i: Int, _ s: inout State, _ events: inout [AccessEvent]) throws {
         for action in actions {
             switch action {
             case .lock(let released):
@@ -254,11 +300,11 @@ public final class Controller: @unchecked Sendable {
                     try s.doors[i].lock.release(released)
                 } catch {
                     logger.error("relay failed", metadata: ["door": "\(s.doors[i].id)", "error": "\(error)"])
-                    events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .alarm, portal: s.doors[i].portals.first,
+                    events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, portal: s.doors[i].portals.first,
                                               reason: "relay_failed", detail: [("door", .string(s.doors[i].id)), ("error", .string(error.description))]))
                 }
             case .event(let e):
-                events.append(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: e.isAlarm ? .alarm : .door,
+                events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: e.isAlarm ? .alarm : .door,
                                           portal: s.doors[i].portals.first, reason: e.rawValue, detail: [("door", .string(s.doors[i].id))]))
             }
         }
@@ -280,11 +326,15 @@ public final class Controller: @unchecked Sendable {
                 SystemdNotifier.notify("WATCHDOG=1")
             }
             var events: [AccessEvent] = []
+            let wall = wallClock()
+            if let change = clock.withLock({ $0.observe(wall: wall, mono: now) }) { events.append(clockEvent(change)) }
+            let trusted = clock.withLock { $0.trusted }
             let nextDoor: UInt64? = state.withLock { s in
                 for i in s.doors.indices where (s.doors[i].machine.nextDeadline ?? .max) <= now {
                     try? apply(s.doors[i].machine.handle(.tick, at: now), door: i, &s, &events)
                 }
-                return s.doors.compactMap { $0.machine.nextDeadline }.min()
+                tickField(now: now, wallSeconds: wall / 1_000_000, clockTrusted: trusted, &s, &events)
+                return (s.doors.compactMap { $0.machine.nextDeadline } + s.lanes.compactMap { $0.machine.nextDeadline }).min()
             }
             worker.submit(events.map { .event($0) })
             // Roster changes take effect within 250 ms (the bar is 1 s).
@@ -293,6 +343,7 @@ public final class Controller: @unchecked Sendable {
                 if (try? watcher.refresh()) == true {
                     let policy = watcher.policy
                     state.withLock { $0.policy = policy }
+                    metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
                     logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
                 }
             }
@@ -304,10 +355,17 @@ public final class Controller: @unchecked Sendable {
 
     // MARK: Helpers
 
-    func offset() -> Int { config.controller.timeZone.offset(at: wallMicros() / 1_000_000) }
+    func offset() -> Int { config.controller.timeZone.offset(at: eventMicros() / 1_000_000) }
+
+    /// An event's time: the wall clock when it is set; while it is not (before 2020), the last
+    /// time known good plus the monotonic time since, so the log never shows 1970.
+    func eventMicros() -> Int64 {
+        let wall = wallClock()
+        return clock.withLock { $0.eventMicros(wall: wall, mono: monotonicNanos()) }
+    }
 
     func systemEvent(_ reason: String, _ detail: [(String, JSON)]) -> AccessEvent {
-        AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .system, reason: reason, detail: detail)
+        AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .system, reason: reason, detail: detail)
     }
 
     // MARK: Operator and simulation commands
@@ -318,12 +376,24 @@ public final class Controller: @unchecked Sendable {
         var events: [AccessEvent] = []
         var jobs: [StoreWorker.Job] = []
         let result: [String: Bool] = try state.withLock { s throws in
-            guard let i = s.portalDoor[portal] else { throw ControlError.unknown("portal \(portal) has no door") }
+            if let lane = s.lanes.firstIndex(where: { $0.portal == portal }) {
+                laneCommand(lane, command, now: now, &s, &events)
+                let mode: PortalMode? = [.alwaysOpen, .alwaysClosed, .normal].contains(command) ? s.lanes[lane].mode : nil
+                jobs.append(.operatorCommand(portals: [portal], action: "barrier.\(command.rawValue)", mode: mode, operator: who))
+                return ["locked": s.lanes[lane].machine.lockedMode]
+            }
+            if let zone = s.zones.firstIndex(where: { $0.portal == portal }) {
+                guard command == .resetAlarm else { throw ControlError.unknown("portal \(portal) is a fence zone: use accessctl fence arm|disarm|reset") }
+                fieldDevices?.send(.reset(zone: s.zones[zone].zone), to: s.zones[zone].device)
+                jobs.append(.operatorCommand(portals: [portal], action: "fence.reset", mode: nil, operator: who))
+                return ["armed": s.zones[zone].machine.armed]
+            }
+            guard let i = s.portalDoor[portal] else { throw ControlError.unknown("portal \(portal) has no door, lane or fence zone") }
             try apply(s.doors[i].machine.handle(.command(command), at: now), door: i, &s, &events)
-            jobs.append(.doorCommand(portals: s.doors[i].portals, command: command.rawValue, mode: s.doors[i].machine.mode, operator: who))
+            jobs.append(.operatorCommand(portals: s.doors[i].portals, action: "door.\(command.rawValue)", mode: s.doors[i].machine.mode, operator: who))
             return ["released": s.doors[i].machine.released]
         }
-        events.insert(AccessEvent(timeMicros: wallMicros(), utcOffset: offset(), type: .operator, portal: portal,
+        events.insert(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .operator, portal: portal,
                                   reason: command.rawValue, detail: [("operator", .string(who))]), at: 0)
         worker.submit(jobs + events.map { .event($0) })
         return result

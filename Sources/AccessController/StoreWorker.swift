@@ -15,8 +15,9 @@ public final class StoreWorker: @unchecked Sendable {
         case event(AccessEvent)
         case passUse(String)
         case passage(subject: String, area: String, at: UnixSeconds)
-        /// An operator's door command: the audit record, and the portals' standing mode.
-        case doorCommand(portals: [String], command: String, mode: PortalMode, operator: String)
+        /// An operator's command at portals (`door.open`, `barrier.close`, `fence.disarm` …): the
+        /// audit record, and the portals' standing mode when the command sets one.
+        case operatorCommand(portals: [String], action: String, mode: PortalMode?, operator: String)
     }
 
     private let monitor = Monitor()
@@ -106,12 +107,14 @@ public final class StoreWorker: @unchecked Sendable {
                     case .event: break
                     case .passUse(let id): try db.recordPassUse(id)
                     case .passage(let subject, let area, let at): try db.recordPassage(subject: subject, area: area, at: at)
-                    case .doorCommand(let portals, let command, let mode, let who):
-                        for portal in portals {
-                            try db.connection.run("UPDATE portals SET mode = ? WHERE id = ?", [.text(mode.rawValue), .text(portal)])
+                    case .operatorCommand(let portals, let action, let mode, let who):
+                        if let mode {
+                            for portal in portals {
+                                try db.connection.run("UPDATE portals SET mode = ? WHERE id = ?", [.text(mode.rawValue), .text(portal)])
+                            }
                         }
-                        try db.appendAudit(operator: who, action: "door.\(command)", target: portals.joined(separator: ","),
-                                           before: nil, after: .object([("mode", .string(mode.rawValue))]))
+                        try db.appendAudit(operator: who, action: action, target: portals.joined(separator: ","),
+                                           before: nil, after: mode.map { .object([("mode", .string($0.rawValue))]) })
                     }
                 }
                 return try db.appendEvents(events)

@@ -1,3 +1,5 @@
+import AccessDevices
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,13 +74,10 @@ struct ThreadError: Error, CustomStringConvertible {
     var description: String { "cannot start a thread: \(String(cString: strerror(code))) (errno \(code))" }
 }
 
-func monotonicNow() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func monotonicNow() -> UInt64 { monotonicNanos() }
 
-func wallMicros() -> Int64 {
+/// Microseconds since 1970 on CLOCK_REALTIME: the wall clock, which may be unset or jump.
+public func wallClockMicros() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000

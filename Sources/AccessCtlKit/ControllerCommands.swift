@@ -39,7 +39,69 @@ struct DoorControlCommand: SiteCommand {
         let reply = try site.control(.object([("op", "door"), ("portal", .string(portal)), ("command", .string(command.rawValue)),
                                               ("operator", .string(site.operatorName))]))
         if site.json { return Say.json(reply) }
-        Say.line("door at \(portal): \(command.rawValue) done; lock \(reply["released"] == .bool(true) ? "released" : "locked")")
+        let state: String
+        if let released = reply["released"] {
+            state = "lock \(released == .bool(true) ? "released" : "locked")"
+        } else if let locked = reply["locked"] {
+            state = "barrier \(locked == .bool(true) ? "locked in place" : "in normal operation")"
+        } else {
+            state = "fence zone \(reply["armed"] == .bool(true) ? "armed" : "disarmed")"
+        }
+        Say.line("\(portal): \(command.rawValue) done; \(state)")
+    }
+}
+
+struct StatusCommand: SiteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "The running accessd: decisions, garbled frames, swipe → relay latency, doors."
+    )
+    @OptionGroup var global: GlobalOptions
+
+    func run(site: Site) throws {
+        var reply = try site.control(.object([("op", "status")]))
+        if site.json {
+            if case .object(let fields) = reply { reply = .object(fields.filter { $0.0 != "ok" }) }
+            return Say.json(reply)
+        }
+        func int(_ v: JSON?) -> Int64 { v?.intValue ?? 0 }
+        let latency = reply["swipe_to_relay_micros"]
+        Say.line("controller \(reply["controller"]?.stringValue ?? "?")")
+        Say.line("decisions \(int(reply["decisions"])), granted \(int(reply["granted"])), garbled frames \(int(reply["garbled_frames"])), GPIO overruns \(int(reply["gpio_overruns"])), event-store retries \(int(reply["event_store_failures"]))")
+        Say.line("swipe → relay over the last \(int(latency?["count"])) grants: p50 \(int(latency?["p50"])) µs, p99 \(int(latency?["p99"])) µs, max \(int(latency?["max"])) µs")
+        if case .array(let doors)? = reply["doors"] {
+            for door in doors {
+                let id = door["id"]?.stringValue ?? "?"
+                let mode = door["mode"]?.stringValue ?? "?"
+                Say.line("door \(id): \(mode), \(door["released"] == .bool(true) ? "released" : "locked")\(door["fire"] == .bool(true) ? ", fire release latched" : "")")
+            }
+        }
+        if case .array(let lanes)? = reply["lanes"] {
+            for lane in lanes {
+                Say.line("lane \(lane["portal"]?.stringValue ?? "?"): arm \(lane["position"]?.stringValue ?? "?")\(lane["loop_occupied"] == .bool(true) ? ", vehicle on loop" : "")\(lane["locked"] == .bool(true) ? ", locked" : "")")
+            }
+        }
+        if case .array(let zones)? = reply["fence_zones"] {
+            for zone in zones {
+                var latched: [String] = []
+                if case .array(let items)? = zone["latched"] { latched = items.compactMap(\.stringValue) }
+                Say.line("fence \(zone["portal"]?.stringValue ?? "?"): \(zone["armed"] == .bool(true) ? "armed" : "disarmed")\(latched.isEmpty ? "" : ", ALARM " + latched.joined(separator: ", "))")
+            }
+        }
+    }
+}
+
+struct MetricsCommand: SiteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics",
+        abstract: "The running accessd's metrics in the Prometheus text format."
+    )
+    @OptionGroup var global: GlobalOptions
+
+    func run(site: Site) throws {
+        let reply = try site.control(.object([("op", "metrics")]))
+        guard let text = reply["text"]?.stringValue else { throw CLIError("accessd sent no metrics") }
+        Console.current.out(text)
     }
 }
 
@@ -53,16 +115,19 @@ struct SimCommand: ParsableCommand {
               accessctl sim plate lpr-lane-in 京A12345
               accessctl sim input fire.alarm 1
               accessctl sim outputs --json
+              accessctl sim loop lane-in 1            (a vehicle on the lane's loop)
+              accessctl sim fence fence-host-1 3 broken 1
+              accessctl sim device barrier-lane-in offline
             """,
-        subcommands: [Swipe.self, Plate.self, Input.self, Outputs.self]
+        subcommands: [Swipe.self, Plate.self, Input.self, Outputs.self, Loop.self, Fence.self, Device.self]
     )
 
     static func report(_ reply: JSON, site: Site) {
         if site.json { return Say.json(reply) }
         guard case .object? = reply["decision"], let d = reply["decision"] else { return Say.line("no decision (reader not bound to a portal)") }
         let granted = d["granted"] == .bool(true)
-        let reason = d["reason"].flatMap { if case .string(let s) = $0 { return s } else { return nil } } ?? "?"
-        let person = d["person_id"].flatMap { if case .string(let s) = $0 { return " person \(s)" } else { return nil } } ?? ""
+        let reason = d["reason"]?.stringValue ?? "?"
+        let person = d["person_id"]?.stringValue.map { " person \($0)" } ?? ""
         Say.line("\(granted ? "GRANTED" : "DENIED"): \(reason)\(person)")
     }
 
@@ -116,5 +181,78 @@ struct SimCommand: ParsableCommand {
                 for (name, value) in pairs { Say.line("\(name) \(value.rendered())") }
             }
         }
+    }
+
+    struct Loop: SiteCommand {
+        static let configuration = CommandConfiguration(abstract: "Put a vehicle on (1) or take it off (0) a barrier lane's loop (simulated gate).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The lane's portal or its camera's name.") var lane: String
+        @Argument var value: Int
+
+        func validate() throws { if value != 0 && value != 1 { throw ValidationError("the value is 0 or 1") } }
+
+        func run(site: Site) throws {
+            let reply = try site.control(.object([("op", "sim.loop"), ("lane", .string(lane)), ("value", .int(Int64(value)))]))
+            if site.json { return Say.json(reply) }
+            Say.line("loop of \(lane): \(value == 1 ? "vehicle present" : "clear")")
+        }
+    }
+
+    struct Fence: SiteCommand {
+        static let configuration = CommandConfiguration(abstract: "Raise (1) or clear (0) a fence alarm at a simulated host's zone.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The fence host device (from [[modbus.device]]).") var device: String
+        @Argument(help: "The zone number, from 1.") var zone: Int
+        @Argument(help: "broken, short, touch, tamper or power.") var alarm: String
+        @Argument var value: Int
+
+        func validate() throws { if value != 0 && value != 1 { throw ValidationError("the value is 0 or 1") } }
+
+        func run(site: Site) throws {
+            let reply = try site.control(.object([("op", "sim.fence"), ("device", .string(device)), ("zone", .int(Int64(zone))),
+                                                  ("alarm", .string(alarm)), ("value", .int(Int64(value)))]))
+            if site.json { return Say.json(reply) }
+            Say.line("\(device) zone \(zone): \(alarm) \(value == 1 ? "on" : "off")")
+        }
+    }
+
+    struct Device: SiteCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a simulated Modbus device stop (offline) or resume (online) answering.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var device: String
+        @Argument(help: "online or offline.") var state: String
+
+        func validate() throws { if state != "online" && state != "offline" { throw ValidationError("the state is online or offline") } }
+
+        func run(site: Site) throws {
+            let reply = try site.control(.object([("op", "sim.device"), ("device", .string(device)), ("online", .int(state == "online" ? 1 : 0))]))
+            if site.json { return Say.json(reply) }
+            Say.line("\(device): \(state)")
+        }
+    }
+}
+
+extension FenceCommand: ExpressibleByArgument {}
+
+struct FenceControlCommand: SiteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fence",
+        abstract: "Arm, disarm or reset a fence zone through the running accessd (recorded in the audit log).",
+        discussion: """
+            An emergency zone refuses disarm. Reset clears latched alarms whose cause is gone.
+            Examples:
+              accessctl fence disarm fence-zone-3 --operator zhang
+              accessctl fence reset fence-zone-3
+            """
+    )
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "arm, disarm or reset.") var command: FenceCommand
+    @Argument(help: "The fence zone's portal.") var portal: String
+
+    func run(site: Site) throws {
+        let reply = try site.control(.object([("op", "fence"), ("portal", .string(portal)), ("command", .string(command.rawValue)),
+                                              ("operator", .string(site.operatorName))]))
+        if site.json { return Say.json(reply) }
+        Say.line("fence \(portal): \(command.rawValue) done; \(reply["armed"] == .bool(true) ? "armed" : "disarmed")\(reply["alarm"] == .bool(true) ? ", alarm latched" : "")")
     }
 }

@@ -77,6 +77,12 @@ extension AccessDatabase {
         try connection.scalarInt("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)") ?? 0
     }
 
+    /// The latest time the log holds (µs since 1970), nil when it is empty: where a controller
+    /// whose wall clock is unset counts from.
+    public func lastEventTime() throws -> Int64? {
+        try connection.scalarInt("SELECT max(time_us) FROM events")
+    }
+
     static func parseDetail(_ text: String) -> [(String, JSON)] {
         guard case .object(let pairs)? = JSON.parse(text) else { return [] }
         return pairs

@@ -50,9 +50,7 @@ do {
             if let lock = lockBox.lock {
                 do {
                     try lock.set(true)
-                    var ts = timespec()
-                    clock_gettime(CLOCK_MONOTONIC, &ts)
-                    lockNanos = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+                    lockNanos = monotonicNanos()
                     Task {
                         try? await Task.sleep(for: .milliseconds(pulseMillis))
                         try? lock.set(false)

@@ -16,7 +16,8 @@ final class Rig: @unchecked Sendable {
     let board: SimulatedBoard
     let db: AccessDatabase
 
-    init(heldOpenSeconds: Int = 1) throws {
+    /// `extra`: more TOML appended to the site file (lanes, fences, Modbus lines).
+    init(heldOpenSeconds: Int = 1, extra: String = "") throws {
         let path = dir.write("site.toml", """
             [controller]
             id = "rig-1"
@@ -62,6 +63,7 @@ final class Rig: @unchecked Sendable {
             [linkage]
             fire = ["fire.alarm"]
             call = ["call.gate-north"]
+            \(extra)
             """)
         config = try SiteConfig.load(path: path)
         db = try AccessDatabase(path: config.databasePath)
@@ -194,6 +196,29 @@ struct ControllerTests {
         #expect(try rig.db.portalMode("b01-door") == .alwaysClosed)
     }
 
+    @Test func metricsCountDurableEventsByReasonAndTimeSwipeToRelay() throws {
+        let rig = try Rig()
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        try rig.board.swipe(reader: "reader-north-in", card: 424_242)
+        try rig.board.swipe(reader: "reader-north-in", card: 424_243)
+        rig.controller.flush()
+        let text = rig.controller.metrics.render()
+        #expect(text.contains(#"access_events_total{type="access",reason="granted"} 1"#), "\(text)")
+        #expect(text.contains(#"access_events_total{type="access",reason="unknown_credential"} 2"#))
+        #expect(text.contains("access_swipe_to_relay_seconds_count 1"), "only a grant that drove a relay is timed")
+        #expect(text.contains("access_roster_people 1"))
+        let latency = rig.controller.metrics.swipeToRelay
+        #expect(latency.count == 1 && latency.p50 <= latency.max)
+        // The same over the socket, as `accessctl metrics` and `status` read it.
+        let server = try ControlServer(path: rig.dir.file("ctl.sock")) { rig.controller.handleControl($0) }
+        defer { server.stop() }
+        let metrics = try ControlClient.send(.object([("op", "metrics")]), to: rig.dir.file("ctl.sock"))
+        #expect(metrics["text"]?.stringValue?.contains("access_events_total") == true)
+        let status = try ControlClient.send(.object([("op", "status")]), to: rig.dir.file("ctl.sock"))
+        #expect(status["swipe_to_relay_micros"]?["count"] == .int(1))
+        #expect(status["decisions"] == .int(3) && status["granted"] == .int(1))
+    }
+
     @Test func stoppingReturnsDoorsToTheirSafeStateAndWritesEverything() throws {
         let rig = try Rig()
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
@@ -314,12 +339,15 @@ struct ShippedConfigTests {
         let dir = TemporaryDirectory("real-config")
         var text = try #require(readFile(Rig.root + "/Config/accessd.toml"))
         text = text.replacingOccurrences(of: "/var/lib/accessd/access.db", with: dir.file("access.db"))
+            .replacingOccurrences(of: "/usr/share/communityaccess/devices/", with: Rig.root + "/Hardware/devices/")
         let config = try SiteConfig.load(path: dir.write("accessd.toml", text))
         let map = try BoardMap.load(path: Rig.root + "/Hardware/boards/rpi4-relay-hat.toml")
         let controller = try Controller(config: config)
         let board = SimulatedBoard(map: map) { controller.handle($0) }
         try controller.attach(board: board)  // every lock, contact, button and reader line exists
         #expect(config.doors.map(\.lock) == ["GPIO5", "GPIO6"])
+        #expect(config.barriers.map(\.portal) == ["lane-north-in", "lane-north-out"])
+        #expect(config.fenceZones.map(\.zone) == [1, 2] && config.fenceZones[1].emergency)
         controller.stop()
     }
 

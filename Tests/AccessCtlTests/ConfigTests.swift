@@ -65,6 +65,14 @@ struct ConfigTests {
         (minimal.replacingOccurrences(of: "[database]\npath = \"/tmp/x.db\"\n", with: ""), "-: database: the table [database] is required"),
         (minimal + "\n[upstream.http]\nlisten = \"localhost\"\n", "17: upstream.http.listen: \"localhost\" is not host:port"),
         (minimal + "\n[[area]]\nid = \"moon\"\n", "17: area[0].id: no portal joins an area \"moon\" (known: community, outside)"),
+        (minimal + "\n[[modbus.bus]]\nid = \"b\"\ntransport = \"can\"\n", "18: modbus.bus[0].transport: \"can\" is not one of rtu, tcp, simulated"),
+        (minimal + "\n[[modbus.bus]]\nid = \"b\"\ntransport = \"tcp\"\nhost = \"10.0.0.9\"\nport = 70000\n", "20: modbus.bus[0].port: 70000 is out of range 1…65535"),
+        (minimal + "\n[[modbus.bus]]\nid = \"b\"\ntransport = \"rtu\"\ndevice = \"/dev/ttyS1\"\nparity = \"X\"\n", "20: modbus.bus[0].parity: \"X\" is not one of N, E, O"),
+        (minimal + "\n[[modbus.device]]\nid = \"g\"\nbus = \"nope\"\nmap = \"x.toml\"\n", "18: modbus.device[0].bus: no [[modbus.bus]] has id \"nope\""),
+        (minimal + "\n[[modbus.bus]]\nid = \"b\"\ntransport = \"simulated\"\n[[modbus.device]]\nid = \"g\"\nbus = \"b\"\nmap = \"x.toml\"\n[[barrier]]\nportal = \"gate-in\"\ndevice = \"g\"\n",
+         "24: barrier[0].portal: portal \"gate-in\" is a door, not a barrier"),
+        (minimal + "\n[[modbus.bus]]\nid = \"b\"\ntransport = \"simulated\"\n[[fence]]\nportal = \"lane-in\"\ndevice = \"g\"\n",
+         "20: fence[0].portal: portal \"lane-in\" is a barrier, not a fence"),
         ("[controller\nid = 1", "1: syntax: Error while parsing table header: expected ']', saw '\\n'"),
     ])
     func mistakesNameTheLineAndKey(_ text: String, _ expected: String) {

@@ -78,6 +78,9 @@ public struct RosterIndex: Sendable {
     var roleDefaults: [Role: [Int32]] = [:]
 
     public var personCount: Int { people.count }
+
+    /// A schedule by name (fence zones arm by schedule), nil when there is none.
+    public func schedule(named name: String) -> Schedule? { schedules.first { $0.name == name } }
     public var credentialCount: Int { cards.count + pins.count + plates.count + passes.count }
 
     /// The empty roster: every credential is unknown.

@@ -28,6 +28,18 @@ public indirect enum JSON: Hashable, Sendable, ExpressibleByStringLiteral, Expre
         return pairs.first { $0.0 == key }?.1
     }
 
+    /// The string, when this is one.
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// The integer, when this is one.
+    public var intValue: Int64? {
+        if case .int(let n) = self { return n }
+        return nil
+    }
+
     /// Compact JSON on one line, or indented when `pretty`.
     public func rendered(pretty: Bool = false) -> String {
         var out: [UInt8] = []

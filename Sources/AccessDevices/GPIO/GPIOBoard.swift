@@ -180,11 +180,7 @@ public final class GPIOBoard: @unchecked Sendable {
         wakePipe = (-1, -1)
     }
 
-    static func monotonicNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    static func monotonicNanos() -> UInt64 { AccessDevices.monotonicNanos() }
 
     /// The event loop: poll every event fd, read batches, order edges by time, decode.
     private func run() {

@@ -18,7 +18,7 @@ public actor ModbusBus {
     public nonisolated let events: AsyncStream<BoardEvent>
     public private(set) var statistics = ModbusBusStatistics()
 
-    private nonisolated let thread: BusThread
+    private nonisolated let thread: ExecutorThread
     private let sink: AsyncStream<BoardEvent>.Continuation
     private var context: OpaquePointer?
     private var connected = false
@@ -40,7 +40,7 @@ public actor ModbusBus {
         self.config = config
         backoff = config.reconnectMin
         (events, sink) = AsyncStream.makeStream(of: BoardEvent.self, bufferingPolicy: .bufferingNewest(256))
-        thread = try BusThread(name: config.id)
+        thread = try ExecutorThread(name: config.id)
 
         let made: OpaquePointer?
         switch config.transport {
@@ -312,9 +312,10 @@ public actor ModbusBus {
     }
 }
 
-/// A serial executor backed by one pthread: the bus actor's jobs run there, in order, so its
-/// blocking libmodbus calls never hold a cooperative-pool thread.
-final class BusThread: SerialExecutor, @unchecked Sendable {
+/// An executor backed by one pthread: a bus actor's jobs run there, in order, so its blocking
+/// libmodbus calls never hold a cooperative-pool thread. As a task executor it also keeps the
+/// controller's device pollers running when the cooperative pool is busy or blocked.
+public final class ExecutorThread: SerialExecutor, TaskExecutor, @unchecked Sendable {
     // Guarded by `mutex`; pthread primitives live at fixed addresses.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -322,7 +323,7 @@ final class BusThread: SerialExecutor, @unchecked Sendable {
     private var stopping = false
     private let name: String
 
-    init(name: String) throws(DeviceError) {
+    public init(name: String) throws(DeviceError) {
         self.name = name
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
@@ -330,13 +331,13 @@ final class BusThread: SerialExecutor, @unchecked Sendable {
         let me = Unmanaged.passRetained(self)
         let rc = pthread_create(&thread, nil, { argument in
             guard let argument else { return nil }
-            let executor = Unmanaged<BusThread>.fromOpaque(argument).takeRetainedValue()
+            let executor = Unmanaged<ExecutorThread>.fromOpaque(argument).takeRetainedValue()
             executor.run()
             return nil
         }, me.toOpaque())
         guard rc == 0 else {
             me.release()
-            throw .modbus(operation: "start the bus thread", device: name, errno: rc)
+            throw .modbus(operation: "start the executor thread", device: name, errno: rc)
         }
         pthread_detach(thread)
     }
@@ -348,7 +349,7 @@ final class BusThread: SerialExecutor, @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         pthread_mutex_lock(mutex)
         jobs.append(job)
@@ -356,12 +357,12 @@ final class BusThread: SerialExecutor, @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
     /// Lets the thread finish the queued jobs and end.
-    func stop() {
+    public func stop() {
         pthread_mutex_lock(mutex)
         stopping = true
         pthread_cond_signal(condition)
@@ -379,7 +380,9 @@ final class BusThread: SerialExecutor, @unchecked Sendable {
             let batch = jobs
             jobs.removeAll(keepingCapacity: true)
             pthread_mutex_unlock(mutex)
-            for job in batch { job.runSynchronously(on: asUnownedSerialExecutor()) }
+            for job in batch {
+                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+            }
         }
     }
 }

@@ -1,27 +1,26 @@
 import AccessCore
 import AccessDevices
-import AccessTestSupport
 import Glibc
 import Synchronization
-import Testing
 
 // Real peers for the Modbus tests: Hardware/sim/modbus_peers.py (pymodbus) over TCP on
 // 127.0.0.1 or RTU on a socat pty pair. Children get stdin from a pipe and write to a log file;
 // they are stopped with SIGKILL (a signal mask inherited from the test runner may block SIGTERM).
 
-struct PeerError: Error, CustomStringConvertible {
-    let description: String
+public struct PeerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
 }
 
-enum ModbusTestEnvironment {
-    static let repo: String = {
+public enum ModbusTestEnvironment {
+    public static let repo: String = {
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)  // Tests/AccessDevicesTests/ModbusPeers.swift
+        parts.removeLast(3)  // Sources/AccessTestSupport/ModbusPeers.swift
         return parts.joined(separator: "/")
     }()
 
     /// The venv's python, made by Hardware/sim/setup-python.sh when missing (quick when present).
-    static let python: Result<String, PeerError> = {
+    public static let python: Result<String, PeerError> = {
         let venv = getenv("ACCESS_PYENV").map { String(cString: $0) } ?? "\(repo)/.build-pyenv"
         let script = "\(repo)/Hardware/sim/setup-python.sh"
         let log = "/tmp/access-setup-python-\(getpid()).log"
@@ -38,7 +37,7 @@ enum ModbusTestEnvironment {
     }()
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw PeerError(description: "socket: errno \(errno)") }
         defer { close(fd) }
@@ -56,13 +55,13 @@ enum ModbusTestEnvironment {
 }
 
 /// A child process started with posix_spawn: stdout and stderr to `log`, stdin from a pipe.
-final class PeerProcess: @unchecked Sendable {
-    let pid: pid_t
-    let log: String
+public final class PeerProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let log: String
     private let input: Int32
     private let state = Mutex<(exited: Bool, status: Int32)>((false, 0))
 
-    init(_ argv: [String], log: String) throws {
+    public init(_ argv: [String], log: String) throws {
         self.log = log
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw PeerError(description: "pipe: errno \(errno)") }
@@ -108,7 +107,7 @@ final class PeerProcess: @unchecked Sendable {
     }
 
     /// SIGKILL and reap; safe to call twice.
-    func kill() {
+    public func kill() {
         state.withLock { s in
             guard !s.exited else { return }
             Glibc.kill(pid, SIGKILL)
@@ -119,7 +118,7 @@ final class PeerProcess: @unchecked Sendable {
     }
 
     /// Waits for the child to end; returns its exit status.
-    func wait() -> Int32 {
+    public func wait() -> Int32 {
         state.withLock { s in
             if !s.exited {
                 var status: Int32 = 0
@@ -131,7 +130,7 @@ final class PeerProcess: @unchecked Sendable {
     }
 
     /// Whether it has ended, without waiting.
-    var hasExited: Bool {
+    public var hasExited: Bool {
         state.withLock { s in
             if s.exited { return true }
             var status: Int32 = 0
@@ -140,15 +139,15 @@ final class PeerProcess: @unchecked Sendable {
         }
     }
 
-    func send(_ line: String) {
+    public func send(_ line: String) {
         let bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(input, $0.baseAddress, $0.count) }
     }
 
-    var output: String { readTextFile(log) ?? "" }
+    public var output: String { readTextFile(log) ?? "" }
 
     /// Polls the log until `match` finds something, the child dies, or `timeout` passes.
-    func waitForOutput<T>(timeout: Duration, _ match: (String) -> T?) async throws -> T {
+    public func waitForOutput<T>(timeout: Duration, _ match: (String) -> T?) async throws -> T {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let found = match(output) { return found }
@@ -161,10 +160,10 @@ final class PeerProcess: @unchecked Sendable {
 }
 
 /// modbus_peers.py serving some devices, e.g. `["barrier:1", "relay:3"]`.
-final class ModbusPeer: Sendable {
-    let child: PeerProcess
-    let port: Int
-    let serialDevice: String?
+public final class ModbusPeer: Sendable {
+    public let child: PeerProcess
+    public let port: Int
+    public let serialDevice: String?
     private let sequence = Mutex(0)
 
     private init(child: PeerProcess, port: Int, serialDevice: String?) {
@@ -174,7 +173,7 @@ final class ModbusPeer: Sendable {
     }
 
     /// Starts a TCP peer on `port` (a free one when nil) and waits until it serves.
-    static func tcp(_ devices: [String], port: Int? = nil, dir: TemporaryDirectory) async throws -> ModbusPeer {
+    public static func tcp(_ devices: [String], port: Int? = nil, dir: TemporaryDirectory) async throws -> ModbusPeer {
         var lastError: Error = PeerError(description: "no attempt")
         for attempt in 0..<3 {  // a free port can be taken between asking and binding
             let p = try port ?? ModbusTestEnvironment.freePort()
@@ -188,7 +187,7 @@ final class ModbusPeer: Sendable {
     }
 
     /// Starts an RTU peer on one end of a pty pair.
-    static func rtu(_ devices: [String], device: String, baud: Int = 115_200, dir: TemporaryDirectory) async throws -> ModbusPeer {
+    public static func rtu(_ devices: [String], device: String, baud: Int = 115_200, dir: TemporaryDirectory) async throws -> ModbusPeer {
         try await start(["--rtu", device, "--baud", String(baud)], devices, port: 0, serial: device, log: dir.file("peer-rtu.log"))
     }
 
@@ -207,7 +206,7 @@ final class ModbusPeer: Sendable {
 
     /// Runs a control command and returns what the peer answered after "ack N".
     @discardableResult
-    func command(_ text: String) async throws -> String {
+    public func command(_ text: String) async throws -> String {
         let n = sequence.withLock { $0 += 1; return $0 }
         child.send("\(n) \(text)")
         let line = try await child.waitForOutput(timeout: .seconds(10)) { output in
@@ -217,16 +216,16 @@ final class ModbusPeer: Sendable {
         return String(line.dropFirst("ack \(n)".count)).trimmingPrefixSpaces()
     }
 
-    func kill() { child.kill() }
+    public func kill() { child.kill() }
 }
 
 /// `socat -d -d pty,raw,echo=0 pty,raw,echo=0`: two linked serial devices.
-final class PtyPair: Sendable {
-    let child: PeerProcess
-    let a: String
-    let b: String
+public final class PtyPair: Sendable {
+    public let child: PeerProcess
+    public let a: String
+    public let b: String
 
-    init(dir: TemporaryDirectory) async throws {
+    public init(dir: TemporaryDirectory) async throws {
         let a = dir.file("ttyA")
         let b = dir.file("ttyB")
         child = try PeerProcess(["socat", "-d", "-d", "pty,raw,echo=0,link=\(a)", "pty,raw,echo=0,link=\(b)"], log: dir.file("socat.log"))
@@ -242,24 +241,24 @@ final class PtyPair: Sendable {
         self.b = b
     }
 
-    func kill() { child.kill() }
+    public func kill() { child.kill() }
 }
 
 /// Collects a bus's events as they come.
-final class BusEventLog: Sendable {
+public final class BusEventLog: Sendable {
     private let events = Mutex<[BoardEvent]>([])
 
-    init(_ bus: ModbusBus) {
+    public init(_ bus: ModbusBus) {
         let stream = bus.events
         Task { [weak self] in
             for await event in stream { self?.events.withLock { $0.append(event) } }
         }
     }
 
-    var all: [BoardEvent] { events.withLock { $0 } }
+    public var all: [BoardEvent] { events.withLock { $0 } }
 
     /// The online/offline changes reported for one device, in order.
-    func changes(of name: String) -> [Bool] {
+    public func changes(of name: String) -> [Bool] {
         all.compactMap { event in
             if case .device(name, let online) = event { return online }
             return nil
@@ -267,7 +266,7 @@ final class BusEventLog: Sendable {
     }
 
     /// Waits (bounded) until `name` has reported `expected`.
-    func wait(for name: String, _ expected: [Bool], timeout: Duration = .seconds(3)) async -> [Bool] {
+    public func wait(for name: String, _ expected: [Bool], timeout: Duration = .seconds(3)) async -> [Bool] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, changes(of: name) != expected {
             try? await Task.sleep(for: .milliseconds(5))
