@@ -7,7 +7,7 @@ import AccessDevices
 /// - `{"op":"door","portal":P,"command":open|close|always-open|always-closed|normal|reset-alarm,"operator":NAME}`
 ///   (a door's or a barrier lane's portal; `reset-alarm` also for a fence zone)
 /// - `{"op":"fence","portal":P,"command":arm|disarm|reset,"operator":NAME}`
-/// - `{"op":"sim.swipe","reader":R,"card":N}`, `{"op":"sim.plate","lane":L,"plate":P}`,
+/// - `{"op":"sim.swipe","reader":R,"card":N}`, `{"op":"sim.keys","reader":R,"keys":"1234#"}`, `{"op":"sim.plate","lane":L,"plate":P}`,
 ///   `{"op":"sim.input","line":L,"value":0|1}`, `{"op":"sim.outputs"}` (simulated board only);
 ///   `{"op":"sim.loop","lane":L,"value":0|1}`, `{"op":"sim.fence","device":D,"zone":N,"alarm":A,"value":0|1}`,
 ///   `{"op":"sim.device","device":D,"online":0|1}` (devices on a simulated Modbus line)
@@ -114,6 +114,19 @@ extension Controller {
             guard card > 0 else { throw ControlError.malformed("card must be positive") }
             try simulated().swipe(reader: reader, card: UInt64(card))
             return decisionJSON(lastDecision(at: reader))
+        case "sim.keys":
+            let reader = try string("reader")
+            var keys: [KeypadKey] = []
+            for c in try string("keys") {
+                switch c {
+                case "0"..."9": keys.append(.digit(UInt8(c.asciiValue! - UInt8(ascii: "0"))))
+                case "*": keys.append(.star)
+                case "#": keys.append(.hash)
+                default: throw ControlError.malformed("keys are digits, * and #, not \"\(c)\"")
+                }
+            }
+            try simulated().keys(reader: reader, keys)
+            return decisionJSON(keys.last == .hash ? lastDecision(at: reader) : nil)
         case "sim.plate":
             let lane = try string("lane")
             guard let decision = plate(lane: lane, plate: try string("plate")) else {

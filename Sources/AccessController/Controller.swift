@@ -55,6 +55,8 @@ public final class Controller: @unchecked Sendable {
         var fireActive = false
         var lanes: [LaneRuntime] = []
         var zones: [ZoneRuntime] = []
+        /// PINs being typed, by reader.
+        var pins: [String: PinEntry] = [:]
         /// Arm schedules found missing, warned about once.
         var warnedSchedules: Set<String> = []
         var counters = Counters()
@@ -208,8 +210,11 @@ public final class Controller: @unchecked Sendable {
                     let relaySet = monotonicNow()
                     if relaySet >= lastEdge { metrics.recordSwipeToRelay(nanos: relaySet - lastEdge) }
                 }
-            case .key:
-                break  // PIN entry assembles keys into a PIN: with the keypad work
+            case .key(let reader, let key, _):
+                var entry = s.pins[reader] ?? PinEntry()
+                let outcome = entry.press(key, at: now)
+                s.pins[reader] = entry
+                if case .submitted(let pin) = outcome { decide(.pin(pin), reader: reader, now: now, &s, &events, &jobs) }
             case .garbled(let reader, let reason):
                 s.counters.garbled += 1
                 logger.notice("garbled frame dropped", metadata: ["reader": "\(reader)", "problem": "\(reason)"])

@@ -112,6 +112,7 @@ struct SimCommand: ParsableCommand {
         discussion: """
             Examples:
               accessctl sim swipe reader-b01 6553701
+              accessctl sim keys reader-b01 '246810#'   (a PIN on the reader's keypad)
               accessctl sim plate lpr-lane-in 京A12345
               accessctl sim input fire.alarm 1
               accessctl sim outputs --json
@@ -119,7 +120,7 @@ struct SimCommand: ParsableCommand {
               accessctl sim fence fence-host-1 3 broken 1
               accessctl sim device barrier-lane-in offline
             """,
-        subcommands: [Swipe.self, Plate.self, Input.self, Outputs.self, Loop.self, Fence.self, Device.self]
+        subcommands: [Swipe.self, Keys.self, Plate.self, Input.self, Outputs.self, Loop.self, Fence.self, Device.self]
     )
 
     static func report(_ reply: JSON, site: Site) {
@@ -141,6 +142,17 @@ struct SimCommand: ParsableCommand {
             let number: UInt64
             do { number = try CredentialValue.card(card) } catch { throw ValidationError(error.description) }
             SimCommand.report(try site.control(.object([("op", "sim.swipe"), ("reader", .string(reader)), ("card", .int(Int64(clamping: number)))])), site: site)
+        }
+    }
+
+    struct Keys: SiteCommand {
+        static let configuration = CommandConfiguration(abstract: "Press keys on a reader's keypad (digits, * clears, # submits the PIN).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The reader name.") var reader: String
+        @Argument(help: "Keys, e.g. '1234#'.") var keys: String
+
+        func run(site: Site) throws {
+            SimCommand.report(try site.control(.object([("op", "sim.keys"), ("reader", .string(reader)), ("keys", .string(keys))])), site: site)
         }
     }
 

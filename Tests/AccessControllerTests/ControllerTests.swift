@@ -5,6 +5,7 @@ import AccessDevices
 import AccessStore
 import AccessTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// A controller on the simulated board with a small roster, in a temporary directory.
@@ -17,7 +18,7 @@ final class Rig: @unchecked Sendable {
     let db: AccessDatabase
 
     /// `extra`: more TOML appended to the site file (lanes, fences, Modbus lines).
-    init(heldOpenSeconds: Int = 1, extra: String = "") throws {
+    init(heldOpenSeconds: Int = 1, extra: String = "", wallClock: (@Sendable () -> Int64)? = nil) throws {
         let path = dir.write("site.toml", """
             [controller]
             id = "rig-1"
@@ -72,7 +73,9 @@ final class Rig: @unchecked Sendable {
         try db.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "B01-0301", role: .owner)]), operator: "t")
         try db.addCredential(Credential(kind: .card, value: "6553701", owner: .person("P1")), operator: "t")
         try db.addCredential(Credential(kind: .plate, value: "京A12345", owner: .person("P1")), operator: "t")
-        controller = try Controller(config: config)
+        try db.addCredential(Credential(kind: .pin, value: "246810", owner: .person("P1")), operator: "t")
+        let config = self.config
+        controller = try wallClock.map { try Controller(config: config, wallClock: $0) } ?? Controller(config: config)
         let map = try BoardMap.load(path: "\(Rig.root)/Hardware/boards/sim.toml")
         let controller = self.controller
         board = SimulatedBoard(map: map) { controller.handle($0) }
@@ -217,6 +220,43 @@ struct ControllerTests {
         let status = try ControlClient.send(.object([("op", "status")]), to: rig.dir.file("ctl.sock"))
         #expect(status["swipe_to_relay_micros"]?["count"] == .int(1))
         #expect(status["decisions"] == .int(3) && status["granted"] == .int(1))
+    }
+
+    @Test func aPinTypedOnTheKeypadOpensTheDoorAndNeverReachesTheLog() throws {
+        let rig = try Rig()
+        try rig.board.keys(reader: "reader-b01", [.digit(2), .digit(4), .digit(6), .digit(8), .digit(1), .digit(0), .hash])
+        #expect(rig.board.outputs["b01.lock"] == true)
+        try rig.board.keys(reader: "reader-north-in", [.digit(1), .digit(2), .star, .digit(9), .digit(9), .digit(9), .digit(9), .hash])
+        let access = try rig.events().filter { $0.type == .access }
+        #expect(access.map(\.reason) == ["granted", "unknown_credential"])
+        #expect(access.allSatisfy { $0.credentialKind == .pin && $0.credential == nil }, "a PIN is never logged")
+    }
+
+    @Test func clockJumpsAreEventsAndAnUnsetClockNeverWrites1970() throws {
+        let now = Mutex<Int64>(1_790_000_000_000_000)  // 2026-09-21
+        let rig = try Rig(wallClock: { now.withLock { $0 } })
+        #expect(try rig.eventually { try rig.reasons().contains("started") })
+        let started = try #require(try rig.events().first { $0.reason == "started" })
+
+        now.withLock { $0 += 3_600_000_000 }  // an NTP step of an hour
+        #expect(try rig.eventually { try rig.reasons().contains("clock_jump") })
+        let jump = try #require(try rig.events().first { $0.reason == "clock_jump" })
+        // Measured against the monotonic clock, which ran on while the fake wall clock stood still.
+        let seconds = try #require(jump.detail.first { $0.0 == "jump_seconds" }?.1.intValue)
+        #expect((3590...3600).contains(seconds), "\(seconds)")
+
+        now.withLock { $0 = 5_000_000 }  // the RTC battery died: 1970
+        #expect(try rig.eventually { try rig.reasons().contains("clock_unset") })
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        let access = try #require(try rig.events().last { $0.type == .access })
+        #expect(access.reason == "clock_unset" && access.granted == false, "no time-based decision on an unset clock")
+        #expect(access.timeMicros >= started.timeMicros + 3_600_000_000, "the last good time carries on, never 1970")
+
+        now.withLock { $0 = 1_790_003_700_000_000 }  // NTP is back
+        #expect(try rig.eventually { try rig.reasons().contains("clock_set") })
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(try rig.events().last { $0.type == .access }?.reason == "granted")
+        #expect(try rig.events().allSatisfy { $0.timeMicros >= 1_577_836_800_000_000 }, "no event before 2020")
     }
 
     @Test func stoppingReturnsDoorsToTheirSafeStateAndWritesEverything() throws {

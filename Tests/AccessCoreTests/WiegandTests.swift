@@ -140,3 +140,39 @@ struct WiegandSpacingTests {
         #expect(!out.contains { if case .card(let f) = $0 { return f.cardNumber != 222 } else { return false } }, "never a wrong card")
     }
 }
+
+@Suite("PIN entry on a keypad")
+struct PinEntryTests {
+    func press(_ keys: String, into entry: inout PinEntry, at start: UInt64 = 0, gap: UInt64 = 100_000_000) -> [PinEntry.Outcome] {
+        var t = start
+        return keys.map { c -> PinEntry.Outcome in
+            t += gap
+            let key: KeypadKey = c == "#" ? .hash : c == "*" ? .star : .digit(UInt8(String(c))!)
+            return entry.press(key, at: t)
+        }
+    }
+
+    @Test func digitsThenHashSubmit() {
+        var entry = PinEntry()
+        #expect(press("1234#", into: &entry).last == .submitted("1234"))
+        #expect(entry.typed == 0, "cleared after a submit")
+    }
+
+    @Test func starClearsAndAnEmptyHashSubmitsNothing() {
+        var entry = PinEntry()
+        #expect(press("12*99#", into: &entry).last == .submitted("99"))
+        #expect(press("#", into: &entry) == [.cleared])
+    }
+
+    @Test func aLongPauseStartsOver() {
+        var entry = PinEntry(timeoutSeconds: 5)
+        _ = press("12", into: &entry)
+        #expect(press("34#", into: &entry, at: 20_000_000_000).last == .submitted("34"), "the 12 typed 20 s ago is forgotten")
+    }
+
+    @Test func tooManyDigitsAreDropped() {
+        var entry = PinEntry()
+        let outcomes = press(String(repeating: "7", count: PinEntry.maxDigits + 1), into: &entry)
+        #expect(outcomes.last == .cleared && entry.typed == 0)
+    }
+}
