@@ -64,9 +64,27 @@ ctl sim swipe reader-b01 6553701
 ctl sim outputs | grep b01.lock
 say "An unknown card at the north gate"
 ctl sim swipe reader-north-in 424242
-say "A resident's car at the barrier, then the visitor's"
+say "A resident types her PIN at building 1 (added while accessd runs: effective within 1 s)"
+ctl pin show 482913 >/dev/null 2>&1 || ctl pin add 482913 --person P0001
+sleep 0.5
+ctl sim keys reader-b01 '482913#'
+say "A resident's car at the barrier, then the visitor's; the arm never comes down on a car"
 ctl sim plate lpr-lane-in "冀N 12293"
 ctl sim plate lpr-lane-in 京B67890
+sleep 1.5                                  # the arm takes 1 s to rise
+ctl sim loop lane-in 1
+ctl door close lane-in
+ctl sim loop lane-in 0
+sleep 1.5
+say "Someone cuts the fence in zone 3: the alarm latches and sounds until reset"
+ctl sim fence fence-host-1 3 broken 1
+sleep 0.5
+ctl sim outputs | grep -E "siren|strobe"
+ctl sim fence fence-host-1 3 broken 0
+ctl fence reset fence-zone-3
+sleep 0.5
+ctl fence disarm fence-zone-4 || true
+ctl status
 say "The door of building 1 is held open; the guard locks the building down"
 ctl sim input b01.contact 1
 ctl door always-closed b01-door
@@ -77,9 +95,9 @@ say "The fire panel asserts: every escape door releases (latched until reset)"
 ctl sim input fire.alarm 1
 ctl sim outputs
 ctl sim input fire.alarm 0
-for portal in gate-north-in b01-door b02-door b03-door; do ctl door reset-alarm "$portal"; done
+for portal in gate-north-in b01-door b02-door b03-door lane-in lane-out; do ctl door reset-alarm "$portal"; done
 say "The event log"
-ctl events --limit 1000 | tail -n 14
+ctl events --limit 1000 | tail -n 24
 
 say "Audit log (last entries)"
 ctl audit --limit 100000 | tail -n 5

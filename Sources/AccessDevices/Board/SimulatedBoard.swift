@@ -98,7 +98,16 @@ public final class SimulatedBoard: Board, @unchecked Sendable {
             out += s.processor.due(now: s.clock) { _ in nil }
             return out
         }
-        events.forEach(handler)
+        // The bits are played on a virtual clock; the frame's last edge is, for the controller,
+        // now: its swipe → relay latency then measures decoding, the decision and the relay.
+        let delivered = monotonicNanos()
+        events.map { event -> BoardEvent in
+            switch event {
+            case .card(let reader, let frame, _): return .card(reader: reader, frame: frame, lastEdgeNanos: delivered)
+            case .key(let reader, let key, _): return .key(reader: reader, key: key, lastEdgeNanos: delivered)
+            default: return event
+            }
+        }.forEach(handler)
     }
 
     /// Sets an input's logical level (door contact opened, fire panel asserted …) and reports it
