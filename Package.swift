@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        // traits: [] keeps full Foundation and ICU out (swift-stack-notes.md).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0", traits: []),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -27,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CQRencode", providers: [.apt(["libqrencode-dev"])]),
         .systemLibrary(name: "CGPIOD", providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "CModbus", providers: [.apt(["libmodbus-dev"])]),
+        .systemLibrary(name: "CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
 
         // The domain and every decision: pure, no I/O, clock injected.
         .target(
@@ -52,6 +55,19 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The upstream platform's side: the HTTP API (Hummingbird) and MQTT push (libmosquitto),
+        // both reading the durable event log by cursor.
+        .target(
+            name: "AccessUpstream",
+            dependencies: [
+                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "CMosquitto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The TOML site description shared by accessd and accessctl.
         .target(
             name: "AccessConfig",
@@ -69,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "accessd",
             dependencies: [
-                "AccessController",
+                "AccessController", "AccessUpstream",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -84,6 +100,7 @@ let package = Package(
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
         .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessTestSupport"]),
         .testTarget(name: "AccessControllerTests", dependencies: ["AccessController", "AccessTestSupport"]),
+        .testTarget(name: "AccessUpstreamTests", dependencies: ["AccessUpstream", "AccessTestSupport"]),
         .testTarget(
             name: "AccessCtlTests",
             dependencies: ["AccessCtlKit", "AccessConfig", "AccessStore", "AccessTestSupport"]

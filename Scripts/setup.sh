@@ -4,10 +4,10 @@
 set -euo pipefail
 
 # Build: C libraries behind the system-library targets.
-build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev)
+build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmosquitto-dev)
 # Tests: a real QR scanner to decode what `visitor issue` prints; socat for serial-line pairs
 # and Python's venv for the pymodbus peers of the Modbus tests.
-test_packages=(zbar-tools socat python3-venv)
+test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients)
 
 want=("${build_packages[@]}")
 if [[ "${1:-}" == "--tests" ]]; then want+=("${test_packages[@]}"); fi

@@ -19,6 +19,8 @@ public final class Controller: @unchecked Sendable {
     public let config: SiteConfig
     /// Prometheus metrics: decisions and events by reason, swipe → relay latency, devices, roster.
     public let metrics: ControllerMetrics
+    /// Wakes readers of the event log when events become durable.
+    public let feed: EventFeed
     let worker: StoreWorker
     /// Operational messages: portals, lines, devices and reasons; never credentials or people.
     let logger: Logger
@@ -87,7 +89,12 @@ public final class Controller: @unchecked Sendable {
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
         watcherPath = config.databasePath
-        worker = try StoreWorker(path: config.databasePath, onDurable: { [metrics] in metrics.recordDurable($0) },
+        let feed = EventFeed(lastSerial: try db.lastEventSerial())
+        self.feed = feed
+        worker = try StoreWorker(path: config.databasePath, onDurable: { [metrics, feed] events in
+            metrics.recordDurable(events)
+            if let last = events.last?.serial { feed.publish(last) }
+        },
                                  onFailure: { [logger, metrics] error in
             metrics.recordStoreFailure()
             logger.error("event log write failed; the batch is kept and retried", metadata: ["error": "\(error)"])
