@@ -7,7 +7,7 @@ set -euo pipefail
 build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmosquitto-dev)
 # Tests: a real QR scanner to decode what `visitor issue` prints; socat for serial-line pairs
 # and Python's venv for the pymodbus peers of the Modbus tests.
-test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients)
+test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl)
 
 want=("${build_packages[@]}")
 if [[ "${1:-}" == "--tests" ]]; then want+=("${test_packages[@]}"); fi

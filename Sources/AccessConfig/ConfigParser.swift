@@ -105,18 +105,53 @@ struct ConfigParser {
         if let upstream = try table(root, "upstream", required: false) {
             try allowOnly(upstream, "upstream", ["http", "mqtt"])
             if let h = try table(upstream, "http", required: false, key: "upstream.http") {
-                try allowOnly(h, "upstream.http", ["listen"])
+                try allowOnly(h, "upstream.http", ["listen", "tls_certificate", "tls_key", "max_body_bytes", "auth_failures_per_minute"])
                 let listen = try string(h, "upstream.http.listen", default: "127.0.0.1:8380")
-                guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (1...65535).contains(port) else {
+                guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {  // 0: any free port (tests)
                     throw error("upstream.http.listen", "\"\(listen)\" is not host:port")
                 }
-                http = .init(listen: listen)
+                let certificate = try string(h, "upstream.http.tls_certificate", default: "")
+                let key = try string(h, "upstream.http.tls_key", default: "")
+                if certificate.isEmpty != key.isEmpty {
+                    throw error(certificate.isEmpty ? "upstream.http.tls_key" : "upstream.http.tls_certificate",
+                                "TLS needs both tls_certificate and tls_key")
+                }
+                http = .init(listen: listen, tlsCertificate: certificate.isEmpty ? nil : certificate, tlsKey: key.isEmpty ? nil : key,
+                             maxBodyBytes: try int(h, "upstream.http.max_body_bytes", default: 65_536, range: 1_024...16_777_216),
+                             authFailuresPerMinute: try int(h, "upstream.http.auth_failures_per_minute", default: 20, range: 1...10_000))
             }
             if let m = try table(upstream, "mqtt", required: false, key: "upstream.mqtt") {
-                try allowOnly(m, "upstream.mqtt", ["host", "port", "topic_prefix"])
-                mqtt = .init(host: try string(m, "upstream.mqtt.host", default: "127.0.0.1"),
-                             port: try int(m, "upstream.mqtt.port", default: 1883, range: 1...65535),
-                             topicPrefix: try string(m, "upstream.mqtt.topic_prefix", default: "community"))
+                // Files (password, CA) are only named here and read when accessd starts, so
+                // accessctl, which reads the same TOML, needs no access to them.
+                try allowOnly(m, "upstream.mqtt", ["host", "port", "topic_prefix", "client_id", "username", "password_file",
+                                                   "tls_ca_file", "keepalive_seconds", "backlog_rate"])
+                let host = try string(m, "upstream.mqtt.host", default: "127.0.0.1")
+                if host.isEmpty || host.contains(where: { $0 == " " || $0 == "/" }) {
+                    throw error("upstream.mqtt.host", "\"\(host)\" is not a host name or address")
+                }
+                let prefix = try string(m, "upstream.mqtt.topic_prefix", default: "community")
+                if prefix.isEmpty || prefix.hasPrefix("/") || prefix.hasSuffix("/") || prefix.contains(where: { "+#\0".contains($0) }) {
+                    throw error("upstream.mqtt.topic_prefix", "\"\(prefix)\" is not a topic prefix (not empty, no +, # or leading/trailing /)")
+                }
+                func optional(_ key: String) throws(ConfigError) -> String? {
+                    guard m[leaf(key)] != nil else { return nil }
+                    return try string(m, key, required: true)
+                }
+                let clientID = try optional("upstream.mqtt.client_id")
+                if let clientID, clientID.utf8.count > 65_535 || clientID.contains("\0") {
+                    throw error("upstream.mqtt.client_id", "is not a usable MQTT client id (at most 65535 bytes, no NUL)")
+                }
+                let username = try optional("upstream.mqtt.username")
+                let passwordFile = try optional("upstream.mqtt.password_file")
+                if passwordFile != nil && username == nil {
+                    throw error("upstream.mqtt.password_file", "needs upstream.mqtt.username (MQTT 3.1.1 sends no password without a user name)")
+                }
+                mqtt = SiteConfig.MQTT(
+                    host: host, port: try int(m, "upstream.mqtt.port", default: 1883, range: 1...65535), topicPrefix: prefix,
+                    clientID: clientID, username: username, passwordFile: passwordFile,
+                    tlsCAFile: try optional("upstream.mqtt.tls_ca_file"),
+                    keepaliveSeconds: try int(m, "upstream.mqtt.keepalive_seconds", default: 60, range: 5...65_535),
+                    backlogRate: try int(m, "upstream.mqtt.backlog_rate", default: 500, range: 1...1_000_000))
             }
         }
 

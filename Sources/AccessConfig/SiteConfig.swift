@@ -30,13 +30,49 @@ public struct SiteConfig: Sendable {
     }
 
     public struct HTTP: Sendable, Equatable {
+        /// `host:port`.
         public var listen: String
+        /// PEM files; both set: HTTPS only.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        /// Request bodies above this are refused with 413.
+        public var maxBodyBytes: Int = 65_536
+        /// Failed token checks from one address within a minute before it is refused with 429.
+        public var authFailuresPerMinute: Int = 20
+
+        public var host: String { String(listen[..<(listen.lastIndex(of: ":") ?? listen.endIndex)]) }
+        public var port: Int { Int(listen[listen.index(after: listen.lastIndex(of: ":") ?? listen.startIndex)...]) ?? 8380 }
     }
 
+    /// `[upstream.mqtt]`: the broker the event log is pushed to (interfaces.md, MQTT).
     public struct MQTT: Sendable, Equatable {
         public var host: String
         public var port: Int
         public var topicPrefix: String
+        /// The MQTT client id of the persistent session; nil: the controller id.
+        public var clientID: String?
+        public var username: String?
+        /// A file holding the password (its first line), so the TOML itself may be world-readable.
+        public var passwordFile: String?
+        /// A PEM file of the CA that signed the broker's certificate; set: the connection uses TLS.
+        public var tlsCAFile: String?
+        public var keepaliveSeconds: Int
+        /// Events per second at which a backlog (e.g. after an outage) is drained.
+        public var backlogRate: Int
+
+        public init(host: String = "127.0.0.1", port: Int = 1883, topicPrefix: String = "community", clientID: String? = nil,
+                    username: String? = nil, passwordFile: String? = nil, tlsCAFile: String? = nil,
+                    keepaliveSeconds: Int = 60, backlogRate: Int = 500) {
+            self.host = host
+            self.port = port
+            self.topicPrefix = topicPrefix
+            self.clientID = clientID
+            self.username = username
+            self.passwordFile = passwordFile
+            self.tlsCAFile = tlsCAFile
+            self.keepaliveSeconds = keepaliveSeconds
+            self.backlogRate = backlogRate
+        }
     }
 
     /// The board accessd drives: a board map, on real GPIO or simulated in memory.

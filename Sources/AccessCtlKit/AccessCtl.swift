@@ -24,7 +24,7 @@ public struct AccessCtl: ParsableCommand {
             HouseCommand.self, PersonCommand.self, CardCommand.self, PinCommand.self, PlateCommand.self,
             GroupCommand.self, ScheduleCommand.self, VisitorCommand.self, PortalCommand.self,
             ImportCommand.self, ExportCommand.self, CheckCommand.self, EventsCommand.self, AuditCommand.self,
-            DoorControlCommand.self, FenceControlCommand.self, StatusCommand.self, MetricsCommand.self, SimCommand.self, DatabaseCommand.self,
+            DoorControlCommand.self, FenceControlCommand.self, TokenCommand.self, StatusCommand.self, MetricsCommand.self, SimCommand.self, DatabaseCommand.self,
         ]
     )
 

@@ -148,7 +148,18 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1]
+    static let all: [String] = [v1, v2, v3Outbox]
+
+    /// Tokens for the upstream HTTP API: only a SHA-256 of each is kept.
+    static let v2 = """
+        CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            created_us INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_us INTEGER
+        ) WITHOUT ROWID;
+        """
 
     static let v1 = """
         CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -288,6 +299,20 @@ enum Migrations {
             subject TEXT PRIMARY KEY,
             area TEXT NOT NULL,
             since INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+}
+
+// MARK: - MQTT outbox (issue 5, MQTT push; AccessUpstream/MQTTPublisher.swift)
+
+extension Migrations {
+    /// The durable cursor of each outbox: the serial up to which every event has been
+    /// acknowledged by the receiver (for MQTT: PUBACK of every message it was published in).
+    /// Events after it are (re)published on start. One row per outbox, e.g. `mqtt`.
+    static let v3Outbox = """
+        CREATE TABLE outbox (
+            name TEXT PRIMARY KEY,
+            acked_serial INTEGER NOT NULL CHECK (acked_serial >= 0)
         ) WITHOUT ROWID;
         """
 }

@@ -4,6 +4,7 @@ import AccessConfig
 import AccessController
 import AccessCore
 import AccessDevices
+import AccessUpstream
 import Glibc
 import Logging
 import ServiceLifecycle
@@ -45,8 +46,17 @@ do {
         ? SimulatedBoard(map: map) { controller.handle($0) }
         : try GPIOBoard(map: map, consumer: "accessd") { controller.handle($0) }
     try controller.attach(board: board)
+    // Stopped in reverse order: the upstream API goes first, the controller (doors to safe state) last.
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        .init(service: ControllerService(controller: controller, logger: logger), serviceName: "controller"),
+    ]
+    if let http = config.http {
+        let api = try UpstreamAPI(controller: controller, config: http, logger: Logger(label: "accessd.api"))
+        services.append(.init(service: try api.application(), serviceName: "http"))
+        logger.info("upstream HTTP API", metadata: ["listen": "\(http.listen)", "tls": "\(http.tlsCertificate != nil)"])
+    }
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-        services: [.init(service: ControllerService(controller: controller, logger: logger), serviceName: "controller")],
+        services: services,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
     ))
