@@ -1,5 +1,6 @@
 // Benchmarks for the numbers product.md sets: one decision at 1,000,000 credentials (p99 ≤ 20 µs),
-// a 100,000-person CSV import (≤ 10 s), and the resident memory of the loaded index.
+// a 100,000-person CSV import (≤ 10 s), the resident memory of the loaded index, and swipe → relay
+// through a Controller on the simulated board (SwipeBenchmark.swift).
 // Run: swift package --disable-sandbox benchmark   (see README for the figures)
 import AccessCore
 import AccessStore
@@ -128,6 +129,9 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(index)
         }
     }
+
+    swipeBenchmarks()
+    eventLogBenchmarks()
 }
 
 /// Keeps the temporary directory alive as long as the database that lives in it.

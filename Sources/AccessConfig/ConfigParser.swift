@@ -29,7 +29,7 @@ struct ConfigParser {
             throw ConfigError(file: file, line: nil, key: "syntax", problem: "\(error)")
         }
         try allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
-                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence"])
+                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics"])
 
         let controller = try requiredTable(root, "controller")
         try allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -155,12 +155,44 @@ struct ConfigParser {
             }
         }
 
+        var retention = EventRetention()
+        if let e = try table(root, "events", required: false) {
+            try allowOnly(e, "events", ["max_count", "max_age_days"])
+            retention.maxCount = Int64(try int(e, "events.max_count", default: 10_000_000, range: 1_000...1_000_000_000))
+            retention.maxAgeDays = try int(e, "events.max_age_days", default: 0, range: 0...36_500)
+        }
+
         var config = SiteConfig(
             controller: .init(id: id, community: community, timeZone: zone), databasePath: path, portals: portals,
             antiPassback: policy, defaultGroups: defaults, http: http, mqtt: mqtt, source: file
         )
+        config.retention = retention
+        config.analytics = try parseAnalytics(root)
         try parseHardware(root, into: &config)
         return config
+    }
+
+    /// `[analytics]`: whether accessd runs the 以房管人 analytics, and its indicators' thresholds.
+    func parseAnalytics(_ root: TOMLTable) throws(ConfigError) -> SiteConfig.Analytics {
+        var analytics = SiteConfig.Analytics()
+        guard let a = try table(root, "analytics", required: false) else { return analytics }
+        try allowOnly(a, "analytics", ["enabled", "alone_not_seen_hours", "out_not_back_hours", "distinct_credentials_days",
+                                       "distinct_credentials_max", "late_night", "late_night_entries", "late_night_days"])
+        analytics.enabled = try bool(a, "analytics.enabled", default: true)
+        var t = AnalyticsThresholds()
+        t.aloneNotSeenHours = try int(a, "analytics.alone_not_seen_hours", default: t.aloneNotSeenHours, range: 1...8_760)
+        t.outNotBackHours = try int(a, "analytics.out_not_back_hours", default: t.outNotBackHours, range: 1...8_760)
+        t.distinctCredentialsDays = try int(a, "analytics.distinct_credentials_days", default: t.distinctCredentialsDays, range: 1...30)
+        t.distinctCredentialsMax = try int(a, "analytics.distinct_credentials_max", default: t.distinctCredentialsMax, range: 1...1_000)
+        let window = try string(a, "analytics.late_night", default: t.lateNight.description)
+        guard let lateNight = LateNightWindow.parse(window) else {
+            throw error("analytics.late_night", "\"\(window)\" is not a local time window HH:MM-HH:MM (e.g. \"00:00-05:00\"; \"23:00-05:00\" crosses midnight)")
+        }
+        t.lateNight = lateNight
+        t.lateNightEntries = try int(a, "analytics.late_night_entries", default: t.lateNightEntries, range: 1...100)
+        t.lateNightDays = try int(a, "analytics.late_night_days", default: t.lateNightDays, range: 1...30)
+        analytics.thresholds = t
+        return analytics
     }
 
     /// The bindings only accessd needs: the board, doors, site-wide inputs and the control socket.

@@ -75,6 +75,18 @@ public struct SiteConfig: Sendable {
         }
     }
 
+    /// `[analytics]`: the 以房管人 analytics accessd runs (unless `enabled = false`) and the
+    /// thresholds of its indicators.
+    public struct Analytics: Sendable, Equatable {
+        public var enabled: Bool
+        public var thresholds: AnalyticsThresholds
+
+        public init(enabled: Bool = true, thresholds: AnalyticsThresholds = AnalyticsThresholds()) {
+            self.enabled = enabled
+            self.thresholds = thresholds
+        }
+    }
+
     /// The board accessd drives: a board map, on real GPIO or simulated in memory.
     public struct Board: Sendable, Equatable {
         public var map: String
@@ -156,6 +168,7 @@ public struct SiteConfig: Sendable {
     public var defaultGroups: [Role: [String]]
     public var http: HTTP?
     public var mqtt: MQTT?
+    public var analytics = Analytics()
     /// Needed by accessd only.
     public var board: Board?
     public var doors: [Door] = []
@@ -166,6 +179,8 @@ public struct SiteConfig: Sendable {
     public var fenceZones: [FenceZone] = []
     /// The control socket accessctl uses to reach accessd (sim and door commands).
     public var controlSocket: String?
+    /// How much of the event log is kept (`[events]`).
+    public var retention = EventRetention()
     /// The file it was read from.
     public var source: String
 

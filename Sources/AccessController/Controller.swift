@@ -91,7 +91,11 @@ public final class Controller: @unchecked Sendable {
         watcherPath = config.databasePath
         let feed = EventFeed(lastSerial: try db.lastEventSerial())
         self.feed = feed
-        worker = try StoreWorker(path: config.databasePath, onDurable: { [metrics, feed] events in
+        let zone = config.controller.timeZone
+        worker = try StoreWorker(path: config.databasePath, retention: config.retention, makeEvent: { reason, detail in
+            let now = AccessDatabase.nowMicros()
+            return AccessEvent(timeMicros: now, utcOffset: zone.offset(at: now / 1_000_000), type: .alarm, reason: reason, detail: detail)
+        }, onDurable: { [metrics, feed] events in
             metrics.recordDurable(events)
             if let last = events.last?.serial { feed.publish(last) }
         },
@@ -428,6 +432,12 @@ public final class Controller: @unchecked Sendable {
     /// Each door's mode and lock state.
     public var doorStates: [(id: String, mode: PortalMode, released: Bool, fire: Bool)] {
         state.withLock { s in s.doors.map { ($0.id, $0.machine.mode, $0.machine.released, $0.machine.fireLatched) } }
+    }
+
+    /// Appends events raised outside the controller (the analytics' indicators) through the
+    /// store worker, so their serials stay in the one log; durable once `flush()` returns.
+    public func record(_ events: [AccessEvent]) {
+        worker.submit(events.map { .event($0) })
     }
 }
 

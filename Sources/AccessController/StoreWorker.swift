@@ -34,11 +34,26 @@ public final class StoreWorker: @unchecked Sendable {
     public let lastError = Mutex<String?>(nil)
 
     private let onFailure: @Sendable (Error) -> Void
+    /// Applied between batches, at most every `maintenanceNanos`.
+    private let retention: EventRetention?
+    private let maintenanceNanos: UInt64
+    private let makeEvent: @Sendable (_ reason: String, _ detail: [(String, JSON)]) -> AccessEvent
+    /// Whether `event_log_nearly_full` stands raised (it clears below 85 % of the limit).
+    private var nearlyFull = false
 
-    public init(path: String, onDurable: @escaping @Sendable ([AccessEvent]) -> Void = { _ in },
+    /// `retention`: how much of the log to keep; `makeEvent` builds the worker's own events
+    /// (`event_log_nearly_full`, `event_log_pruned`) with the controller's clock and zone.
+    public init(path: String, retention: EventRetention? = nil, maintenanceSeconds: Double = 60,
+                makeEvent: @escaping @Sendable (_ reason: String, _ detail: [(String, JSON)]) -> AccessEvent = { reason, detail in
+                    AccessEvent(timeMicros: AccessDatabase.nowMicros(), utcOffset: 0, type: .alarm, reason: reason, detail: detail)
+                },
+                onDurable: @escaping @Sendable ([AccessEvent]) -> Void = { _ in },
                 onFailure: @escaping @Sendable (Error) -> Void = { _ in }) throws {
         self.onDurable = onDurable
         self.onFailure = onFailure
+        self.retention = retention
+        self.maintenanceNanos = UInt64(maintenanceSeconds * 1e9)
+        self.makeEvent = makeEvent
         let db = try AccessDatabase(path: path, create: false)
         nonisolated(unsafe) let connection = db
         thread = try startThread { self.run(connection) }  // the thread keeps the worker alive until stop()
@@ -74,13 +89,24 @@ public final class StoreWorker: @unchecked Sendable {
     private func run(_ db: AccessDatabase) {
         var pending: [Job] = []
         var retryDelay: UInt32 = 10_000
+        var nextMaintenance = monotonicNow() + maintenanceNanos
         while true {
+            if retention != nil, pending.isEmpty, monotonicNow() >= nextMaintenance {
+                nextMaintenance = monotonicNow() + maintenanceNanos
+                maintain(db)
+            }
             let (batch, stop): ([Job], Bool) = monitor.locked {
-                while jobs.isEmpty && !stopping && pending.isEmpty { monitor.wait() }
+                while jobs.isEmpty && !stopping && pending.isEmpty {
+                    if retention == nil { monitor.wait() } else {
+                        monitor.wait(until: nextMaintenance)
+                        if monotonicNow() >= nextMaintenance { break }
+                    }
+                }
                 defer { jobs.removeAll(keepingCapacity: true) }
                 return (pending + jobs, stopping && jobs.isEmpty && pending.isEmpty)
             }
             if stop { return }
+            if batch.isEmpty { continue }
             if write(batch, db) {
                 pending = []
                 retryDelay = 10_000
@@ -94,6 +120,36 @@ public final class StoreWorker: @unchecked Sendable {
                 usleep(retryDelay)
                 retryDelay = min(retryDelay * 2, 1_000_000)
             }
+        }
+    }
+
+    /// Retention: prunes the oldest events in chunks, raises `event_log_nearly_full` at 90 % of
+    /// the limit, and `event_log_pruned_unacknowledged` when the limit forced out events an outbox
+    /// still owed. A failure is reported and tried again at the next pass.
+    private func maintain(_ db: AccessDatabase) {
+        guard let retention else { return }
+        do {
+            var report = try db.pruneEvents(retention, nowMicros: AccessDatabase.nowMicros())
+            var unacknowledged = report.deletedUnacknowledged
+            while report.deleted > 0 && !monitor.locked({ stopping || !jobs.isEmpty }) {
+                report = try db.pruneEvents(retention, nowMicros: AccessDatabase.nowMicros())
+                unacknowledged += report.deletedUnacknowledged
+            }
+            var events: [AccessEvent] = []
+            if unacknowledged > 0 {
+                events.append(makeEvent("event_log_pruned_unacknowledged", [("deleted", .int(unacknowledged)), ("limit", .int(retention.maxCount))]))
+            }
+            let fill = Double(report.count) / Double(retention.maxCount)
+            if fill >= retention.alarmFraction && !nearlyFull {
+                nearlyFull = true
+                events.append(makeEvent("event_log_nearly_full", [("count", .int(report.count)), ("limit", .int(retention.maxCount))]))
+            } else if fill < retention.alarmFraction - 0.05 && nearlyFull {
+                nearlyFull = false
+            }
+            if !events.isEmpty, write(events.map { .event($0) }, db) {}
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            onFailure(error)
         }
     }
 

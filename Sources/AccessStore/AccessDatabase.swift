@@ -148,7 +148,7 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics]
 
     /// Tokens for the upstream HTTP API: only a SHA-256 of each is kept.
     static let v2 = """
@@ -313,6 +313,20 @@ extension Migrations {
         CREATE TABLE outbox (
             name TEXT PRIMARY KEY,
             acked_serial INTEGER NOT NULL CHECK (acked_serial >= 0)
+        ) WITHOUT ROWID;
+        """
+}
+
+// MARK: - Analytics state (issue 5, part 4: 以房管人 analytics; AccessStore/AnalyticsStore.swift)
+
+extension Migrations {
+    /// The analytics' snapshot, so a restart never rescans the log: `serial` (the last event
+    /// applied), and one JSON row per person seen (`p:ID`), house with activity (`h:ID`) and
+    /// indicator in force (`i:KIND:HOUSE:PERSON`). Written in one transaction with the serial.
+    static let v4Analytics = """
+        CREATE TABLE analytics_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
         ) WITHOUT ROWID;
         """
 }

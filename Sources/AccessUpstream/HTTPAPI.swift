@@ -21,10 +21,14 @@ public struct UpstreamAPI: Sendable {
     let reader: LogReader
     let limiter: AuthLimiter
     let logger: Logger
+    /// The 以房管人 analytics; nil: their routes answer 503.
+    public let analytics: AnalyticsService?
 
-    public init(controller: Controller, config: SiteConfig.HTTP, logger: Logger = Logger(label: "accessd.api")) throws {
+    public init(controller: Controller, config: SiteConfig.HTTP, logger: Logger = Logger(label: "accessd.api"),
+                analytics: AnalyticsService? = nil) throws {
         self.controller = controller
         self.config = config
+        self.analytics = analytics
         self.reader = try LogReader(path: controller.config.databasePath)
         self.limiter = AuthLimiter(perMinute: config.authFailuresPerMinute)
         self.logger = logger
@@ -40,6 +44,8 @@ public struct UpstreamAPI: Sendable {
         api.get("/events") { request, _ in try await events(request) }
         api.post("/plates") { request, _ in try await plate(request) }
         api.post("/portals/:portal/:command") { request, context in try await portalCommand(request, context) }
+        api.get("/houses/:house/summary") { request, context in try await houseSummary(request, context) }
+        api.get("/indicators") { request, _ in try await indicators(request) }
         router.group("/metrics").add(middleware: BearerAuth(api: self)).get { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: controller.metrics.render())))
@@ -136,7 +142,43 @@ public struct UpstreamAPI: Sendable {
                                   ("state", .object(state.keys.sorted().map { ($0, JSON.bool(state[$0]!)) }))]))
     }
 
+    func houseSummary(_ request: Request, _ context: APIContext) async throws -> Response {
+        let analytics = try runningAnalytics()
+        try Self.refuseParameters(request)
+        let house = try context.parameters.require("house")
+        do {
+            guard let summary = try await analytics.summaryJSON(house: house) else { throw APIError(.notFound, "no house \(house)") }
+            return json(.ok, summary)
+        } catch let error as AnalyticsNotReady {
+            throw APIError(.serviceUnavailable, error.description)
+        }
+    }
+
+    func indicators(_ request: Request) async throws -> Response {
+        let analytics = try runningAnalytics()
+        try Self.refuseParameters(request)
+        do {
+            let zone = controller.config.controller.timeZone
+            let active = try await analytics.indicators()
+            return json(.ok, .object([("indicators", .array(active.map { $0.json(zone: zone) })),
+                                      ("as_of_serial", .int(await analytics.appliedSerial))]))
+        } catch let error as AnalyticsNotReady {
+            throw APIError(.serviceUnavailable, error.description)
+        }
+    }
+
+    func runningAnalytics() throws -> AnalyticsService {
+        guard let analytics else { throw APIError(.serviceUnavailable, "the analytics do not run on this controller ([analytics] enabled = false)") }
+        return analytics
+    }
+
     // MARK: Helpers
+
+    static func refuseParameters(_ request: Request) throws {
+        for (key, _) in request.uri.queryParameters {
+            throw APIError(.badRequest, "unknown parameter \"\(key)\" (this route takes none)")
+        }
+    }
 
     static func integer(_ text: String?, _ name: String, default fallback: Int64, range: ClosedRange<Int64>) throws -> Int64 {
         guard let text else { return fallback }

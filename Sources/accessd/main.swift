@@ -50,9 +50,19 @@ do {
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
         .init(service: ControllerService(controller: controller, logger: logger), serviceName: "controller"),
     ]
+    // Upstream failures (a port taken, a CA file missing) are logged by the group and leave the
+    // doors running: the controller never depends on the platform.
+    if let mqtt = config.mqtt {
+        // First in the list, so it stops last: the controller's final events still go out.
+        services.insert(.init(service: MQTTPublisherService(config: mqtt, controllerID: config.controller.id,
+                                                            databasePath: config.databasePath, feed: controller.feed,
+                                                            logger: Logger(label: "accessd.mqtt")),
+                              failureTerminationBehavior: .ignore, serviceName: "mqtt"), at: 0)
+        logger.info("MQTT push", metadata: ["broker": "\(mqtt.host):\(mqtt.port)", "prefix": "\(mqtt.topicPrefix)"])
+    }
     if let http = config.http {
         let api = try UpstreamAPI(controller: controller, config: http, logger: Logger(label: "accessd.api"))
-        services.append(.init(service: try api.application(), serviceName: "http"))
+        services.append(.init(service: try api.application(), failureTerminationBehavior: .ignore, serviceName: "http"))
         logger.info("upstream HTTP API", metadata: ["listen": "\(http.listen)", "tls": "\(http.tlsCertificate != nil)"])
     }
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(

@@ -289,7 +289,8 @@ struct AccessdProcessTests {
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let socket = rig.dir.file("ctl.sock")
-        #expect(rig.eventually(10) { FileManager.default.fileExists(atPath: socket) })
+        // The socket file appears at bind(), a moment before listen(): wait for an answer.
+        #expect(rig.eventually(10) { (try? ControlClient.send(.object([("op", "status")]), to: socket)) != nil })
         let reply = try ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", 6_553_701)]), to: socket)
         #expect(reply["decision"]?["granted"] == .bool(true))
         let perms = try FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int
@@ -449,5 +450,37 @@ struct DiskIndependenceTests {
         let access = try #require(try rig.db.events(EventQuery(after: 0, limit: 100)).first { $0.type == .access })
         #expect(access.granted == true && access.personID == "P1", "the event was kept and written once the lock was gone")
         #expect(rig.controller.storeFailures >= 1, "the first write timed out on the lock and was retried")
+    }
+}
+
+@Suite("Event log retention in the writer")
+struct WriterRetentionTests {
+    @Test func aLogNearingItsLimitRaisesAnAlarmOnceAndIsPruned() throws {
+        let dir = TemporaryDirectory("retention")
+        let path = dir.file("access.db")
+        _ = try AccessDatabase(path: path)
+        let worker = try StoreWorker(path: path, retention: EventRetention(maxCount: 100), maintenanceSeconds: 0.05)
+        func event(_ i: Int) -> StoreWorker.Job { .event(AccessEvent(timeMicros: 1_790_000_000_000_000 + Int64(i), utcOffset: 0, type: .system, reason: "e\(i)")) }
+        worker.submit((0..<95).map(event))
+        worker.flush()
+        let db = try AccessDatabase(path: path)
+        var alarms = 0
+        for _ in 0..<100 {
+            alarms = try db.events(EventQuery(after: 0, limit: 1000)).filter { $0.reason == "event_log_nearly_full" }.count
+            if alarms > 0 { break }
+            usleep(20_000)
+        }
+        #expect(alarms == 1)
+        worker.submit((95..<400).map(event))
+        worker.flush()
+        var count: Int64 = 0
+        for _ in 0..<100 {
+            count = try db.eventCount()
+            if count <= 100 { break }
+            usleep(20_000)
+        }
+        #expect(count <= 100, "pruned to the limit")
+        #expect(try db.events(EventQuery(after: 0, limit: 1000)).filter { $0.reason == "event_log_nearly_full" }.count <= 1, "raised once while it stays full")
+        worker.stop()
     }
 }

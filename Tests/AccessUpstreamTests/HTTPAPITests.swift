@@ -22,8 +22,12 @@ final class APISite: @unchecked Sendable {
     let port: Int
     let scheme: String
     private let server: Task<Void, Error>
+    /// The analytics service `analytics` made, running, when given (AnalyticsTests.swift).
+    private(set) var analytics: AnalyticsService?
+    private var analyticsTask: Task<Void, Error>?
 
-    init(tls: Bool = false, authFailuresPerMinute: Int = 20) async throws {
+    init(tls: Bool = false, authFailuresPerMinute: Int = 20,
+         analytics makeAnalytics: (@Sendable (Controller) throws -> AnalyticsService)? = nil) async throws {
         var tlsLines = ""
         if tls {
             let made = try PeerProcess(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -74,7 +78,10 @@ final class APISite: @unchecked Sendable {
         try controller.start()
         var quiet = Logger(label: "test.api")
         quiet.logLevel = .critical  // the server is cancelled, not drained, at the end of each test
-        let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet)
+        let analytics = try makeAnalytics?(controller)
+        self.analytics = analytics
+        if let analytics { analyticsTask = Task { try await analytics.run() } }
+        let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet, analytics: analytics)
         let bound = Mutex<Int?>(nil)
         let app = try api.application { port in bound.withLock { $0 = port } }
         server = Task { try await app.runService() }
@@ -86,6 +93,7 @@ final class APISite: @unchecked Sendable {
 
     deinit {
         server.cancel()
+        analyticsTask?.cancel()
         controller.stop()
     }
 
@@ -96,7 +104,9 @@ final class APISite: @unchecked Sendable {
     }
 
     /// One request with curl: `path` from the root, the token unless `token` says otherwise.
-    func request(_ path: String, method: String = "GET", body: String? = nil, token: String?? = .none, extra: [String] = []) throws -> Reply {
+    /// Waits for curl without blocking a thread: the server's handlers run on the same cooperative
+    /// pool as the tests, and a blocked pool would starve them.
+    func request(_ path: String, method: String = "GET", body: String? = nil, token: String?? = .none, extra: [String] = []) async throws -> Reply {
         let bodyFile = dir.file("reply-\(UUID().uuidString)")
         var args = ["curl", "-sS", "--max-time", "40", "-o", bodyFile, "-w", "%{http_code}", "-X", method]
         if scheme == "https" { args += ["--cacert", dir.file("cert.pem")] }
@@ -110,6 +120,7 @@ final class APISite: @unchecked Sendable {
             args += ["-H", "Content-Type: application/json", "--data-binary", "@\(file)"]
         }
         let child = try PeerProcess(args + extra + ["\(scheme)://127.0.0.1:\(port)\(path)"], log: dir.file("curl-\(UUID().uuidString).log"))
+        while !child.hasExited { try await Task.sleep(for: .milliseconds(2)) }
         guard child.wait() == 0 else { throw PeerError(description: "curl failed: \(child.output)") }
         return Reply(status: Int(child.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1,
                      body: readTextFile(bodyFile) ?? "")
@@ -125,17 +136,17 @@ final class APISite: @unchecked Sendable {
 struct HTTPAPITests {
     @Test func everyRouteButHealthzNeedsAValidToken() async throws {
         let site = try await APISite()
-        let health = try site.request("/healthz", token: .some(nil))
+        let health = try await site.request("/healthz", token: .some(nil))
         #expect(health.status == 200 && health.json?["status"] == "ok")
         for (path, method) in [("/api/v1/events", "GET"), ("/api/v1/plates", "POST"), ("/api/v1/portals/b01-door/open", "POST"), ("/metrics", "GET")] {
-            #expect(try site.request(path, method: method, token: .some(nil)).status == 401, "\(path) without a token")
-            let wrong = try site.request(path, method: method, token: "cat_0000")
+            #expect(try await site.request(path, method: method, token: .some(nil)).status == 401, "\(path) without a token")
+            let wrong = try await site.request(path, method: method, token: "cat_0000")
             #expect(wrong.status == 401, "\(path) with a wrong token")
             #expect(!wrong.body.contains("cat_0000"), "the token is not echoed")
         }
-        #expect(try site.request("/metrics").body.contains("access_events_total"))
+        #expect(try await site.request("/metrics").body.contains("access_events_total"))
         try site.db.revokeAPIToken(name: "platform", operator: "t", nowMicros: 0)
-        #expect(try site.request("/api/v1/events").status == 401, "a revoked token is refused at once")
+        #expect(try await site.request("/api/v1/events").status == 401, "a revoked token is refused at once")
     }
 
     @Test func eventsPageByCursorWithStableIds() async throws {
@@ -147,7 +158,7 @@ struct HTTPAPITests {
         var pages = 0
         while pages < 100 {
             pages += 1
-            let reply = try site.request("/api/v1/events?after=\(after)&limit=2")
+            let reply = try await site.request("/api/v1/events?after=\(after)&limit=2")
             #expect(reply.status == 200)
             let json = try #require(reply.json)
             guard case .array(let events)? = json["events"] else { Issue.record("no events array: \(reply.body)"); break }
@@ -167,7 +178,7 @@ struct HTTPAPITests {
         let site = try await APISite()
         site.controller.flush()  // the start-up events are in
         let last = site.controller.feed.lastSerial
-        let poll = Task { try site.request("/api/v1/events?after=\(last)&wait=20") }
+        let poll = Task { try await site.request("/api/v1/events?after=\(last)&wait=20") }
         try await Task.sleep(for: .milliseconds(300))
         try site.board.swipe(reader: "reader-b01", card: 6_553_701)
         let reply = try await poll.value
@@ -181,29 +192,29 @@ struct HTTPAPITests {
         let before = try site.eventCount()
         for (path, word) in [("/api/v1/events?limit=0", "limit"), ("/api/v1/events?limit=abc", "limit"), ("/api/v1/events?after=-1", "after"),
                              ("/api/v1/events?wait=31", "wait"), ("/api/v1/events?colour=red", "colour")] {
-            let reply = try site.request(path)
+            let reply = try await site.request(path)
             #expect(reply.status == 400, "\(path)")
             #expect(reply.json?["error"]?.stringValue?.contains(word) == true, "\(path): \(reply.body)")
         }
-        #expect(try site.request("/api/v1/plates", method: "POST", body: "{\"lane\": ").status == 400)
-        #expect(try site.request("/api/v1/plates", method: "POST", body: "[1, 2]").status == 400)
-        #expect(try site.request("/api/v1/plates", method: "POST", body: #"{"lane": "lpr-in"}"#).status == 400)
-        #expect(try site.request("/api/v1/plates", method: "POST", body: #"{"lane": "lpr-in", "plate": "京A12345", "confidence": 7}"#).status == 400)
+        #expect(try await site.request("/api/v1/plates", method: "POST", body: "{\"lane\": ").status == 400)
+        #expect(try await site.request("/api/v1/plates", method: "POST", body: "[1, 2]").status == 400)
+        #expect(try await site.request("/api/v1/plates", method: "POST", body: #"{"lane": "lpr-in"}"#).status == 400)
+        #expect(try await site.request("/api/v1/plates", method: "POST", body: #"{"lane": "lpr-in", "plate": "京A12345", "confidence": 7}"#).status == 400)
         let huge = "{\"lane\": \"lpr-in\", \"plate\": \"" + String(repeating: "A", count: 100_000) + "\"}"
-        #expect(try site.request("/api/v1/plates", method: "POST", body: huge).status == 413)
-        #expect(try site.request("/api/v1/plates", method: "POST", body: #"{"lane": "nope", "plate": "京A12345"}"#).status == 404)
-        #expect(try site.request("/api/v1/portals/b01-door/explode", method: "POST").status == 400)
-        #expect(try site.request("/api/v1/portals/nowhere/open", method: "POST").status == 404)
+        #expect(try await site.request("/api/v1/plates", method: "POST", body: huge).status == 413)
+        #expect(try await site.request("/api/v1/plates", method: "POST", body: #"{"lane": "nope", "plate": "京A12345"}"#).status == 404)
+        #expect(try await site.request("/api/v1/portals/b01-door/explode", method: "POST").status == 400)
+        #expect(try await site.request("/api/v1/portals/nowhere/open", method: "POST").status == 404)
         #expect(try site.eventCount() == before, "nothing refused left a trace in the log")
         #expect(try site.db.portalMode("b01-door") == .normal)
     }
 
     @Test func platesAreDecidedAndPortalCommandsAudited() async throws {
         let site = try await APISite()
-        let plate = try site.request("/api/v1/plates", method: "POST", body: #"{"lane": "lpr-in", "plate": "京A12345", "confidence": 0.97}"#)
+        let plate = try await site.request("/api/v1/plates", method: "POST", body: #"{"lane": "lpr-in", "plate": "京A12345", "confidence": 0.97}"#)
         #expect(plate.status == 200)
         #expect(plate.json?["granted"] == .bool(true) && plate.json?["person_id"] == "P1" && plate.json?["portal"] == "lane-in")
-        let command = try site.request("/api/v1/portals/b01-door/always-closed", method: "POST")
+        let command = try await site.request("/api/v1/portals/b01-door/always-closed", method: "POST")
         #expect(command.status == 200 && command.json?["state"]?["released"] == .bool(false))
         site.controller.flush()
         #expect(try site.db.audit(operator: "api:platform").map(\.action) == ["door.always-closed"])
@@ -212,15 +223,15 @@ struct HTTPAPITests {
 
     @Test func anAddressThatKeepsGuessingIsRefused() async throws {
         let site = try await APISite(authFailuresPerMinute: 5)
-        for _ in 0..<5 { #expect(try site.request("/api/v1/events", token: "cat_guess").status == 401) }
-        #expect(try site.request("/api/v1/events", token: "cat_guess").status == 429)
-        #expect(try site.request("/api/v1/events").status == 429, "even a good token, from that address, for a minute")
-        #expect(try site.request("/healthz", token: .some(nil)).status == 200)
+        for _ in 0..<5 { #expect(try await site.request("/api/v1/events", token: "cat_guess").status == 401) }
+        #expect(try await site.request("/api/v1/events", token: "cat_guess").status == 429)
+        #expect(try await site.request("/api/v1/events").status == 429, "even a good token, from that address, for a minute")
+        #expect(try await site.request("/healthz", token: .some(nil)).status == 200)
     }
 
     @Test func httpsWhenACertificateIsConfigured() async throws {
         let site = try await APISite(tls: true)
-        let reply = try site.request("/api/v1/events?limit=1")
+        let reply = try await site.request("/api/v1/events?limit=1")
         #expect(reply.status == 200 && reply.json?["events"] != nil)
     }
 }

@@ -1,0 +1,293 @@
+import AccessConfig
+import AccessController
+import AccessCore
+import AccessDevices
+import AccessStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+// 以房管人 analytics in accessd (issue 5, part 4).
+//
+// The service follows the durable event log by serial, like the HTTP long-poll and the MQTT
+// publisher: it waits on the controller's `EventFeed`, reads pages of events after the last one it
+// applied with its own SQLite connection, and feeds them to `HouseAnalytics` one by one. Every
+// minute it evaluates the time-based indicators (not seen, out and not back); when an indicator
+// fires or clears it appends an event through the controller (`alarm` `indicator_KIND`, or `system`
+// `indicator_cleared`, with house_id, person_id and detail), so those events take their serials in
+// the one log and go upstream like every other.
+//
+// Persistence: a snapshot of what changed (table `analytics_state`) and the serial it was taken
+// at are written in one transaction every 30 s, after indicator changes and at stop. On start the
+// snapshot is loaded and only events after its serial are read. Without a snapshot (first start)
+// only the last 30 days of the log are read. An indicator event is made durable before the
+// snapshot that records the indicator, so a crash between them raises it again after the restart
+// (at least once, never lost).
+//
+// Threads: the SQLite calls and the engine run on the analytics' own thread (an actor on an
+// `ExecutorThread`), never on the cooperative pool; the HTTP API's summary and indicator reads
+// are served by the same actor, between pages.
+
+/// The analytics as a swift-service-lifecycle service; the HTTP API reads summaries and
+/// indicators from it.
+public final class AnalyticsService: Service, Sendable {
+    /// Timings; tests shorten them.
+    public struct Tuning: Sendable {
+        /// How often time-based indicators are evaluated.
+        public var evaluateInterval: Duration = .seconds(60)
+        /// How often the snapshot is written (when anything changed).
+        public var snapshotInterval: Duration = .seconds(30)
+        /// How often the roster generation is checked when no event wakes the service.
+        public var pollInterval: Duration = .seconds(1)
+        public var pageSize = 1000
+
+        public init() {}
+    }
+
+    let controller: Controller
+    let engine: AnalyticsEngine
+    let logger: Logger
+    let tuning: Tuning
+    let now: @Sendable () -> Int64
+    let zone: ZoneRules
+    private let started = Atomic<Bool>(false)
+
+    /// - Parameters:
+    ///   - controller: whose log is followed and through which indicator events are appended.
+    ///   - thresholds: the indicators' thresholds (`config.analytics.thresholds` by default).
+    ///   - now: the wall clock in µs since 1970 (tests move it by hand).
+    public init(controller: Controller, thresholds: AnalyticsThresholds? = nil, tuning: Tuning = Tuning(),
+                logger: Logger = Logger(label: "accessd.analytics"), now: @escaping @Sendable () -> Int64 = wallClockMicros) throws {
+        self.controller = controller
+        self.logger = logger
+        self.tuning = tuning
+        self.now = now
+        zone = controller.config.controller.timeZone
+        engine = try AnalyticsEngine(path: controller.config.databasePath,
+                                     thresholds: thresholds ?? controller.config.analytics.thresholds, zone: zone)
+    }
+
+    /// Loads the snapshot (or, the first time, finds the start of the last 30 days), then follows
+    /// the log until cancelled or shut down gracefully, and writes the snapshot at the end.
+    /// A failure never ends the service (that would stop accessd's doors with it): it is logged
+    /// and the step is tried again.
+    public func run() async throws {
+        while true {
+            do {
+                let start = try await engine.start(nowMicros: now())
+                logger.info("analytics started", metadata: [
+                    "after_serial": "\(start.serial)", "snapshot": "\(start.restored ? "restored" : "none: reading the last 30 days")",
+                    "houses": "\(start.houses)", "people": "\(start.people)",
+                ])
+                break
+            } catch {
+                logger.error("analytics cannot start; retrying in 5 s", metadata: ["error": "\(error)"])
+                do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) } } catch { return }
+            }
+        }
+        started.store(true, ordering: .releasing)
+        do {
+            try await cancelWhenGracefulShutdown { try await self.follow() }
+        } catch is CancellationError {}
+        do {
+            try await engine.persist()
+            let serial = await engine.appliedSerial
+            logger.info("analytics stopped, snapshot written", metadata: ["serial": "\(serial)"])
+        } catch {
+            logger.error("analytics snapshot failed at stop; events since the last one are read again at start",
+                         metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func follow() async throws {
+        let clock = ContinuousClock()
+        var nextEvaluate = clock.now
+        var nextSnapshot = clock.now + tuning.snapshotInterval
+        while !Task.isCancelled {
+            var changes: [IndicatorChange] = []
+            do {
+                // Read what is durable, a page at a time (HTTP reads go in between pages).
+                while !Task.isCancelled {
+                    let page = try await engine.applyPage(limit: tuning.pageSize)
+                    changes += page.changes
+                    if page.count < tuning.pageSize { break }
+                }
+                if try await engine.refreshRoster() { logger.info("analytics roster reloaded") }
+                if clock.now >= nextEvaluate {
+                    nextEvaluate = clock.now + tuning.evaluateInterval
+                    changes += await evaluate()
+                }
+                if !changes.isEmpty {
+                    try await raise(changes)
+                    nextSnapshot = clock.now + tuning.snapshotInterval
+                } else if clock.now >= nextSnapshot {
+                    nextSnapshot = clock.now + tuning.snapshotInterval
+                    try await engine.persist()
+                }
+            } catch {
+                logger.error("analytics step failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: tuning.pollInterval)
+                continue
+            }
+            let wake = min(nextEvaluate, nextSnapshot, clock.now + tuning.pollInterval)
+            let applied = await engine.appliedSerial
+            if wake > clock.now { await controller.feed.wait(after: applied, timeout: wake - clock.now) }
+        }
+    }
+
+    /// Evaluates the time-based indicators at the wall clock's now; nothing while the clock is
+    /// unset (before 2020), when "not seen for 48 hours" cannot be judged.
+    private func evaluate() async -> [IndicatorChange] {
+        let t = now()
+        guard t >= Self.clockSetMicros else { return [] }
+        return await engine.evaluate(nowMicros: t)
+    }
+
+    static let clockSetMicros: Int64 = 1_577_836_800_000_000  // 2020-01-01T00:00:00Z
+
+    /// Appends an event per change through the controller, waits until they are durable, then
+    /// writes the snapshot that records them.
+    private func raise(_ changes: [IndicatorChange]) async throws {
+        let t = max(now(), await engine.lastEventMicros)
+        controller.record(changes.map { $0.event(zone: zone, nowMicros: t) })
+        await engine.flush(controller)
+        for change in changes {
+            // Kinds and counts only: logs never name people or houses.
+            switch change {
+            case .fired(let i): logger.notice("indicator raised", metadata: ["kind": "\(i.kind.rawValue)"])
+            case .cleared(let i, _): logger.info("indicator cleared", metadata: ["kind": "\(i.kind.rawValue)"])
+            }
+        }
+        try await engine.persist()
+    }
+
+    // MARK: Reading (HTTP API, tests)
+
+    /// A house's summary as the API serves it, nil when there is no such house. Throws while the
+    /// service has not started.
+    public func summaryJSON(house: String) async throws -> JSON? {
+        guard started.load(ordering: .acquiring) else { throw AnalyticsNotReady() }
+        let t = now()
+        guard var json = await engine.summary(house: house, nowMicros: t)?.json(zone: zone) else { return nil }
+        if case .object(var pairs) = json {
+            pairs.append(("as_of_serial", .int(await engine.appliedSerial)))
+            json = .object(pairs)
+        }
+        return json
+    }
+
+    /// The indicators in force, oldest first.
+    public func indicators() async throws -> [Indicator] {
+        guard started.load(ordering: .acquiring) else { throw AnalyticsNotReady() }
+        return await engine.indicators()
+    }
+
+    /// The serial of the last event applied.
+    public var appliedSerial: Int64 { get async { await engine.appliedSerial } }
+
+    /// Evaluates now, raises what changed and writes the snapshot (tests; the service does this
+    /// every minute by itself).
+    public func evaluateNow() async throws {
+        let changes = await evaluate()
+        if !changes.isEmpty { try await raise(changes) }
+    }
+}
+
+/// The analytics have not finished loading their snapshot yet.
+public struct AnalyticsNotReady: Error, CustomStringConvertible {
+    public var description: String { "the analytics are starting; try again in a moment" }
+}
+
+/// The engine, its database connection and the snapshot bookkeeping, on their own thread.
+actor AnalyticsEngine {
+    private let thread: ExecutorThread
+    private let db: AccessDatabase
+    private let thresholds: AnalyticsThresholds
+    private let zone: ZoneRules
+    private var analytics: HouseAnalytics
+    private var dataVersion: Int64 = -1
+    private var generation: Int64 = -1
+    /// Snapshot rows taken but not yet written (a failed write is retried with the next one):
+    /// key → value, nil for a deletion.
+    private var unsaved: [String: String?] = [:]
+    private var savedSerial: Int64 = -1
+    /// The latest event time applied, µs: indicator events are never stamped before it.
+    private(set) var lastEventMicros: Int64 = 0
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
+    init(path: String, thresholds: AnalyticsThresholds, zone: ZoneRules) throws {
+        thread = try ExecutorThread(name: "analytics")
+        db = try AccessDatabase(path: path, create: false)
+        self.thresholds = thresholds
+        self.zone = zone
+        analytics = HouseAnalytics(thresholds: thresholds, zone: zone)
+    }
+
+    deinit { thread.stop() }
+
+    var appliedSerial: Int64 { analytics.appliedSerial }
+
+    func start(nowMicros: Int64) throws -> (serial: Int64, restored: Bool, houses: Int, people: Int) {
+        generation = try db.rosterGeneration()
+        dataVersion = try db.dataVersion()
+        let roster = try db.analyticsRoster()
+        let state = try db.analyticsState()
+        let serial = try state.appliedSerial
+            ?? db.serialBefore(micros: nowMicros - Int64(AnalyticsThresholds.dayWindow) * 86_400_000_000)
+        analytics = HouseAnalytics(thresholds: thresholds, zone: zone, roster: roster, appliedSerial: serial, rows: state.rows)
+        // People or houses removed while the service was down are forgotten now.
+        analytics.setRoster(roster)
+        savedSerial = state.appliedSerial ?? -1
+        return (serial, state.appliedSerial != nil, roster.houseCount, roster.personCount)
+    }
+
+    func applyPage(limit: Int) throws -> (count: Int, changes: [IndicatorChange]) {
+        let page = try db.events(EventQuery(after: analytics.appliedSerial, limit: limit))
+        for event in page {
+            analytics.record(event)
+            lastEventMicros = max(lastEventMicros, event.timeMicros)
+        }
+        return (page.count, analytics.takeChanges())
+    }
+
+    /// Reloads the roster facts when the roster changed (another connection committed and the
+    /// roster generation moved); true when it did.
+    func refreshRoster() throws -> Bool {
+        let version = try db.dataVersion()
+        guard version != dataVersion else { return false }
+        dataVersion = version
+        let current = try db.rosterGeneration()
+        guard current != generation else { return false }
+        generation = current
+        analytics.setRoster(try db.analyticsRoster())
+        return true
+    }
+
+    func evaluate(nowMicros: Int64) -> [IndicatorChange] {
+        analytics.evaluate(now: nowMicros)
+        return analytics.takeChanges()
+    }
+
+    /// Writes what changed since the last snapshot with the applied serial, in one transaction.
+    func persist() throws {
+        let snapshot = analytics.takeSnapshot()
+        for key in snapshot.deletions { unsaved[key] = .some(nil) }
+        for (key, value) in snapshot.upserts { unsaved[key] = .some(value) }
+        guard !unsaved.isEmpty || snapshot.appliedSerial != savedSerial else { return }
+        var merged = AnalyticsSnapshot(appliedSerial: snapshot.appliedSerial, upserts: [], deletions: [])
+        for (key, value) in unsaved {
+            if let value { merged.upserts.append((key, value)) } else { merged.deletions.append(key) }
+        }
+        try db.saveAnalyticsState(merged)
+        unsaved.removeAll(keepingCapacity: true)
+        savedSerial = snapshot.appliedSerial
+    }
+
+    /// Waits, on this thread, until every event submitted to the controller is durable.
+    func flush(_ controller: Controller) { controller.flush() }
+
+    func summary(house: String, nowMicros: Int64) -> HouseSummary? { analytics.summary(house: house, now: nowMicros) }
+
+    func indicators() -> [Indicator] { analytics.activeIndicators }
+}
