@@ -132,6 +132,7 @@ let benchmarks: @Sendable () -> Void = {
 
     swipeBenchmarks()
     eventLogBenchmarks()
+    analyticsBenchmarks()
 }
 
 /// Keeps the temporary directory alive as long as the database that lives in it.

@@ -26,7 +26,8 @@ import Synchronization
 //
 // Threads: the SQLite calls and the engine run on the analytics' own thread (an actor on an
 // `ExecutorThread`), never on the cooperative pool; the HTTP API's summary and indicator reads
-// are served by the same actor, between pages.
+// are served by the same actor, between pages. Waiting for the controller's writer to make
+// indicator events durable happens on a second thread, so the API never waits for the disk.
 
 /// The analytics as a swift-service-lifecycle service; the HTTP API reads summaries and
 /// indicators from it.
@@ -46,6 +47,7 @@ public final class AnalyticsService: Service, Sendable {
 
     let controller: Controller
     let engine: AnalyticsEngine
+    let durability: DurabilityWaiter
     let logger: Logger
     let tuning: Tuning
     let now: @Sendable () -> Int64
@@ -65,6 +67,7 @@ public final class AnalyticsService: Service, Sendable {
         zone = controller.config.controller.timeZone
         engine = try AnalyticsEngine(path: controller.config.databasePath,
                                      thresholds: thresholds ?? controller.config.analytics.thresholds, zone: zone)
+        durability = try DurabilityWaiter()
     }
 
     /// Loads the snapshot (or, the first time, finds the start of the last 30 days), then follows
@@ -103,8 +106,10 @@ public final class AnalyticsService: Service, Sendable {
         let clock = ContinuousClock()
         var nextEvaluate = clock.now
         var nextSnapshot = clock.now + tuning.snapshotInterval
+        // Changes taken from the engine but not yet in the log: kept across a failed step, since
+        // the engine reports each change once.
+        var changes: [IndicatorChange] = []
         while !Task.isCancelled {
-            var changes: [IndicatorChange] = []
             do {
                 // Read what is durable, a page at a time (HTTP reads go in between pages).
                 while !Task.isCancelled {
@@ -118,7 +123,9 @@ public final class AnalyticsService: Service, Sendable {
                     changes += await evaluate()
                 }
                 if !changes.isEmpty {
-                    try await raise(changes)
+                    let raised = changes
+                    changes = []
+                    try await raise(raised)
                     nextSnapshot = clock.now + tuning.snapshotInterval
                 } else if clock.now >= nextSnapshot {
                     nextSnapshot = clock.now + tuning.snapshotInterval
@@ -150,7 +157,7 @@ public final class AnalyticsService: Service, Sendable {
     private func raise(_ changes: [IndicatorChange]) async throws {
         let t = max(now(), await engine.lastEventMicros)
         controller.record(changes.map { $0.event(zone: zone, nowMicros: t) })
-        await engine.flush(controller)
+        await durability.flush(controller)
         for change in changes {
             // Kinds and counts only: logs never name people or houses.
             switch change {
@@ -284,10 +291,22 @@ actor AnalyticsEngine {
         savedSerial = snapshot.appliedSerial
     }
 
-    /// Waits, on this thread, until every event submitted to the controller is durable.
-    func flush(_ controller: Controller) { controller.flush() }
-
     func summary(house: String, nowMicros: Int64) -> HouseSummary? { analytics.summary(house: house, now: nowMicros) }
 
     func indicators() -> [Indicator] { analytics.activeIndicators }
+}
+
+/// Waits until the controller's writer has made everything submitted durable, on a thread of its
+/// own: the wait blocks (and lasts while the disk refuses writes), and the engine's thread must
+/// stay free to answer the API meanwhile.
+actor DurabilityWaiter {
+    private let thread: ExecutorThread
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
+    init() throws { thread = try ExecutorThread(name: "analytics-flush") }
+
+    deinit { thread.stop() }
+
+    func flush(_ controller: Controller) { controller.flush() }
 }

@@ -60,8 +60,15 @@ do {
                               failureTerminationBehavior: .ignore, serviceName: "mqtt"), at: 0)
         logger.info("MQTT push", metadata: ["broker": "\(mqtt.host):\(mqtt.port)", "prefix": "\(mqtt.topicPrefix)"])
     }
+    // 以房管人 analytics: follows the durable log, raises indicator events through the controller and
+    // serves the API's summaries; it stops (writing its snapshot) before the controller does.
+    let analytics = config.analytics.enabled
+        ? try AnalyticsService(controller: controller, logger: Logger(label: "accessd.analytics")) : nil
+    if let analytics {
+        services.append(.init(service: analytics, failureTerminationBehavior: .ignore, serviceName: "analytics"))
+    }
     if let http = config.http {
-        let api = try UpstreamAPI(controller: controller, config: http, logger: Logger(label: "accessd.api"))
+        let api = try UpstreamAPI(controller: controller, config: http, logger: Logger(label: "accessd.api"), analytics: analytics)
         services.append(.init(service: try api.application(), failureTerminationBehavior: .ignore, serviceName: "http"))
         logger.info("upstream HTTP API", metadata: ["listen": "\(http.listen)", "tls": "\(http.tlsCertificate != nil)"])
     }

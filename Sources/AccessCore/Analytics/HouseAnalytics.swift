@@ -59,6 +59,9 @@ public struct HouseAnalytics: Sendable {
         var knownSince: Int64 = .min
         /// Counted late-night entries, oldest first, at most `lateNightEntries`.
         var lateNight: [Int64] = []
+        /// `dirtyFlag`, and a bit per person indicator in force (`flag(kind)`), so that an
+        /// event looks indicators up only when the person has one.
+        var flags: UInt8 = 0
 
         var seen: Bool { seenMicros != .min }
     }
@@ -68,6 +71,8 @@ public struct HouseAnalytics: Sendable {
         var days: [DayCount] = []
         var visitors: [Seen] = []
         var credentials: [Seen] = []
+        /// Changed since the last snapshot.
+        var dirty = false
 
         var isEmpty: Bool { days.isEmpty && visitors.isEmpty && credentials.isEmpty }
     }
@@ -78,9 +83,22 @@ public struct HouseAnalytics: Sendable {
     var portalIndex: [String: Int32] = [:]
     var active: [String: Indicator] = [:]
     var pending: [IndicatorChange] = []
-    var dirtyPersons: Set<String> = []
-    var dirtyHouses: Set<String> = []
+    /// Changes since the last snapshot: people and houses carry a dirty mark; what was removed
+    /// and which indicators changed are listed here (both rare).
+    var removedPersons: Set<String> = []
+    var removedHouses: Set<String> = []
     var dirtyIndicators: Set<String> = []
+    var unsaved = false
+
+    static let dirtyFlag: UInt8 = 1
+    static func flag(_ kind: IndicatorKind) -> UInt8 {
+        switch kind {
+        case .aloneNotSeen: return 2
+        case .outNotBack: return 4
+        case .lateNight: return 8
+        case .crowdedHouse: return 0
+        }
+    }
 
     static let microsPerHour: Int64 = 3_600_000_000
     static let secondsPerDay: Int64 = 86_400
@@ -113,6 +131,7 @@ public struct HouseAnalytics: Sendable {
             let at = UInt32(clamping: seconds)
             var crowdedCount: Int?
             Self.update(&houses[houseID, default: HouseState()]) { h in
+                h.dirty = true
                 if direction != .both { Self.addPassage(&h.days, day: day, entry: direction == .in) }
                 if event.role == .visitor {
                     let horizon = UInt32(clamping: seconds - Int64(AnalyticsThresholds.dayWindow) * Self.secondsPerDay)
@@ -126,18 +145,22 @@ public struct HouseAnalytics: Sendable {
                         ? Self.count(h.credentials, after: seconds - Int64(th.distinctCredentialsDays) * Self.secondsPerDay) : nil
                 }
             }
-            dirtyHouses.insert(houseID)
             if let n = crowdedCount, n > th.distinctCredentialsMax {
                 fire(crowded(houseID, count: n, since: t))
             }
         }
 
+        unsaved = true
         guard let personID = event.personID, !personID.isEmpty else { return }
-        let previousHouse = persons[personID]?.houseID ?? ""
         let portal = intern(event.portal ?? "")
         var lateCount = 0
         var lateSince: Int64 = 0
+        var previousHouse = ""
+        var inForce: UInt8 = 0
         Self.update(&persons[personID, default: PersonState()]) { p in
+            previousHouse = p.houseID
+            inForce = p.flags
+            p.flags |= Self.dirtyFlag
             p.seenMicros = t
             p.portal = portal
             p.direction = direction
@@ -155,13 +178,14 @@ public struct HouseAnalytics: Sendable {
                 if lateCount >= th.lateNightEntries { lateSince = inWindow[th.lateNightEntries - 1] }
             }
         }
-        dirtyPersons.insert(personID)
         // What this passage resolves ends now.
-        if let house = roster.livesAlone(personID) { clear(Indicator.key(.aloneNotSeen, house, personID), at: t) }
-        if direction != .out {
+        if inForce & Self.flag(.aloneNotSeen) != 0, let house = roster.livesAlone(personID) {
+            clear(Indicator.key(.aloneNotSeen, house, personID), at: t)
+        }
+        if direction != .out, inForce & Self.flag(.outNotBack) != 0 {
             clear(Indicator.key(.outNotBack, personHouse(personID, fallback: previousHouse), personID), at: t)
         }
-        if late, lateCount >= th.lateNightEntries {
+        if late, lateCount >= th.lateNightEntries, inForce & Self.flag(.lateNight) == 0 {
             fire(lateNightIndicator(personID, house: personHouse(personID, fallback: event.houseID ?? ""), count: lateCount, since: lateSince))
         }
     }
@@ -170,7 +194,9 @@ public struct HouseAnalytics: Sendable {
     /// no longer holds, and drops day buckets and entries that have aged out.
     public mutating func evaluate(now: Int64) {
         let nowSeconds = Self.floorSeconds(now)
-        var should: [String: Indicator] = [:]
+        // Keys of what holds now, and the indicators to raise (built only when not yet in force).
+        var holds: Set<String> = []
+        var raise: [Indicator] = []
 
         let aloneLimit = Int64(thresholds.aloneNotSeenHours) * Self.microsPerHour
         for (personID, house) in roster.alone where roster.watched(personID, at: nowSeconds) {
@@ -181,36 +207,48 @@ public struct HouseAnalytics: Sendable {
             } else if let state, state.knownSince != .min {
                 base = state.knownSince
             } else {
-                persons[personID, default: PersonState()].knownSince = now
-                dirtyPersons.insert(personID)
+                Self.update(&persons[personID, default: PersonState()]) { p in
+                    p.knownSince = now
+                    p.flags |= Self.dirtyFlag
+                }
+                unsaved = true
                 continue
             }
             guard now - base >= aloneLimit else { continue }
-            let i = Indicator(kind: .aloneNotSeen, houseID: house, personID: personID, sinceMicros: base + aloneLimit, detail: [
-                ("last_seen", state.flatMap { $0.seen ? .string(ISO8601.format(micros: $0.seenMicros, zone: zone)) : nil } ?? .null),
-                ("threshold_hours", .int(thresholds.aloneNotSeenHours)),
-            ])
-            should[i.key] = i
+            let key = Indicator.key(.aloneNotSeen, house, personID)
+            holds.insert(key)
+            if active[key] == nil {
+                raise.append(Indicator(kind: .aloneNotSeen, houseID: house, personID: personID, sinceMicros: base + aloneLimit, detail: [
+                    ("last_seen", state.flatMap { $0.seen ? .string(ISO8601.format(micros: $0.seenMicros, zone: zone)) : nil } ?? .null),
+                    ("threshold_hours", .int(thresholds.aloneNotSeenHours)),
+                ]))
+            }
         }
 
         let outLimit = Int64(thresholds.outNotBackHours) * Self.microsPerHour
         let lateWindow = Int64(thresholds.lateNightDays) * 86_400_000_000
         for (personID, p) in persons {
             if p.seen, p.direction == .out, now - p.seenMicros >= outLimit,
-               roster.residentHouse[personID] != nil, roster.watched(personID, at: nowSeconds) {
-                let i = Indicator(kind: .outNotBack, houseID: personHouse(personID, fallback: p.houseID), personID: personID,
-                                  sinceMicros: p.seenMicros + outLimit, detail: [
-                                      ("last_seen", .string(ISO8601.format(micros: p.seenMicros, zone: zone))),
-                                      ("portal", .string(portalName(p.portal))), ("threshold_hours", .int(thresholds.outNotBackHours)),
-                                  ])
-                should[i.key] = i
+               roster.residentHouse(personID) != nil, roster.watched(personID, at: nowSeconds) {
+                let house = personHouse(personID, fallback: p.houseID)
+                let key = Indicator.key(.outNotBack, house, personID)
+                holds.insert(key)
+                if active[key] == nil {
+                    raise.append(Indicator(kind: .outNotBack, houseID: house, personID: personID, sinceMicros: p.seenMicros + outLimit, detail: [
+                        ("last_seen", .string(ISO8601.format(micros: p.seenMicros, zone: zone))),
+                        ("portal", .string(portalName(p.portal))), ("threshold_hours", .int(thresholds.outNotBackHours)),
+                    ]))
+                }
             }
             if p.lateNight.count >= thresholds.lateNightEntries {
                 let inWindow = p.lateNight.filter { now - $0 < lateWindow }
                 if inWindow.count >= thresholds.lateNightEntries {
-                    let i = lateNightIndicator(personID, house: personHouse(personID, fallback: p.houseID), count: inWindow.count,
-                                               since: inWindow[thresholds.lateNightEntries - 1])
-                    should[i.key] = i
+                    let house = personHouse(personID, fallback: p.houseID)
+                    let key = Indicator.key(.lateNight, house, personID)
+                    holds.insert(key)
+                    if active[key] == nil {
+                        raise.append(lateNightIndicator(personID, house: house, count: inWindow.count, since: inWindow[thresholds.lateNightEntries - 1]))
+                    }
                 }
             }
         }
@@ -219,13 +257,14 @@ public struct HouseAnalytics: Sendable {
         for (houseID, h) in houses where h.credentials.count > thresholds.distinctCredentialsMax {
             let n = Self.count(h.credentials, after: credentialsAfter)
             if n > thresholds.distinctCredentialsMax {
-                let i = crowded(houseID, count: n, since: now)
-                should[i.key] = i
+                let key = Indicator.key(.crowdedHouse, houseID, nil)
+                holds.insert(key)
+                if active[key] == nil { raise.append(crowded(houseID, count: n, since: now)) }
             }
         }
 
-        for key in active.keys.sorted() where should[key] == nil { clear(key, at: now) }
-        for key in should.keys.sorted() where active[key] == nil { fire(should[key]!) }  // allowed: key from should's own keys
+        for key in active.keys.filter({ !holds.contains($0) }).sorted() { clear(key, at: now) }
+        for indicator in raise.sorted(by: { $0.key < $1.key }) { fire(indicator) }
         prune(now: now)
     }
 
@@ -239,13 +278,15 @@ public struct HouseAnalytics: Sendable {
     /// forgotten, and their indicators clear at the next `evaluate`.
     public mutating func setRoster(_ roster: AnalyticsRoster) {
         self.roster = roster
-        for id in persons.keys where !roster.known(id) {
+        for id in persons.keys.filter({ !roster.known($0) }) {
             persons[id] = nil
-            dirtyPersons.insert(id)
+            removedPersons.insert(id)
+            unsaved = true
         }
-        for id in houses.keys where roster.house(id) == nil {
+        for id in houses.keys.filter({ roster.house($0) == nil }) {
             houses[id] = nil
-            dirtyHouses.insert(id)
+            removedHouses.insert(id)
+            unsaved = true
         }
     }
 
@@ -253,7 +294,7 @@ public struct HouseAnalytics: Sendable {
 
     /// The summary of one house at `now` (µs), nil when the roster has no such house.
     public func summary(house id: String, now: Int64) -> HouseSummary? {
-        guard let facts = roster.houses[id] else { return nil }
+        guard let house = roster.house(id) else { return nil }
         let nowSeconds = Self.floorSeconds(now)
         let today = Self.floorDiv(nowSeconds + Int64(zone.offset(at: nowSeconds)), Self.secondsPerDay)
         let state = houses[id] ?? HouseState()
@@ -262,14 +303,14 @@ public struct HouseAnalytics: Sendable {
             let bucket = state.days.first { Int64($0.day) == d }
             days.append(.init(date: CivilDate(daysSinceEpoch: d), entries: Int(bucket?.entries ?? 0), exits: Int(bucket?.exits ?? 0)))
         }
-        let residents = facts.members.map { m -> HouseSummary.Resident in
+        let residents = roster.members(ofHouse: id).map { m -> HouseSummary.Resident in
             let seen = persons[m.personID].flatMap { p in
                 p.seen ? HouseSummary.LastSeen(micros: p.seenMicros, portal: portalName(p.portal), direction: p.direction) : nil
             }
             return .init(personID: m.personID, role: m.role, livesAlone: roster.livesAlone(m.personID) != nil, lastSeen: seen)
         }
         return HouseSummary(
-            house: facts.house, residents: residents, days: days,
+            house: house, residents: residents, days: days,
             distinctVisitors30d: Self.count(state.visitors, after: nowSeconds - Int64(AnalyticsThresholds.dayWindow) * Self.secondsPerDay),
             distinctCredentials7d: Self.count(state.credentials, after: nowSeconds - 7 * Self.secondsPerDay),
             indicators: activeIndicators.filter { $0.houseID == id })
@@ -310,13 +351,17 @@ public struct HouseAnalytics: Sendable {
     mutating func fire(_ indicator: Indicator) {
         guard active[indicator.key] == nil else { return }
         active[indicator.key] = indicator
+        if let person = indicator.personID { persons[person]?.flags |= Self.flag(indicator.kind) }
         dirtyIndicators.insert(indicator.key)
+        unsaved = true
         pending.append(.fired(indicator))
     }
 
     mutating func clear(_ key: String, at micros: Int64) {
         guard let indicator = active.removeValue(forKey: key) else { return }
+        if let person = indicator.personID { persons[person]?.flags &= ~Self.flag(indicator.kind) }
         dirtyIndicators.insert(key)
+        unsaved = true
         pending.append(.cleared(indicator, atMicros: micros))
     }
 
@@ -337,7 +382,7 @@ public struct HouseAnalytics: Sendable {
     /// The house a person's indicators are keyed by: their first resident house on the roster,
     /// else the house of their last passage.
     func personHouse(_ personID: String, fallback: String) -> String {
-        roster.residentHouse[personID] ?? fallback
+        roster.residentHouse(personID) ?? fallback
     }
 
     // MARK: Helpers
@@ -375,19 +420,26 @@ public struct HouseAnalytics: Sendable {
         }
         for id in stale {
             Self.update(&houses[id, default: HouseState()]) { h in
+                h.dirty = true
                 h.days.removeAll { Int64($0.day) < oldestDay }
                 h.visitors.removeAll { $0.at <= visitorHorizon }
                 h.credentials.removeAll { $0.at <= credentialHorizon }
             }
-            if houses[id]?.isEmpty == true { houses[id] = nil }
-            dirtyHouses.insert(id)
+            if houses[id]?.isEmpty == true {
+                houses[id] = nil
+                removedHouses.insert(id)
+            }
+            unsaved = true
         }
         let lateWindow = Int64(thresholds.lateNightDays) * 86_400_000_000
         var lateStale: [String] = []
         for (id, p) in persons where p.lateNight.first.map({ now - $0 >= lateWindow }) ?? false { lateStale.append(id) }
         for id in lateStale {
-            persons[id]?.lateNight.removeAll { now - $0 >= lateWindow }
-            dirtyPersons.insert(id)
+            Self.update(&persons[id, default: PersonState()]) { p in
+                p.lateNight.removeAll { now - $0 >= lateWindow }
+                p.flags |= Self.dirtyFlag
+            }
+            unsaved = true
         }
     }
 
@@ -469,23 +521,38 @@ extension HouseAnalytics {
     public mutating func takeSnapshot() -> AnalyticsSnapshot {
         var upserts: [(key: String, value: String)] = []
         var deletions: [String] = []
-        for id in dirtyPersons.sorted() {
-            if let p = persons[id] { upserts.append(("p:" + id, encode(p).rendered())) } else { deletions.append("p:" + id) }
+        guard unsaved else { return AnalyticsSnapshot(appliedSerial: appliedSerial, upserts: [], deletions: []) }
+        // Walked by index: no hashing, and the marks are reset in place.
+        var i = persons.values.startIndex
+        while i != persons.values.endIndex {
+            if persons.values[i].flags & Self.dirtyFlag != 0 {
+                persons.values[i].flags &= ~Self.dirtyFlag
+                upserts.append(("p:" + persons.keys[i], encode(persons.values[i]).rendered()))
+            }
+            i = persons.values.index(after: i)
         }
-        for id in dirtyHouses.sorted() {
-            if let h = houses[id] { upserts.append(("h:" + id, Self.encode(h).rendered())) } else { deletions.append("h:" + id) }
+        var j = houses.values.startIndex
+        while j != houses.values.endIndex {
+            if houses.values[j].dirty {
+                houses.values[j].dirty = false
+                upserts.append(("h:" + houses.keys[j], Self.encode(houses.values[j]).rendered()))
+            }
+            j = houses.values.index(after: j)
         }
+        for id in removedPersons.sorted() where persons[id] == nil { deletions.append("p:" + id) }
+        for id in removedHouses.sorted() where houses[id] == nil { deletions.append("h:" + id) }
         for key in dirtyIndicators.sorted() {
             if let i = active[key] { upserts.append(("i:" + key, Self.encode(i).rendered())) } else { deletions.append("i:" + key) }
         }
-        dirtyPersons.removeAll()
-        dirtyHouses.removeAll()
+        removedPersons.removeAll()
+        removedHouses.removeAll()
         dirtyIndicators.removeAll()
+        unsaved = false
         return AnalyticsSnapshot(appliedSerial: appliedSerial, upserts: upserts, deletions: deletions)
     }
 
     /// Whether anything changed since the last snapshot (the serial aside).
-    public var hasUnsavedState: Bool { !dirtyPersons.isEmpty || !dirtyHouses.isEmpty || !dirtyIndicators.isEmpty }
+    public var hasUnsavedState: Bool { unsaved }
 
     /// The state as persisted by `takeSnapshot`; rows it cannot read are skipped.
     public init(thresholds: AnalyticsThresholds = AnalyticsThresholds(), zone: ZoneRules, roster: AnalyticsRoster,
@@ -502,6 +569,7 @@ extension HouseAnalytics {
                 if let i = Self.decodeIndicator(json) { active[i.key] = i }
             }
         }
+        for i in active.values { if let p = i.personID { persons[p]?.flags |= Self.flag(i.kind) } }
     }
 
     func encode(_ p: PersonState) -> JSON {
@@ -634,6 +702,9 @@ public struct LateNightWindow: Sendable, Equatable, CustomStringConvertible {
 
 /// What the analytics need from the roster: houses, who is bound to each with which role, and
 /// whether each person is active. Rebuilt whole when the roster changes.
+///
+/// Held as sorted arrays searched by id (about 70 bytes a person), not hash maps: for 100,000
+/// people this is a few megabytes, and only summaries and indicator checks look anything up.
 public struct AnalyticsRoster: Sendable {
     public struct Member: Sendable, Hashable {
         public var houseID: String
@@ -660,53 +731,117 @@ public struct AnalyticsRoster: Sendable {
         }
     }
 
-    struct HouseFacts: Sendable {
-        var house: House
-        var members: [(personID: String, role: Role)]
+    struct PersonInfo: Sendable {
+        var validUntil: UnixSeconds
+        /// Index into `houseList` of the first house as owner, family or tenant; -1: none.
+        var residentHouse: Int32
+        var active: Bool
+        var livesAloneFlag: Bool
     }
 
-    var houses: [String: HouseFacts] = [:]
-    var people: [String: PersonFacts] = [:]
+    struct Binding: Sendable {
+        var person: Int32
+        var role: Role
+    }
+
+    /// Sorted by id, with `personInfo` alongside.
+    private(set) var personIDs: [String] = []
+    private(set) var personInfo: [PersonInfo] = []
+    /// Sorted by id; the members of house `h` are `bindings[bindingStart[h]..<bindingStart[h + 1]]`.
+    private(set) var houseList: [House] = []
+    private(set) var bindingStart: [Int32] = [0]
+    private(set) var bindings: [Binding] = []
     /// People who live alone, with the house they live alone in: the only resident (owner,
     /// family, tenant) of a house, or flagged `lives_alone` (their first resident house).
     private(set) var alone: [String: String] = [:]
-    /// People with at least one resident role, with their first resident house.
-    private(set) var residentHouse: [String: String] = [:]
 
     public init() {}
 
     /// `members` in the roster's order (a person's first house first); members of unknown houses
     /// are dropped, people absent from `people` count as active.
     public init(houses: [House], members: [Member], people: [String: PersonFacts]) {
-        self.people = people
-        self.houses.reserveCapacity(houses.count)
-        for house in houses { self.houses[house.id] = HouseFacts(house: house, members: []) }
+        var ids = Set(people.keys)
+        for m in members { ids.insert(m.personID) }
+        personIDs = ids.sorted()
+        ids = []
+        personInfo = personIDs.map { id in
+            let f = people[id] ?? PersonFacts()
+            return PersonInfo(validUntil: f.validUntil ?? .max, residentHouse: -1, active: f.active, livesAloneFlag: f.livesAlone)
+        }
+        var seenHouses = Set<String>()
+        houseList = houses.filter { seenHouses.insert($0.id).inserted }.sorted { $0.id < $1.id }
+        seenHouses = []
+        // Bindings grouped by house, each group in the input order (a counting sort).
+        var located: [(house: Int32, binding: Binding)] = []
+        located.reserveCapacity(members.count)
+        var counts = [Int32](repeating: 0, count: houseList.count + 1)
         for m in members {
-            guard self.houses[m.houseID] != nil else { continue }
-            self.houses[m.houseID]!.members.append((m.personID, m.role))  // allowed: checked just above
-            if m.role.isResident, residentHouse[m.personID] == nil { residentHouse[m.personID] = m.houseID }
+            guard let h = houseIndex(m.houseID), let p = personIndex(m.personID) else { continue }
+            located.append((Int32(h), Binding(person: Int32(p), role: m.role)))
+            counts[h + 1] += 1
+            if m.role.isResident, personInfo[p].residentHouse < 0 { personInfo[p].residentHouse = Int32(h) }
         }
-        for (id, facts) in self.houses {
-            let residents = facts.members.filter { $0.role.isResident }
-            if residents.count == 1 { alone[residents[0].personID] = alone[residents[0].personID].map { min($0, id) } ?? id }
+        for h in 0..<houseList.count { counts[h + 1] += counts[h] }
+        bindingStart = counts
+        var fill = counts
+        bindings = [Binding](repeating: Binding(person: 0, role: .owner), count: located.count)
+        for (h, b) in located {
+            bindings[Int(fill[Int(h)])] = b
+            fill[Int(h)] += 1
         }
-        for (id, facts) in people where facts.livesAlone && alone[id] == nil {
-            if let house = residentHouse[id] { alone[id] = house }
+        for h in houseList.indices {
+            var residents = self.members(of: h).lazy.filter { $0.role.isResident }.makeIterator()
+            if let only = residents.next(), residents.next() == nil {
+                let id = personIDs[Int(only.person)]
+                if alone[id] == nil { alone[id] = houseList[h].id }  // houses in id order: the first one
+            }
+        }
+        for (p, info) in personInfo.enumerated() where info.livesAloneFlag && info.residentHouse >= 0 && alone[personIDs[p]] == nil {
+            alone[personIDs[p]] = houseList[Int(info.residentHouse)].id
         }
     }
 
-    public var houseCount: Int { houses.count }
-    public var personCount: Int { people.count }
-    public func house(_ id: String) -> House? { houses[id]?.house }
+    public var houseCount: Int { houseList.count }
+    public var personCount: Int { personIDs.count }
+    public func house(_ id: String) -> House? { houseIndex(id).map { houseList[$0] } }
     public func livesAlone(_ personID: String) -> String? { alone[personID] }
+
+    /// The person's first house as owner, family or tenant.
+    public func residentHouse(_ personID: String) -> String? {
+        guard let p = personIndex(personID), personInfo[p].residentHouse >= 0 else { return nil }
+        return houseList[Int(personInfo[p].residentHouse)].id
+    }
+
+    /// Everyone bound to a house, with their role, in the roster's order.
+    public func members(ofHouse id: String) -> [(personID: String, role: Role)] {
+        guard let h = houseIndex(id) else { return [] }
+        return members(of: h).map { (personIDs[Int($0.person)], $0.role) }
+    }
+
+    func members(of h: Int) -> ArraySlice<Binding> { bindings[Int(bindingStart[h])..<Int(bindingStart[h + 1])] }
 
     /// Whether a person is on the roster, active, and (at `now`, seconds) within their validity.
     func watched(_ personID: String, at now: UnixSeconds) -> Bool {
-        guard let facts = people[personID] else { return residentHouse[personID] != nil }
-        return facts.active && (facts.validUntil.map { now < $0 } ?? true)
+        guard let p = personIndex(personID) else { return false }
+        return personInfo[p].active && now < personInfo[p].validUntil
     }
 
-    func known(_ personID: String) -> Bool { people[personID] != nil || residentHouse[personID] != nil }
+    func known(_ personID: String) -> Bool { personIndex(personID) != nil }
+
+    func personIndex(_ id: String) -> Int? { Self.search(personIDs, id) { $0 } }
+    func houseIndex(_ id: String) -> Int? { Self.search(houseList, id) { $0.id } }
+
+    static func search<T>(_ list: [T], _ id: String, _ key: (T) -> String) -> Int? {
+        var low = 0
+        var high = list.count
+        while low < high {
+            let mid = (low + high) / 2
+            let k = key(list[mid])
+            if k == id { return mid }
+            if k < id { low = mid + 1 } else { high = mid }
+        }
+        return nil
+    }
 }
 
 /// The indicators the controller raises.
