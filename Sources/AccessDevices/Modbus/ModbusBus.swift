@@ -20,7 +20,8 @@ public actor ModbusBus {
 
     private nonisolated let thread: ExecutorThread
     private let sink: AsyncStream<BoardEvent>.Continuation
-    private var context: OpaquePointer?
+    // Used only on the bus thread, and by deinit once nothing else can reach the bus.
+    nonisolated(unsafe) private var context: OpaquePointer?
     private var connected = false
     private var closed = false
     private var backoff: Duration
@@ -61,8 +62,10 @@ public actor ModbusBus {
         context = made
     }
 
-    // Isolated so the close runs on the bus thread, after any request still under way.
-    isolated deinit {
+    // Nothing can be under way: a running request holds a reference to the bus. (Not an
+    // `isolated deinit`: with cross-module optimisation the Swift 6.3 compiler reports a
+    // "circular reference" on it in every module that uses the bus, in release builds.)
+    deinit {
         if let context {
             modbus_close(context)
             modbus_free(context)
