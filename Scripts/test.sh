@@ -20,3 +20,4 @@ grep -Eq "Test run with [1-9][0-9]* tests? .*passed" .build/swift-test.log
 echo "== hardware-in-the-loop (QEMU + gpio-sim)"
 Hardware/hil/smoke-test.sh
 Hardware/hil/gpio-driver-test.sh
+Hardware/hil/accessd-test.sh

@@ -5,7 +5,7 @@
 #
 #   run-guest.sh --lines FILE --guest-script FILE [--payload EXE]... [--file SRC[:DEST]]...
 #                [--env NAME=VALUE]... [--module NAME]... [--label LABEL]
-#                [--timeout SECONDS] [--log FILE]
+#                [--timeout SECONDS] [--log FILE] [--memory SIZE]
 #
 # Exit status: the guest script's; 124 on timeout; 125 when the guest never reported a
 # result (boot or setup failure); 2 on bad usage; 3 when the environment cannot run the
@@ -25,7 +25,7 @@ ACCEL=${ACCESS_HIL_ACCEL:-tcg}
 # Bump when the way gpio-sim.ko is built changes, so cached modules are rebuilt.
 MODULE_RECIPE=1
 
-LINES_FILE="" GUEST_SCRIPT="" LABEL=accessd-sim LOG=""
+LINES_FILE="" GUEST_SCRIPT="" LABEL=accessd-sim LOG="" MEMORY=512M
 PAYLOADS=() FILES=() ENVS=() EXTRA_MODULES=()
 
 usage() {
@@ -44,6 +44,7 @@ while [ $# -gt 0 ]; do
     --label) LABEL=${2:?}; shift 2 ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --log) LOG=${2:?}; shift 2 ;;
+    --memory) MEMORY=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "run-guest.sh: unknown argument '$1'" >&2; usage ;;
     esac
@@ -390,7 +391,7 @@ mkdir -p "$(dirname "$LOG")"
 flock -u 9 # the cache is complete; parallel runs may boot together
 
 command -v qemu-system-x86_64 >/dev/null || env_fail "qemu-system-x86_64 not installed"
-QEMU=(qemu-system-x86_64 -accel "$ACCEL" -cpu max -m 512M -smp 1 -nographic -no-reboot
+QEMU=(qemu-system-x86_64 -accel "$ACCEL" -cpu max -m "$MEMORY" -smp 1 -nographic -no-reboot
     -nic none -kernel "$BOOT_KERNEL" -initrd "$INITRAMFS"
     -append "console=ttyS0 loglevel=4 mitigations=off panic=-1")
 say "booting $(basename "$BOOT_KERNEL") with $ACCEL, timeout ${TIMEOUT}s, log $LOG"

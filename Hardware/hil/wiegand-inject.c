@@ -3,7 +3,13 @@
  *
  *   wiegand-inject SIM_DIR D0_OFFSET D1_OFFSET BITS [--count N]
  *   wiegand-inject SIM_DIR D0_OFFSET D1_OFFSET --random-frames N [--seed S]
+ *   wiegand-inject SIM_DIR --stdin
  *       common options: [--bit-gap-us 2000] [--frame-gap-ms 150] [--pulse-us 100]
+ *
+ * --stdin: one frame per input line "D0_OFFSET D1_OFFSET BITS", sent as soon as the line is
+ * read (at least --frame-gap-ms after the previous frame on the same lines); "frame <i> <ns>" is
+ * printed once it is sent, so a script can interleave frames with other actions. One process for
+ * many frames: a fresh process per frame is far more often stalled mid-frame under TCG.
  *
  * SIM_DIR is /sys/devices/platform/<dev_name>/<chip_name> (GPIO_SIM_DIR in the guest).
  * A Wiegand reader holds D0 and D1 high and sends each bit as a short low pulse: on D0
@@ -40,8 +46,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: %s SIM_DIR D0_OFFSET D1_OFFSET BITS [--count N]\n"
             "       %s SIM_DIR D0_OFFSET D1_OFFSET --random-frames N [--seed S]\n"
+            "       %s SIM_DIR --stdin     (lines of \"D0_OFFSET D1_OFFSET BITS\")\n"
             "options: [--bit-gap-us US (2000)] [--frame-gap-ms MS (150)] [--pulse-us US (100)]\n",
-            prog, prog);
+            prog, prog, prog);
     exit(2);
 }
 
@@ -136,17 +143,75 @@ static void random_wiegand26(char out[WIEGAND26_BITS + 1])
     out[WIEGAND26_BITS] = '\0';
 }
 
+/* Sends one frame on the lines whose pull files are fd[0] (D0) and fd[1] (D1), the first bit at
+ * *next; returns the time just before the last falling edge and leaves *next one bit slot after it. */
+static uint64_t send_frame(const int fd[2], const char *bits, uint64_t *next, uint64_t bit_gap, uint64_t pulse)
+{
+    uint64_t last_fall = 0;
+    for (size_t b = 0; bits[b]; b++) {
+        int line = bits[b] == '1';
+        sleep_until(*next);
+        last_fall = now_ns();
+        set_pull(fd[line], 0);           /* falling edge: the bit */
+        sleep_until(last_fall + pulse);
+        set_pull(fd[line], 1);           /* back to idle */
+        *next += bit_gap;
+    }
+    return last_fall;
+}
+
+#define MAX_OFFSETS 1024
+
+/* --stdin: frames from input lines "D0_OFFSET D1_OFFSET BITS". */
+static int stdin_mode(const char *sim_dir, uint64_t bit_gap, uint64_t pulse, uint64_t frame_gap)
+{
+    static int fds[MAX_OFFSETS];           /* pull fd by offset, opened on first use */
+    static uint64_t free_at[MAX_OFFSETS];  /* earliest next frame start on that line */
+    char line[4096];
+    uint64_t f = 0;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    while (fgets(line, sizeof(line), stdin)) {
+        char bits[1024];
+        unsigned long long d0, d1;
+        if (line[0] == '#' || strspn(line, " \t\r\n") == strlen(line))
+            continue;
+        if (sscanf(line, "%llu %llu %1023s", &d0, &d1, bits) != 3 || d0 >= MAX_OFFSETS || d1 >= MAX_OFFSETS ||
+            d0 == d1 || strspn(bits, "01") != strlen(bits)) {
+            fprintf(stderr, "%s: bad input line (want \"D0_OFFSET D1_OFFSET BITS\"): %s", prog, line);
+            return 2;
+        }
+        uint64_t next = now_ns() + bit_gap;
+        int fd[2] = { fds[d0], fds[d1] };
+        for (int i = 0; i < 2; i++) {
+            uint64_t off = i ? d1 : d0;
+            if (!fd[i]) {
+                fd[i] = fds[off] = open_pull(sim_dir, off);
+                set_pull(fd[i], 1);      /* idle; the first bit comes one bit time later */
+            }
+            if (free_at[off] > next)
+                next = free_at[off];
+        }
+        uint64_t last_fall = send_frame(fd, bits, &next, bit_gap, pulse);
+        free_at[d0] = free_at[d1] = next + frame_gap;
+        printf("frame %" PRIu64 " %" PRIu64 "\n", f++, last_fall);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *pos[4];
     int npos = 0;
     uint64_t count = 1, random_frames = 0, seed = 1;
     uint64_t bit_gap_us = 2000, frame_gap_ms = 150, pulse_us = 100;
-    int random_mode = 0;
+    int random_mode = 0, stdin_input = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) == 0) {
+        if (!strcmp(a, "--stdin")) {
+            stdin_input = 1;
+        } else if (strncmp(a, "--", 2) == 0) {
             if (i + 1 >= argc)
                 usage();
             const char *v = argv[++i];
@@ -171,12 +236,14 @@ int main(int argc, char **argv)
             pos[npos++] = a;
         }
     }
-    if (npos != (random_mode ? 3 : 4))
+    if (npos != (stdin_input ? 1 : random_mode ? 3 : 4) || (stdin_input && random_mode))
         usage();
     if (pulse_us >= bit_gap_us) {
         fprintf(stderr, "%s: --pulse-us must be shorter than --bit-gap-us\n", prog);
         usage();
     }
+    if (stdin_input)
+        return stdin_mode(pos[0], bit_gap_us * 1000u, pulse_us * 1000u, frame_gap_ms * 1000000u);
 
     const char *sim_dir = pos[0];
     uint64_t d0 = parse_u64(pos[1], "D0_OFFSET");
@@ -214,18 +281,7 @@ int main(int argc, char **argv)
             random_wiegand26(bits_buf);
             bits = bits_buf;
         }
-        size_t n = strlen(bits);
-        uint64_t last_fall = 0;
-
-        for (size_t b = 0; b < n; b++) {
-            int line = bits[b] == '1';
-            sleep_until(next);
-            last_fall = now_ns();
-            set_pull(fd[line], 0);           /* falling edge: the bit */
-            sleep_until(last_fall + pulse);
-            set_pull(fd[line], 1);           /* back to idle */
-            next += bit_gap;
-        }
+        uint64_t last_fall = send_frame(fd, bits, &next, bit_gap, pulse);
         if (random_mode)
             printf("frame %" PRIu64 " %" PRIu64 " %s\n", f, last_fall, bits);
         else

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# accessd-test.sh: the real accessd, end to end, on a gpio-sim chip in the QEMU guest. The chip's
+# lines carry the names of Hardware/boards/sim.toml; accessd drives them through libgpiod
+# ([board] simulated = false) with a roster imported here by accessctl, while the guest script
+# (accessd-guest.sh) plays readers, door contacts, buttons and the fire panel, reads the lock
+# lines and the event log (accessctl in the guest), and checks: start in the safe state, grant /
+# unknown / no-right decisions at the lock, forced-open and held-open alarms, exit button, fire
+# release, roster changes without a restart, swipe → relay latency, and a graceful SIGTERM stop.
+#
+#   Hardware/hil/accessd-test.sh [run-guest.sh options]
+#   ACCESS_HIL_SCRATCH=.build-hil Hardware/hil/accessd-test.sh     # build in another scratch dir
+#   ACCESS_HIL_BUILD=release ACCESS_HIL_ENFORCE_LATENCY=1 Hardware/hil/accessd-test.sh
+# ACCESS_HIL_BUILD: debug (default) or release. ACCESS_HIL_SCRATCH: SwiftPM scratch path (default
+# .build). ACCESS_HIL_LATENCY_FRAMES: granted swipes timed (200). The latency is always reported;
+# ACCESS_HIL_ENFORCE_LATENCY=1 also fails the run when accessd's p99 > 5 ms.
+set -euo pipefail
+
+HIL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HIL_DIR/../.." && pwd)
+BUILD=${ACCESS_HIL_BUILD:-debug}
+SCRATCH=${ACCESS_HIL_SCRATCH:-.build}
+FRAMES=${ACCESS_HIL_LATENCY_FRAMES:-200}
+CACHE=${ACCESS_HIL_CACHE:-$HOME/.cache/communityaccess-hil}
+LOG=$CACHE/logs/accessd-test.log
+ZONE=Asia/Shanghai
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessd >&2 &&
+    swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessctl >&2)
+BIN=$(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --show-bin-path)
+# Stripped copies for the guest: the initramfs lives in the guest's memory, and a debug build's
+# symbols would double it (they keep their RUNPATH, so ldd finds the same libraries).
+mkdir -p "$WORK/bin"
+for exe in accessd accessctl; do strip -o "$WORK/bin/$exe" "$BIN/$exe"; done
+ACCESSD=$WORK/bin/accessd
+ACCESSCTL=$WORK/bin/accessctl
+
+# The chip's lines: every line the board map names, in order (outputs, inputs, reader D0/D1), as
+# in gpio-driver-test.sh.
+awk '
+    /^\[\[/ { section = $0 }
+    /^[ \t]*(name|d0|d1)[ \t]*=/ {
+        if (section == "[[reader]]" && $1 == "name") next
+        match($0, /"[^"]*"/); print substr($0, RSTART + 1, RLENGTH - 2)
+    }
+' "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
+
+# The site: the simulated board's portals and doors (Config/accessd-sim.toml) on real GPIO, with
+# short timers so the alarms and relocks happen within the test. Absolute paths: the guest script
+# runs in /tmp. The same file serves the host import, with the database path swapped.
+site_config() { # DB_PATH
+    cat <<EOF
+# Written by Hardware/hil/accessd-test.sh for the HIL guest.
+[controller]
+id = "hil-north-1"
+community = "幸福里小区"
+time_zone = "$ZONE"
+
+[database]
+path = "$1"
+
+[anti_passback]
+mode = "off"
+
+[[portal]]
+id = "gate-north-in"
+kind = "door"
+direction = "in"
+from_area = "outside"
+to_area = "community"
+readers = ["reader-north-in"]
+
+[[portal]]
+id = "gate-north-out"
+kind = "door"
+direction = "out"
+from_area = "community"
+to_area = "outside"
+readers = ["reader-north-out"]
+
+[[portal]]
+id = "b01-door"
+kind = "door"
+direction = "in"
+from_area = "community"
+to_area = "b01"
+building = "B01"
+readers = ["reader-b01"]
+
+[[portal]]
+id = "b02-door"
+kind = "door"
+direction = "in"
+from_area = "community"
+to_area = "b02"
+building = "B02"
+readers = ["reader-b02"]
+
+[[portal]]
+id = "b03-door"
+kind = "door"
+direction = "in"
+from_area = "community"
+to_area = "b03"
+building = "B03"
+readers = ["reader-b03"]
+
+[board]
+map = "/data/sim.toml"
+simulated = false
+
+[control]
+socket = "/run/accessd.sock"
+
+[[door]]
+id = "gate-north"
+portals = ["gate-north-in", "gate-north-out"]
+lock = "gate-north.lock"
+fail_safe = true
+contact = "gate-north.contact"
+exit = "gate-north.exit"
+unlock_seconds = 2
+held_open_seconds = 3
+
+[[door]]
+id = "b01"
+portals = ["b01-door"]
+lock = "b01.lock"
+contact = "b01.contact"
+exit = "b01.exit"
+unlock_seconds = 2
+held_open_seconds = 3
+
+[[door]]
+id = "b02"
+portals = ["b02-door"]
+lock = "b02.lock"
+
+[[door]]
+id = "b03"
+portals = ["b03-door"]
+lock = "b03.lock"
+
+[linkage]
+fire = ["fire.alarm"]
+call = ["call.gate-north"]
+tamper = ["reader-north-in.tamper"]
+EOF
+}
+site_config /data/db/access.db >"$WORK/accessd-hil.toml"
+site_config "$WORK/db/access.db" >"$WORK/host.toml"
+
+# A small roster: two residents of building 1 (one without a card: the guest gives him one while
+# accessd runs), one of building 2 (no right at building 1's door).
+cat >"$WORK/roster.csv" <<'EOF'
+house_id,building,unit,floor,room,person_id,name,role,phone,valid_from,valid_until,cards,plates,groups,status
+B01-U1-101,B01,1,1,101,P0001,谭国华,owner,13283904377,,,6553701,,,active
+B01-U1-101,B01,1,1,101,P0002,曹建华,family,,,,,,,active
+B02-U1-101,B02,1,1,101,P0050,于志强,owner,13641524712,,,6553763,,,active
+EOF
+mkdir -p "$WORK/db"
+"$ACCESSCTL" --config "$WORK/host.toml" --operator hil import "$WORK/roster.csv" >&2
+# The database must be whole in its main file (no WAL left behind) before it is copied.
+if compgen -G "$WORK/db/access.db-wal" >/dev/null && [ -s "$WORK/db/access.db-wal" ]; then
+    echo "accessd-test: the imported database left a non-empty WAL file" >&2
+    exit 1
+fi
+
+# The site's zone file: the guest has no tzdata. Swift 6.3's Foundation resolves Asia/Shanghai
+# from ICU's built-in data and accessd runs without it (tried), but a Foundation that reads the
+# system zone database would not; the host's copy costs 561 bytes.
+ZONE_FILE=$(readlink -f "/usr/share/zoneinfo/$ZONE" || true)
+[ -f "$ZONE_FILE" ] || { echo "accessd-test: no /usr/share/zoneinfo/$ZONE on this machine (install tzdata)" >&2; exit 1; }
+
+# Emulated timing suffers when the host is busy: say how busy it was.
+echo "accessd-test: host load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
+status=0
+rm -f "$LOG" # a summary below must come from this run
+"$HIL_DIR/run-guest.sh" --lines "$WORK/lines.txt" --guest-script "$HIL_DIR/accessd-guest.sh" \
+    --payload "$ACCESSD" --payload "$ACCESSCTL" \
+    --file "$ROOT/Hardware/boards/sim.toml:/data/sim.toml" \
+    --file "$WORK/accessd-hil.toml:/data/accessd-hil.toml" \
+    --file "$WORK/db:/data/db" \
+    --file "$ZONE_FILE:/usr/share/zoneinfo/$ZONE" \
+    --env "FRAMES=$FRAMES" --env "ENFORCE_LATENCY=${ACCESS_HIL_ENFORCE_LATENCY:-0}" \
+    --memory 1G --timeout 300 --log "$LOG" "$@" || status=$?
+
+grep -E '^(LATENCY|FRAMES):' "$LOG" | tr -d '\r' || true
+summary=$(grep -E '^hil-accessd: [0-9]+ passed, [0-9]+ failed' "$LOG" | tr -d '\r' | tail -n1 || true)
+if [ -n "$summary" ]; then echo "$summary"; elif [ "$status" -ne 0 ]; then echo "hil-accessd: guest gave no summary (exit $status)" >&2; fi
+exit "$status"
