@@ -17,7 +17,7 @@ struct EventsCommand: SiteCommand {
             """
     )
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Only events after this serial.") var after: Int64 = 0
+    @Option(help: "Only events after this serial (with --follow, default: from now on).") var after: Int64?
     @Option(help: "At most this many (1-10000).") var limit = 100
     @Option(help: "From this time (ISO 8601).") var since: String?
     @Option(help: "Before this time.") var until: String?
@@ -29,10 +29,11 @@ struct EventsCommand: SiteCommand {
 
     func validate() throws {
         if !(1...10_000).contains(limit) { throw ValidationError("--limit must be 1…10000") }
+        if let after, after < 0 { throw ValidationError("--after must be a serial ≥ 0, not \(after)") }
     }
 
     func run(site: Site) throws {
-        var query = EventQuery(after: after, limit: limit)
+        var query = EventQuery(after: after ?? 0, limit: limit)
         query.sinceMicros = try since.map { try site.instant($0, option: "--since") * 1_000_000 }
         query.untilMicros = try until.map { try site.instant($0, option: "--until") * 1_000_000 }
         query.portal = portal
@@ -41,7 +42,8 @@ struct EventsCommand: SiteCommand {
         query.type = type
         let controller = site.rules.controllerID
         if follow {
-            if query.after == 0 && since == nil { query.after = try site.db.lastEventSerial() }
+            // `--after 0` follows from the first event; no cursor at all means from now on.
+            if after == nil && since == nil { query.after = try site.db.lastEventSerial() }
             while true {
                 let page = try site.db.events(query)
                 for e in page { print(e, site: site, controller: controller) }

@@ -145,6 +145,24 @@ struct ControllerTests {
         #expect(alarm.type == .alarm)
     }
 
+    @Test func aDoorLeftOpenAcrossARestartIsNotForcedAgain() throws {
+        let rig = try Rig(heldOpenSeconds: 60)
+        try rig.board.setInput("b01.contact", active: true)  // forced while running
+        rig.controller.stop()
+        // The same site started again with the door still open: the board reports it at start.
+        let controller = try Controller(config: rig.config)
+        let board = SimulatedBoard(map: try BoardMap.load(path: "\(Rig.root)/Hardware/boards/sim.toml")) { controller.handle($0) }
+        try board.setInput("b01.contact", active: true)
+        try controller.attach(board: board)
+        try controller.start()
+        try board.setInput("b01.contact", active: false)
+        try board.setInput("b01.contact", active: true)  // forced again
+        controller.stop()
+        let reasons = try rig.db.events(EventQuery(after: 0, limit: 10_000)).compactMap(\.reason)
+        #expect(reasons.filter { $0 == "forced_open" }.count == 2, "once before the restart, once after it: \(reasons)")
+        #expect(reasons.filter { $0 == "opened" }.count == 3, "the open door found at start is recorded")
+    }
+
     @Test func fireReleasesEscapeDoorsLatched() throws {
         let rig = try Rig()
         try rig.board.setInput("fire.alarm", active: true)
@@ -204,9 +222,12 @@ struct ControllerTests {
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
         try rig.board.swipe(reader: "reader-north-in", card: 424_242)
         try rig.board.swipe(reader: "reader-north-in", card: 424_243)
+        // Granted again while the lock is still released: no relay moves, so nothing is timed.
+        #expect(rig.board.outputs["b01.lock"] == true)
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
         rig.controller.flush()
         let text = rig.controller.metrics.render()
-        #expect(text.contains(#"access_events_total{type="access",reason="granted"} 1"#), "\(text)")
+        #expect(text.contains(#"access_events_total{type="access",reason="granted"} 2"#), "\(text)")
         #expect(text.contains(#"access_events_total{type="access",reason="unknown_credential"} 2"#))
         #expect(text.contains("access_swipe_to_relay_seconds_count 1"), "only a grant that drove a relay is timed")
         #expect(text.contains("access_roster_people 1"))
@@ -220,7 +241,7 @@ struct ControllerTests {
         #expect(metrics["text"]?.stringValue?.contains("access_events_total") == true)
         let status = try ControlClient.send(.object([("op", "status")]), to: rig.dir.file("ctl.sock"))
         #expect(status["swipe_to_relay_micros"]?["count"] == .int(1))
-        #expect(status["decisions"] == .int(3) && status["granted"] == .int(1))
+        #expect(status["decisions"] == .int(4) && status["granted"] == .int(2))
     }
 
     @Test func aPinTypedOnTheKeypadOpensTheDoorAndNeverReachesTheLog() throws {

@@ -5,9 +5,11 @@ import Testing
 struct DoorStateMachineTests {
     let s: UInt64 = 1_000_000_000
 
-    func door(_ config: DoorConfig = DoorConfig(unlockSeconds: 5, heldOpenSeconds: 30)) -> DoorStateMachine {
+    /// A started door whose contact has reported closed, as the board does at start.
+    func door(_ config: DoorConfig = DoorConfig(unlockSeconds: 5, heldOpenSeconds: 30), contactAtStart: Bool? = false) -> DoorStateMachine {
         var d = DoorStateMachine(config: config)
         _ = d.start()
+        if let contactAtStart { _ = d.handle(.contact(open: contactAtStart), at: 0) }
         return d
     }
 
@@ -59,11 +61,23 @@ struct DoorStateMachineTests {
     @Test func openingWhileLockedIsForced() {
         var d = door()
         #expect(d.handle(.contact(open: true), at: 3 * s) == [.event(.opened), .event(.forcedOpen)])
+        #expect(d.forcedOpenActive)
         _ = d.handle(.contact(open: false), at: 4 * s)
-        #expect(d.handle(.contact(open: true), at: 5 * s) == [.event(.opened)], "latched until reset")
+        #expect(d.handle(.contact(open: true), at: 5 * s) == [.event(.opened), .event(.forcedOpen)],
+                "a second intrusion is reported while the first awaits reset")
         _ = d.handle(.contact(open: false), at: 6 * s)
         _ = d.handle(.command(.resetAlarm), at: 7 * s)
+        #expect(!d.forcedOpenActive, "latched until reset")
         #expect(d.handle(.contact(open: true), at: 8 * s) == [.event(.opened), .event(.forcedOpen)])
+    }
+
+    @Test func aDoorFoundOpenAtStartIsNotForcedButIsTimed() {
+        var d = door(contactAtStart: nil)
+        #expect(d.handle(.contact(open: true), at: 1 * s) == [.event(.opened)], "the report at start is a state")
+        #expect(!d.forcedOpenActive)
+        #expect(d.handle(.tick, at: 31 * s) == [.event(.heldOpen)], "held open from when it was found")
+        _ = d.handle(.contact(open: false), at: 32 * s)
+        #expect(d.handle(.contact(open: true), at: 33 * s) == [.event(.opened), .event(.forcedOpen)])
     }
 
     @Test func exitButtonReleasesLikeAGrant() {

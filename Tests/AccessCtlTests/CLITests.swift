@@ -1,5 +1,6 @@
 import AccessCore
 import AccessCtlKit
+import AccessStore
 import AccessTestSupport
 import Foundation
 import Testing
@@ -240,6 +241,36 @@ struct CLITests {
         #expect(empty.json?["events"] == .array([]))
         #expect(empty.json?["next_after"] == .int(0))
         #expect(empty.json?["more"] == .bool(false))
+    }
+
+    @Test func followAfterZeroStartsAtTheFirstEventAndWithoutACursorFromNow() throws {
+        let cli = CLI()
+        let db = try AccessDatabase(path: cli.dir.file("access.db"))
+        let old = (1...3).map { AccessEvent(timeMicros: 1_790_000_000_000_000 + Int64($0), utcOffset: 28_800, type: .system, reason: "old\($0)") }
+        _ = try db.appendEvents(old)
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessctl")
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "accessctl is built beside the tests")
+        /// Runs `events --follow ARGS --json` for 1.5 s (appending one new event after 0.5 s) and
+        /// returns the reasons it printed.
+        func follow(_ args: [String]) throws -> [String] {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["--config", cli.config, "events", "--follow", "--json"] + args
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            usleep(500_000)
+            _ = try db.appendEvents([AccessEvent(timeMicros: 1_790_000_000_100_000, utcOffset: 28_800, type: .system, reason: "new")])
+            usleep(1_000_000)
+            // SIGKILL: a test before may have run a ServiceGroup, which ignores SIGTERM, and an
+            // ignored signal stays ignored in the children.
+            kill(process.processIdentifier, SIGKILL)
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { JSON.parse(String($0))?["reason"]?.stringValue }
+        }
+        #expect(try follow(["--after", "0"]) == ["old1", "old2", "old3", "new"])
+        #expect(try follow([]) == ["new"], "no cursor: only what is recorded from now on")
     }
 
     @Test func theBuiltBinaryRunsWithGlobalOptionsFirst() throws {

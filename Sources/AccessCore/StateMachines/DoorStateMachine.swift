@@ -83,7 +83,12 @@ public struct DoorStateMachine: Sendable, Equatable {
     private var releaseUntil: MonotonicNanos?
     private var openedAt: MonotonicNanos?
     private var heldOpenRaised = false
-    private var forcedOpenRaised = false
+    /// The forced-open alarm is active (every forced opening is reported; this stays set until
+    /// `reset-alarm`, for status and sirens).
+    public private(set) var forcedOpenActive = false
+    /// The contact has reported its level once: the board reports every input at start, and a
+    /// door found open then is a state, not a forced opening.
+    private var contactKnown = false
 
     public init(config: DoorConfig) { self.config = config }
 
@@ -120,13 +125,19 @@ public struct DoorStateMachine: Sendable, Equatable {
             if !released { setReleased(true, &actions) }
 
         case .contact(let open):
-            guard config.hasContact, open != doorOpen else { break }
+            guard config.hasContact else { break }
+            let firstReport = !contactKnown
+            contactKnown = true
+            guard open != doorOpen else { break }
             doorOpen = open
             if open {
+                // Found open at start: the held-open timer runs from now.
                 openedAt = now
                 actions.append(.event(.opened))
-                if !released && !fireLatched && mode != .alwaysOpen && !forcedOpenRaised {
-                    forcedOpenRaised = true
+                // Each forced opening is its own intrusion, reported even while an earlier one
+                // awaits reset.
+                if !firstReport && !released && !fireLatched && mode != .alwaysOpen {
+                    forcedOpenActive = true
                     actions.append(.event(.forcedOpen))
                 }
             } else {
@@ -191,7 +202,7 @@ public struct DoorStateMachine: Sendable, Equatable {
             actions.append(.event(.modeNormal))
             if released && !fireLatched && releaseUntil == nil { setReleased(false, &actions) }
         case .resetAlarm:
-            forcedOpenRaised = false
+            forcedOpenActive = false
             if heldOpenRaised {
                 heldOpenRaised = false
                 // Still open: the held-open timer starts again from now.
