@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CGPIOD", providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "CModbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CMalloc"),
 
         // The domain and every decision: pure, no I/O, clock injected.
         .target(
@@ -50,7 +51,7 @@ let package = Package(
         .target(
             name: "AccessController",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig",
+                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

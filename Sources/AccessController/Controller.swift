@@ -35,7 +35,9 @@ public final class Controller: @unchecked Sendable {
     private let clock: Mutex<EventClock>
     private var ticker: pthread_t?
     private let running = Atomic<Bool>(false)
-    private let watcherPath: String
+    /// Follows roster changes; created with the controller (its roster is the controller's first
+    /// policy, loaded once) and used only by the ticker thread after `start`.
+    private nonisolated(unsafe) let rosterWatcher: RosterWatcher
 
     struct DoorRuntime {
         var id: String
@@ -62,6 +64,8 @@ public final class Controller: @unchecked Sendable {
         /// Arm schedules found missing, warned about once.
         var warnedSchedules: Set<String> = []
         var counters = Counters()
+        /// When `apply` last released a lock (monotonic ns): the end of the swipe → relay path.
+        var lastRelease: UInt64 = 0
         /// The latest decision at each reader or lane (status, `sim` replies).
         var lastDecision: [String: Decision] = [:]
     }
@@ -83,12 +87,14 @@ public final class Controller: @unchecked Sendable {
         self.metrics = metrics
         let db = try AccessDatabase(path: config.databasePath)
         try db.saveSite(config.rules)
-        let policy = try db.loadPolicy(rules: config.rules)
+        // One load of the roster: the watcher's policy is also the controller's first one.
+        let rosterWatcher = try RosterWatcher(path: config.databasePath, rules: config.rules)
+        self.rosterWatcher = rosterWatcher
+        let policy = rosterWatcher.policy
         let ledger = try db.antiPassbackLedger()
         clock = Mutex(EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: wallClock(), mono: monotonicNanos()))
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
-        watcherPath = config.databasePath
         let feed = EventFeed(lastSerial: try db.lastEventSerial())
         self.feed = feed
         let zone = config.controller.timeZone
@@ -109,6 +115,7 @@ public final class Controller: @unchecked Sendable {
         (s.lanes, s.zones) = Self.fieldRuntimes(config)
         state = Mutex(s)
         self.initialModes = modes
+        releaseFreedHeap()  // what loading the roster left behind
     }
 
     private let initialModes: [String: PortalMode]
@@ -216,10 +223,12 @@ public final class Controller: @unchecked Sendable {
         state.withLock { s in
             switch event {
             case .card(let reader, let frame, let lastEdge):
-                let decision = decide(.card(frame.cardNumber), reader: reader, now: now, &s, &events, &jobs)
-                if decision?.granted == true, s.readerPortal[reader].flatMap({ s.portalDoor[$0] }) != nil {
-                    let relaySet = monotonicNow()
-                    if relaySet >= lastEdge { metrics.recordSwipeToRelay(nanos: relaySet - lastEdge) }
+                // Only a swipe that drove a lock counts (not one at a door already open); the time
+                // is taken when the line was set, before the event is built.
+                let releasesBefore = s.lastRelease
+                decide(.card(frame.cardNumber), reader: reader, now: now, &s, &events, &jobs)
+                if s.lastRelease != releasesBefore, s.lastRelease >= lastEdge {
+                    metrics.recordSwipeToRelay(nanos: s.lastRelease - lastEdge)
                 }
             case .key(let reader, let key, _):
                 var entry = s.pins[reader] ?? PinEntry()
@@ -314,6 +323,7 @@ public final class Controller: @unchecked Sendable {
             case .lock(let released):
                 do {
                     try s.doors[i].lock.release(released)
+                    if released { s.lastRelease = monotonicNow() }
                 } catch {
                     logger.error("relay failed", metadata: ["door": "\(s.doors[i].id)", "error": "\(error)"])
                     events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, portal: s.doors[i].portals.first,
@@ -329,7 +339,8 @@ public final class Controller: @unchecked Sendable {
     // MARK: Timers and roster
 
     private func tickLoop() {
-        let watcher = try? RosterWatcher(path: watcherPath, rules: config.rules)
+        let watcher = rosterWatcher
+        var refreshError: String?
         var nextRefresh: UInt64 = 0
         // The watchdog is fed from this loop, which takes the controller's lock: a controller
         // that hangs stops feeding it and systemd restarts it.
@@ -354,11 +365,24 @@ public final class Controller: @unchecked Sendable {
             }
             worker.submit(events.map { .event($0) })
             // Roster changes take effect within 250 ms (the bar is 1 s).
-            if now >= nextRefresh, let watcher {
+            if now >= nextRefresh {
                 nextRefresh = now + 250_000_000
-                if (try? watcher.refresh()) == true {
+                let reloaded: Bool
+                do {
+                    reloaded = try watcher.refresh()
+                    refreshError = nil
+                } catch {
+                    reloaded = false
+                    // Said once per distinct failure: the gate goes on with the roster it has.
+                    if refreshError != "\(error)" {
+                        refreshError = "\(error)"
+                        logger.error("roster reload failed; deciding from the roster loaded before", metadata: ["error": "\(error)"])
+                    }
+                }
+                if reloaded {
                     let policy = watcher.policy
                     state.withLock { $0.policy = policy }
+                    releaseFreedHeap()  // the old index, and what building the new one left
                     metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
                     logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
                 }

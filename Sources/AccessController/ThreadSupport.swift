@@ -1,4 +1,5 @@
 import AccessDevices
+import CMalloc
 
 #if canImport(Glibc)
 import Glibc
@@ -75,6 +76,13 @@ struct ThreadError: Error, CustomStringConvertible {
 }
 
 func monotonicNow() -> UInt64 { monotonicNanos() }
+
+/// Hands memory that `free` kept back to the system (glibc `malloc_trim`). Loading a roster
+/// allocates and frees tens of megabytes of rows and temporary tables; glibc keeps freed chunks
+/// inside its arenas, so without this the resident size stays at the load's peak.
+public func releaseFreedHeap() {
+    _ = malloc_trim(0)
+}
 
 /// Microseconds since 1970 on CLOCK_REALTIME: the wall clock, which may be unset or jump.
 public func wallClockMicros() -> Int64 {
