@@ -20,6 +20,9 @@ struct ConfigParser {
     }
 
     func parse() throws(ConfigError) -> SiteConfig {
+        if let (line, problem) = tomlTextProblem(in: text) {
+            throw ConfigError(file: file, line: line, key: "syntax", problem: problem)
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

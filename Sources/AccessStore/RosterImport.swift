@@ -115,7 +115,15 @@ struct ImportRun {
     }
 
     mutating func readAll(_ reader: inout CSVReader, progress: ((Int) -> Void)?) throws {
-        guard let header = try reader.next() else {
+        let first: CSVRecord?
+        do {
+            first = try reader.next()
+        } catch {
+            // A header that cannot be read (not UTF-8, an open quote) is a problem of the file.
+            problem(error.line, "header", error.description)
+            return
+        }
+        guard let header = first else {
             problem(1, "header", "the file is empty (expected a header row)")
             return
         }

@@ -80,6 +80,17 @@ public final class TemporaryDirectory {
         return p
     }
 
+    /// Writes `bytes` (any bytes, NUL included) to `name` and returns the path.
+    @discardableResult
+    public func write(_ name: String, bytes: [UInt8]) -> String {
+        let p = file(name)
+        if let f = fopen(p, "wb") {
+            _ = fwrite(bytes, 1, bytes.count, f)
+            fclose(f)
+        }
+        return p
+    }
+
     public func read(_ name: String) -> String? { readTextFile(file(name)) }
 
     deinit {

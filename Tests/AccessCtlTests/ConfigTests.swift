@@ -37,6 +37,33 @@ struct ConfigTests {
         }
     }
 
+    /// toml++ aborted the process on a control character in a key (found by ConfigFuzzTests).
+    @Test func controlCharactersAreRefusedWithTheirLine() {
+        #expect(error(Self.minimal + "\n[[\u{7F}modbus.bus]]\n") == "16: syntax: the control character U+007F is not allowed in TOML")
+        #expect(error("[controller]\nid = \"a\u{01}b\"\n") == "2: syntax: the control character U+0001 is not allowed in TOML")
+        #expect(error("# comment\r\n[controller]\rid = 1\n") == "2: syntax: a carriage return without a line feed is not allowed in TOML")
+        #expect(error(Self.minimal.replacingOccurrences(of: "\n", with: "\r\n") + "\t# tabs and CRLF are fine\r\n") == nil)
+        #expect(error(Self.minimal + "\n[门禁]\n") == "16: syntax: a table name cannot start with \"门\" (use letters, digits, _ and -, or quote the name)")
+        #expect(error(Self.minimal + "\n  [[ #x]]\n") == "16: syntax: a table name cannot start with \"#\" (use letters, digits, _ and -, or quote the name)")
+        // Brackets inside values and strings are not headers; a quoted name may be anything.
+        let values = #"""
+            [controller]
+            id = "x"
+            note = """
+            [门禁] is not a header here
+            """
+            [database]
+            path = "/tmp/x.db"
+            [[portal]]
+            id = "gate-in"
+            readers = [
+              "r1", # [门禁]
+            ]
+            ["quoted 门禁"]
+            """#
+        #expect(error(values)?.contains("table name") != true, "\(error(values) ?? "loaded")")
+    }
+
     @Test func minimalConfigIsEnoughForAccessctl() throws {
         let c = try parse(Self.minimal)
         #expect(c.controller.id == "xfl-north-1")

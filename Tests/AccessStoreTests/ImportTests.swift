@@ -100,6 +100,12 @@ struct ImportTests {
         ])
         #expect(problems("") == ["roster.csv:1: header: the file is empty (expected a header row)"])
         #expect(problems("house_id,person_id,name\nH,P,\"unclosed\n") == ["roster.csv:2: row: a quoted field is never closed"])
+        // A header that is not UTF-8 (found by ImportFuzzTests): a problem of the file, not a crash of the import.
+        var reader = CSVReader(bytes: Array("house_id,person_id,name".utf8) + [0xFF] + Array("\nH,P,N\n".utf8))
+        let error = #expect(throws: ImportError.self) {
+            try db.importRoster(&reader, options: ImportOptions(fileName: "roster.csv", zone: Fixtures.shanghai, operator: "ops"))
+        }
+        #expect(error?.problems == ["roster.csv:1: header: the line is not valid UTF-8"])
     }
 
     @Test func cardsMoveBetweenPeopleInOneFile() throws {

@@ -95,6 +95,9 @@ public struct BoardMap: Sendable, Equatable {
 
     public static func parse(_ text: String, file: String) throws(DeviceError) -> BoardMap {
         func fail(_ key: String, _ problem: String) -> DeviceError { .configuration(file: file, key: key, problem: problem) }
+        if let (line, problem) = tomlTextProblem(in: text) {
+            throw fail("line \(line)", problem)
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

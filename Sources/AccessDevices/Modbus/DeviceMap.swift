@@ -146,6 +146,9 @@ private struct MapParser {
     }
 
     func parse() throws(DeviceError) -> DeviceMap {
+        if let (line, problem) = tomlTextProblem(in: text) {
+            throw .configuration(file: file, key: "syntax", problem: "\(problem) (line \(line))")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
