@@ -45,6 +45,7 @@ struct ConfigTests {
         #expect(error(Self.minimal.replacingOccurrences(of: "\n", with: "\r\n") + "\t# tabs and CRLF are fine\r\n") == nil)
         #expect(error(Self.minimal + "\n[门禁]\n") == "16: syntax: a table name cannot start with \"门\" (use letters, digits, _ and -, or quote the name)")
         #expect(error(Self.minimal + "\n  [[ #x]]\n") == "16: syntax: a table name cannot start with \"#\" (use letters, digits, _ and -, or quote the name)")
+        #expect(error(Self.minimal + "\n[[\nportal]]\n") == "16: syntax: a table header must name its table on the same line")
         // Brackets inside values and strings are not headers; a quoted name may be anything.
         let values = #"""
             [controller]

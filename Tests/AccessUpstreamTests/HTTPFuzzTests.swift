@@ -87,7 +87,8 @@ struct HTTPFuzzTests {
 
     @Test func mutatedRawRequestsGetAClearRefusalAndNoEffect() async throws {
         let fuzz = FuzzRun("http-api")
-        let site = try await APISite(authFailuresPerMinute: 10_000)
+        // With the analytics running, so their routes answer too (without them they are 503 by design).
+        let site = try await APISite(authFailuresPerMinute: 10_000, analytics: { try AnalyticsServiceTests.service($0) })
         let before = (events: try site.eventCount(), audit: try site.db.audit(limit: 1_000_000).count)
         let script = site.dir.write("fuzz-client.py", Self.client)
         let count = fuzz.cases(300)

@@ -69,6 +69,9 @@ public func tomlTextProblem(in text: String) -> (line: Int, problem: String)? {
             if at(k) == "[" { k += 1 }
             while let c = at(k), c == " " || c == "\t" { k += 1 }
             // (A control character there is reported as such, below.)
+            if let c = at(k), c == "\n" || c == "\r" {
+                return (line, "a table header must name its table on the same line")
+            }
             if let c = at(k), !isBareKey(c), c != "\"", c != "'", c != "]", c.value >= 0x20, c.value != 0x7F {
                 return (line, "a table name cannot start with \"\(c)\" (use letters, digits, _ and -, or quote the name)")
             }
