@@ -17,6 +17,9 @@ swift test --skip-build --no-parallel 2>&1 | tee .build/swift-test.log
 # `swift test` must have run tests and passed them: read its summary line.
 grep -Eq "Test run with [1-9][0-9]* tests? .*passed" .build/swift-test.log
 
+echo "== upstream outage: 10,000 events while the broker is away (Scripts/outage-test.sh 100000 for the full run)"
+Scripts/outage-test.sh 10000
+
 echo "== hardware-in-the-loop (QEMU + gpio-sim)"
 Hardware/hil/smoke-test.sh
 Hardware/hil/gpio-driver-test.sh
