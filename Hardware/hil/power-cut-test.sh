@@ -14,7 +14,8 @@
 # / _MAX_MS (cut this long after swipes begin: 2000-10000), ACCESS_HIL_POWER_CUT_SELFTEST=1 (the
 # last boot deletes one acknowledged event with sqlite3 first: the run passes only if it fails on
 # exactly that event, reported lost), ACCESS_HIL_BUILD (debug), ACCESS_HIL_SCRATCH (.build),
-# ACCESS_HIL_DISK_CACHE (run-guest.sh: QEMU cache mode of the disk, writethrough).
+# ACCESS_HIL_DISK_CACHE (run-guest.sh: QEMU cache mode of the disk, writethrough),
+# ACCESS_HIL_POWER_CUT_LOGS (console logs, default $ACCESS_HIL_CACHE/logs/power-cut, emptied first).
 set -euo pipefail
 
 HIL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +28,7 @@ SELFTEST=${ACCESS_HIL_POWER_CUT_SELFTEST:-0}
 BUILD=${ACCESS_HIL_BUILD:-debug}
 SCRATCH=${ACCESS_HIL_SCRATCH:-.build}
 CACHE=${ACCESS_HIL_CACHE:-$HOME/.cache/communityaccess-hil}
-LOGDIR=$CACHE/logs/power-cut
+LOGDIR=${ACCESS_HIL_POWER_CUT_LOGS:-$CACHE/logs/power-cut}
 ZONE=Asia/Shanghai
 [[ $CYCLES =~ ^[1-9][0-9]*$ ]] || { echo "power-cut: CYCLES must be a positive number, not '$CYCLES'" >&2; exit 2; }
 [[ $SEED =~ ^[0-9]+$ ]] || { echo "power-cut: ACCESS_HIL_POWER_CUT_SEED must be a number" >&2; exit 2; }
@@ -209,6 +210,9 @@ for ((n = 0; n <= CYCLES; n++)); do
         access=$(awk '$4 == "access"' "$WORK/ack.txt" | wc -l)
         [ "$acks" -gt 0 ] || problem "boot $n: nothing acknowledged before the cut"
         grep -aq '^ACCESSD-RUNNING' "$LOG" || problem "boot $n: accessd did not start"
+        # accessd started on the recovered database and logged it, after everything listed above.
+        awk '$4 == "system" && $5 == "started" { found = 1 } END { exit !found }' "$WORK/ack.txt" ||
+            problem "boot $n: no started event acknowledged"
         cat "$WORK/ack.txt" >>"$ACKED"
         TOTAL_ACKED=$((TOTAL_ACKED + acks))
         say "cycle $((n + 1))/$CYCLES: cut ${delay_ms} ms after swipes began (boot $n took ${secs}s): $acks events acknowledged ($access access decisions), serials $(head -n1 "$WORK/ack.txt" | cut -d' ' -f1)-$(tail -n1 "$WORK/ack.txt" | cut -d' ' -f1)"
