@@ -109,11 +109,15 @@ poll() {
             continue
         fi
         event_lines ACK </tmp/ack.json
+        : >/tmp/polled
         next=$(sed -n 's/.*"next_after":\([0-9]*\).*/\1/p' /tmp/ack.json)
         [ -n "$next" ] && after=$next
     done
 }
 poll "${last:-0}" &
+# The cut may come as soon as swipes begin: first let the client acknowledge accessd's start.
+polled() { [ -e /tmp/polled ]; }
+wait_for 300 polled || fail "the API client got no answer within 30 s"
 
 # ------------------------------------------------------------------ swipes, without pause
 # H10301 frame for a card number (as in accessd-guest.sh).
