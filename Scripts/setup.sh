@@ -6,8 +6,9 @@ set -euo pipefail
 # Build: C libraries behind the system-library targets.
 build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmosquitto-dev)
 # Tests: a real QR scanner to decode what `visitor issue` prints; socat for serial-line pairs
-# and Python's venv for the pymodbus peers of the Modbus tests.
-test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl)
+# and Python's venv for the pymodbus peers of the Modbus tests; mkfs.ext4 for the power-cut test's
+# disk image and the sqlite3 shell for its self-test (Hardware/hil/power-cut-test.sh).
+test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl e2fsprogs sqlite3)
 
 want=("${build_packages[@]}")
 if [[ "${1:-}" == "--tests" ]]; then want+=("${test_packages[@]}"); fi

@@ -6,15 +6,18 @@
 #   run-guest.sh --lines FILE --guest-script FILE [--payload EXE]... [--file SRC[:DEST]]...
 #                [--env NAME=VALUE]... [--module NAME]... [--label LABEL]
 #                [--timeout SECONDS] [--log FILE] [--memory SIZE]
+#                [--disk IMAGE] [--pidfile FILE]
 #
 # Exit status: the guest script's; 124 on timeout; 125 when the guest never reported a
-# result (boot or setup failure); 2 on bad usage; 3 when the environment cannot run the
+# result (boot or setup failure); 137 when QEMU was killed from outside before the timeout
+# (SIGKILL, e.g. by the power-cut test through --pidfile); 2 on bad usage; 3 when the environment cannot run the
 # HIL at all (packages, downloads, QEMU), or 0 with "HIL SKIPPED" if ACCESS_HIL_OPTIONAL=1.
 #
 # Environment: ACCESS_HIL_CACHE (cache dir), ACCESS_HIL_TIMEOUT (default 120 s),
 # ACCESS_HIL_OPTIONAL=1, ACCESS_HIL_KERNEL (e.g. 6.1.0-56-amd64; default: what
 # linux-image-amd64 points at), ACCESS_HIL_ACCEL (default tcg), ACCESS_HIL_KEEP=1 (keep
-# the work dir with the initramfs).
+# the work dir with the initramfs), ACCESS_HIL_DISK_CACHE (QEMU cache mode of --disk,
+# default writethrough).
 set -euo pipefail
 
 HIL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +28,8 @@ ACCEL=${ACCESS_HIL_ACCEL:-tcg}
 # Bump when the way gpio-sim.ko is built changes, so cached modules are rebuilt.
 MODULE_RECIPE=1
 
-LINES_FILE="" GUEST_SCRIPT="" LABEL=accessd-sim LOG="" MEMORY=512M
+LINES_FILE="" GUEST_SCRIPT="" LABEL=accessd-sim LOG="" MEMORY=512M DISK="" PIDFILE=""
+DISK_CACHE=${ACCESS_HIL_DISK_CACHE:-writethrough}
 PAYLOADS=() FILES=() ENVS=() EXTRA_MODULES=()
 
 usage() {
@@ -45,6 +49,8 @@ while [ $# -gt 0 ]; do
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --log) LOG=${2:?}; shift 2 ;;
     --memory) MEMORY=${2:?}; shift 2 ;;
+    --disk) DISK=${2:?}; shift 2 ;;
+    --pidfile) PIDFILE=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "run-guest.sh: unknown argument '$1'" >&2; usage ;;
     esac
@@ -58,6 +64,14 @@ for p in "${PAYLOADS[@]}"; do
         exit 2
     fi
 done
+if [ -n "$DISK" ] && [ ! -f "$DISK" ]; then
+    echo "run-guest.sh: --disk wants an existing image file: $DISK" >&2
+    exit 2
+fi
+case $DISK_CACHE in
+writethrough | directsync | none | writeback | unsafe) ;;
+*) echo "run-guest.sh: ACCESS_HIL_DISK_CACHE: unknown cache mode '$DISK_CACHE'" >&2; exit 2 ;;
+esac
 for e in "${ENVS[@]}"; do
     [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "run-guest.sh: --env wants NAME=VALUE: $e" >&2; exit 2; }
 done
@@ -334,7 +348,10 @@ done
 # Modules in load order, decompressed: busybox insmod cannot read .ko.xz.
 HIL_MODULES=""
 declare -A SEEN_MODULE=()
-for mod in gpio-sim "${EXTRA_MODULES[@]}"; do
+# The disk is a virtio-blk PCI device; both drivers are modules in Debian's kernel.
+DISK_MODULES=()
+[ -n "$DISK" ] && DISK_MODULES=(virtio_pci virtio_blk)
+for mod in gpio-sim "${DISK_MODULES[@]}" "${EXTRA_MODULES[@]}"; do
     deps=$(modprobe -d "$KROOT" -S "$KABI" --show-depends "$mod" 2>>"$SETUP_LOG") ||
         die "module $mod not found for $KABI"
     while read -r kind path _; do
@@ -394,6 +411,13 @@ command -v qemu-system-x86_64 >/dev/null || env_fail "qemu-system-x86_64 not ins
 QEMU=(qemu-system-x86_64 -accel "$ACCEL" -cpu max -m "$MEMORY" -smp 1 -nographic -no-reboot
     -nic none -kernel "$BOOT_KERNEL" -initrd "$INITRAMFS"
     -append "console=ttyS0 loglevel=4 mitigations=off panic=-1")
+# The disk is /dev/vda in the guest. writethrough (default): every write the guest sees
+# completed has reached the image file (O_DSYNC), and the guest is told there is no volatile
+# write cache, so what survives SIGKILL to QEMU is exactly what the guest saw completed.
+if [ -n "$DISK" ]; then
+    QEMU+=(-drive "file=$DISK,format=raw,if=virtio,cache=$DISK_CACHE")
+fi
+[ -n "$PIDFILE" ] && rm -f "$PIDFILE" && QEMU+=(-pidfile "$PIDFILE")
 say "booting $(basename "$BOOT_KERNEL") with $ACCEL, timeout ${TIMEOUT}s, log $LOG"
 BOOT_START=$(date +%s.%N)
 # stdin from /dev/null: -nographic would otherwise put the terminal in raw mode and feed
@@ -407,6 +431,12 @@ set -e
 BOOT_SECS=$(elapsed "$BOOT_START")
 
 RESULT=$(sed -n 's/^HIL-RESULT: \([0-9]\{1,3\}\)$/\1/p' "$LOG" | tail -n1)
+# SIGKILL well before the timeout came from outside (timeout's own KILL comes 5 s after it).
+if [ "$QEMU_STATUS" -eq 137 ] && [ -z "$RESULT" ] &&
+    awk -v s="$BOOT_SECS" -v t="$TIMEOUT" 'BEGIN { exit !(s < t) }'; then
+    say "qemu was killed from outside after ${BOOT_SECS}s (SIGKILL)"
+    exit 137
+fi
 if [ "$QEMU_STATUS" -eq 124 ] || [ "$QEMU_STATUS" -eq 137 ]; then
     if [ -n "$RESULT" ]; then
         say "guest reported a result but did not power off; killed after ${TIMEOUT}s"

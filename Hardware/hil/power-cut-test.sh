@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# power-cut-test.sh: accessd loses power while it writes events. In the QEMU guest accessd runs on
+# the gpio-sim chip with its SQLite database on a virtio disk (ext4), Wiegand frames arrive without
+# pause, and a client in the guest prints every event the HTTP API hands it (those are
+# acknowledged). At a random moment the host kills QEMU with SIGKILL, boots the guest again on the
+# same disk and checks: `accessctl db check` (PRAGMA integrity_check) passes, every acknowledged
+# event is in the log with the same serial, id, time and type, serials strictly increase, every
+# event listed after an earlier cut is still there, and accessd starts again. Guest script:
+# power-cut-guest.sh. Last line: "power-cut: N cycles, X events acknowledged, L lost".
+#
+#   Hardware/hil/power-cut-test.sh [CYCLES]        # default 3 (CI); ACCESS_HIL_POWER_CUTS=50 too
+#
+# Environment: ACCESS_HIL_POWER_CUT_SEED (random cut moments; printed), ACCESS_HIL_POWER_CUT_MIN_MS
+# / _MAX_MS (cut this long after swipes begin: 2000-10000), ACCESS_HIL_POWER_CUT_SELFTEST=1 (the
+# last boot deletes one acknowledged event with sqlite3 first: the run passes only if it fails on
+# exactly that event, reported lost), ACCESS_HIL_BUILD (debug), ACCESS_HIL_SCRATCH (.build),
+# ACCESS_HIL_DISK_CACHE (run-guest.sh: QEMU cache mode of the disk, writethrough),
+# ACCESS_HIL_POWER_CUT_LOGS (console logs, default $ACCESS_HIL_CACHE/logs/power-cut, emptied first).
+set -euo pipefail
+
+HIL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HIL_DIR/../.." && pwd)
+CYCLES=${1:-${ACCESS_HIL_POWER_CUTS:-3}}
+SEED=${ACCESS_HIL_POWER_CUT_SEED:-$(( $(date +%s) % 100000 ))}
+MIN_MS=${ACCESS_HIL_POWER_CUT_MIN_MS:-2000}
+MAX_MS=${ACCESS_HIL_POWER_CUT_MAX_MS:-10000}
+SELFTEST=${ACCESS_HIL_POWER_CUT_SELFTEST:-0}
+BUILD=${ACCESS_HIL_BUILD:-debug}
+SCRATCH=${ACCESS_HIL_SCRATCH:-.build}
+CACHE=${ACCESS_HIL_CACHE:-$HOME/.cache/communityaccess-hil}
+LOGDIR=${ACCESS_HIL_POWER_CUT_LOGS:-$CACHE/logs/power-cut}
+ZONE=Asia/Shanghai
+[[ $CYCLES =~ ^[1-9][0-9]*$ ]] || { echo "power-cut: CYCLES must be a positive number, not '$CYCLES'" >&2; exit 2; }
+[[ $SEED =~ ^[0-9]+$ ]] || { echo "power-cut: ACCESS_HIL_POWER_CUT_SEED must be a number" >&2; exit 2; }
+[ "$MIN_MS" -le "$MAX_MS" ] || { echo "power-cut: MIN_MS > MAX_MS" >&2; exit 2; }
+WORK=$(mktemp -d)
+RG_PID=""
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    # A guest still booting when the script stops (Ctrl-C, failure): stop exactly that QEMU.
+    if [ -n "$RG_PID" ] && kill -0 "$RG_PID" 2>/dev/null; then
+        [ -s "$WORK/qemu.pid" ] && kill -KILL "$(cat "$WORK/qemu.pid")" 2>/dev/null
+        wait "$RG_PID" 2>/dev/null
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+START=$(date +%s)
+say() { echo "power-cut: $*"; }
+
+(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessd >&2 &&
+    swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessctl >&2)
+BIN=$(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --show-bin-path)
+mkdir -p "$WORK/bin"
+for exe in accessd accessctl; do strip -o "$WORK/bin/$exe" "$BIN/$exe"; done
+ACCESSCTL=$WORK/bin/accessctl
+
+# The chip's lines and the site are accessd-test.sh's (the doors of Hardware/boards/sim.toml),
+# taken from that script so the two cannot drift apart; the database lives on the disk and the
+# HTTP API listens on the guest's loopback.
+awk '
+    /^\[\[/ { section = $0 }
+    /^[ \t]*(name|d0|d1)[ \t]*=/ {
+        if (section == "[[reader]]" && $1 == "name") next
+        match($0, /"[^"]*"/); print substr($0, RSTART + 1, RLENGTH - 2)
+    }
+' "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
+eval "$(sed -n '/^site_config() {/,/^}/p' "$HIL_DIR/accessd-test.sh")"
+declare -F site_config >/dev/null || { echo "power-cut: no site_config() in accessd-test.sh" >&2; exit 1; }
+with_api() { site_config "$1"; printf '\n[upstream.http]\nlisten = "127.0.0.1:8380"\n'; }
+with_api /mnt/disk/db/access.db >"$WORK/power-cut.toml"
+with_api "$WORK/db/access.db" >"$WORK/host.toml"
+grep -q '^\[board\]' "$WORK/power-cut.toml" || { echo "power-cut: site_config() gave no [board]" >&2; exit 1; }
+
+cat >"$WORK/roster.csv" <<'EOF'
+house_id,building,unit,floor,room,person_id,name,role,phone,valid_from,valid_until,cards,plates,groups,status
+B01-U1-101,B01,1,1,101,P0001,谭国华,owner,13283904377,,,6553701,,,active
+B02-U1-101,B02,1,1,101,P0050,于志强,owner,13641524712,,,6553763,,,active
+EOF
+mkdir -p "$WORK/db"
+"$ACCESSCTL" --config "$WORK/host.toml" --operator hil import "$WORK/roster.csv" >/dev/null
+TOKEN=$("$ACCESSCTL" --config "$WORK/host.toml" --operator hil token add power-cut --json |
+    sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+[ -n "$TOKEN" ] || { echo "power-cut: accessctl token add printed no token" >&2; exit 1; }
+if [ -s "$WORK/db/access.db-wal" ]; then echo "power-cut: the host database left a non-empty WAL" >&2; exit 1; fi
+ZONE_FILE=$(readlink -f "/usr/share/zoneinfo/$ZONE" || true)
+[ -f "$ZONE_FILE" ] || { echo "power-cut: no /usr/share/zoneinfo/$ZONE (install tzdata)" >&2; exit 1; }
+
+# The disk: a raw image with ext4 made here (mkfs.ext4 writes a plain file, no root needed). Inode
+# tables and journal are initialised now, so no lazy-init thread writes in the background.
+command -v mkfs.ext4 >/dev/null || { echo "power-cut: mkfs.ext4 not found (install e2fsprogs: Scripts/setup.sh --tests)" >&2; exit 1; }
+DISK=$WORK/disk.img
+truncate -s 256M "$DISK"
+mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$DISK"
+
+SELFTEST_ARGS=()
+if [ "$SELFTEST" = 1 ]; then
+    SQLITE3=$(command -v sqlite3 || true)
+    [ -n "$SQLITE3" ] || { echo "power-cut: the self-test needs sqlite3 (Scripts/setup.sh --tests)" >&2; exit 1; }
+    SELFTEST_ARGS=(--payload "$SQLITE3")
+fi
+
+rm -rf "$LOGDIR" && mkdir -p "$LOGDIR"
+RANDOM=$SEED
+say "$CYCLES cycles, seed $SEED, cut $MIN_MS-$MAX_MS ms after swipes begin, disk cache ${ACCESS_HIL_DISK_CACHE:-writethrough}, logs $LOGDIR"
+echo "power-cut: host load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+
+FAILS=0
+problem() { FAILS=$((FAILS + 1)); echo "power-cut: FAIL: $*"; }
+# boot N LAST [ENV...]: runs run-guest.sh in the background (RG_PID), console in $LOGDIR/boot-N.log.
+boot() {
+    local n=$1 last=$2; shift 2
+    "$HIL_DIR/run-guest.sh" --lines "$WORK/lines.txt" --guest-script "$HIL_DIR/power-cut-guest.sh" \
+        --payload "$WORK/bin/accessd" --payload "$ACCESSCTL" "${SELFTEST_ARGS[@]}" \
+        --file "$ROOT/Hardware/boards/sim.toml:/data/sim.toml" \
+        --file "$WORK/power-cut.toml:/data/power-cut.toml" \
+        --file "$WORK/db:/data/db" \
+        --file "$ZONE_FILE:/usr/share/zoneinfo/$ZONE" \
+        --module crc32c_generic --module ext4 \
+        --disk "$DISK" --pidfile "$WORK/qemu.pid" \
+        --env "BOOT=$n" --env "LAST=$last" --env "TOKEN=$TOKEN" "$@" \
+        --memory 1G --timeout 300 --log "$LOGDIR/boot-$n.log" >"$LOGDIR/boot-$n.out" 2>&1 &
+    RG_PID=$!
+}
+# Complete protocol lines only: the END word shows a line was not cut short by the kill.
+lines_of() { grep -aE "^$1 [0-9]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ END\$" "$2" | cut -d' ' -f2-6 || true; }
+show_tail() { echo "---- $1 (last 25 lines)"; tail -n 25 "$1"; echo "----"; }
+
+ACKED=$WORK/acked.txt   # every event acknowledged before any cut: serial id time type reason
+PREV_LOG=$WORK/empty.txt
+: >"$ACKED"
+: >"$PREV_LOG"
+TOTAL_ACKED=0 LOST=0 CUTS_DONE=0
+for ((n = 0; n <= CYCLES; n++)); do
+    last=0
+    [ "$n" -eq "$CYCLES" ] && last=1
+    envs=()
+    if [ "$last" = 1 ] && [ "$SELFTEST" = 1 ]; then
+        DELETE_SERIAL=$(sed -n 's/^\([0-9]*\) .*/\1/p' "$ACKED" | tail -n 1)
+        [ -n "$DELETE_SERIAL" ] || { problem "self-test: nothing acknowledged to delete"; break; }
+        envs=(--env "DELETE_SERIAL=$DELETE_SERIAL")
+        say "self-test: the last boot deletes acknowledged serial $DELETE_SERIAL before the check"
+    fi
+    t0=$(date +%s.%N)
+    boot "$n" "$last" "${envs[@]}"
+    LOG=$LOGDIR/boot-$n.log
+    if [ "$last" = 0 ]; then
+        # Swipes begin: wait for the marker (bounded), then cut at a random moment.
+        waited=0
+        while ! grep -q '^POWERCUT-SWIPING' "$LOG" 2>/dev/null; do
+            if ! kill -0 "$RG_PID" 2>/dev/null || [ "$waited" -ge 1800 ]; then break; fi
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if ! grep -q '^POWERCUT-SWIPING' "$LOG" 2>/dev/null; then
+            problem "boot $n: swipes never began"
+            [ -s "$WORK/qemu.pid" ] && kill -KILL "$(cat "$WORK/qemu.pid")" 2>/dev/null
+            wait "$RG_PID" || true
+            RG_PID=""
+            show_tail "$LOG" 2>/dev/null || show_tail "$LOGDIR/boot-$n.out"
+            break
+        fi
+        delay_ms=$((MIN_MS + (RANDOM * 32768 + RANDOM) % (MAX_MS - MIN_MS + 1)))
+        sleep "$(awk -v m="$delay_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+        kill -KILL "$(cat "$WORK/qemu.pid")" 2>/dev/null || problem "boot $n: QEMU had already stopped before the cut"
+        rc=0
+        wait "$RG_PID" || rc=$?
+        RG_PID=""
+        [ "$rc" -eq 137 ] || problem "boot $n: run-guest.sh exit $rc, want 137 (killed)"
+        CUTS_DONE=$((CUTS_DONE + 1))
+    else
+        rc=0
+        wait "$RG_PID" || rc=$?
+        RG_PID=""
+        [ "$rc" -eq 0 ] || { problem "boot $n (final check): run-guest.sh exit $rc"; show_tail "$LOG"; }
+    fi
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    grep -a '^POWERCUT-ERROR' "$LOG" && { problem "boot $n: the guest gave up"; show_tail "$LOG"; }
+
+    # What survived the previous cut (boot 0 has nothing to check).
+    if [ "$n" -gt 0 ]; then
+        lines_of LOG "$LOG" >"$WORK/log.txt"
+        listed=$(wc -l <"$WORK/log.txt")
+        integrity=$(sed -n 's/^INTEGRITY //p' "$LOG" | tail -n 1)
+        [[ $integrity == *'"ok":true'* ]] || problem "boot $n: integrity check: ${integrity:-no INTEGRITY line}"
+        [ "$(sed -n 's/^LOG-END \([0-9]*\)$/\1/p' "$LOG")" = "$listed" ] ||
+            problem "boot $n: the event listing is incomplete (LOG-END: $(grep -a '^LOG-END' "$LOG" || echo none), $listed LOG lines)"
+        awk 'NR > 1 && $1 <= prev { print "serial " $1 " after " prev; bad = 1 } { prev = $1 } END { exit bad }' \
+            "$WORK/log.txt" >"$WORK/order.txt" || problem "boot $n: serials not strictly increasing: $(head -3 "$WORK/order.txt")"
+        # acked, or listed after an earlier cut: present with the same id, time and type.
+        awk 'FNR == NR { have[$1] = $0; next }
+             !($1 in have) { print "lost: " $0; next }
+             have[$1] != $0 { print "changed: " $0 " is now " have[$1] }' \
+            "$WORK/log.txt" "$ACKED" "$PREV_LOG" | sort -u >"$WORK/missing.txt"
+        # The ids are CONTROLLER_ID:SERIAL.
+        awk '$2 != "hil-north-1:" $1 { print "bad id: " $0 }' "$WORK/log.txt" >>"$WORK/missing.txt"
+        lost_now=$(grep -c '^lost' "$WORK/missing.txt" || true)
+        LOST=$((LOST + lost_now))
+        [ -s "$WORK/missing.txt" ] &&
+            problem "boot $n: $(wc -l <"$WORK/missing.txt") acknowledged or earlier events missing or changed: $(head -5 "$WORK/missing.txt" | tr '\n' ';')"
+        cp "$WORK/log.txt" "$WORK/prev-log.txt"
+        PREV_LOG=$WORK/prev-log.txt
+        say "boot $n: integrity ${integrity:-?}; $listed events in the log, $lost_now acknowledged lost"
+    fi
+    if [ "$last" = 0 ]; then
+        lines_of ACK "$LOG" >"$WORK/ack.txt"
+        acks=$(wc -l <"$WORK/ack.txt")
+        awk 'NR > 1 && $1 <= prev { bad = 1 } { prev = $1 } END { exit bad }' "$WORK/ack.txt" ||
+            problem "boot $n: the API handed out serials out of order"
+        access=$(awk '$4 == "access"' "$WORK/ack.txt" | wc -l)
+        [ "$acks" -gt 0 ] || problem "boot $n: nothing acknowledged before the cut"
+        grep -aq '^ACCESSD-RUNNING' "$LOG" || problem "boot $n: accessd did not start"
+        # accessd started on the recovered database and logged it, after everything listed above.
+        awk '$4 == "system" && $5 == "started" { found = 1 } END { exit !found }' "$WORK/ack.txt" ||
+            problem "boot $n: no started event acknowledged"
+        cat "$WORK/ack.txt" >>"$ACKED"
+        TOTAL_ACKED=$((TOTAL_ACKED + acks))
+        say "cycle $((n + 1))/$CYCLES: cut ${delay_ms} ms after swipes began (boot $n took ${secs}s): $acks events acknowledged ($access access decisions), serials $(head -n1 "$WORK/ack.txt" | cut -d' ' -f1)-$(tail -n1 "$WORK/ack.txt" | cut -d' ' -f1)"
+    fi
+done
+
+elapsed=$(($(date +%s) - START))
+# The disk as the last boot left it, for a post-mortem (sparse: a few MB).
+if { [ "$FAILS" -gt 0 ] && [ "$SELFTEST" != 1 ]; } || [ "${ACCESS_HIL_KEEP:-0}" = 1 ]; then
+    cp --sparse=always "$DISK" "$LOGDIR/disk.img" && say "disk image kept: $LOGDIR/disk.img"
+fi
+if [ "$SELFTEST" = 1 ]; then
+    # The run must have failed on exactly one thing: the deleted event, reported lost.
+    if [ "$FAILS" -eq 1 ] && [ "$LOST" -eq 1 ] && [ "$(wc -l <"$WORK/missing.txt")" -eq 1 ] &&
+        grep -q "^lost: ${DELETE_SERIAL:-x} " "$WORK/missing.txt"; then
+        echo "power-cut self-test: deleting acknowledged serial $DELETE_SERIAL was detected (${elapsed}s)"
+        exit 0
+    fi
+    echo "power-cut self-test: FAILED to detect the deleted serial ${DELETE_SERIAL:-?} (lost $LOST, failures $FAILS)"
+    exit 1
+fi
+echo "power-cut: $CUTS_DONE cycles, $TOTAL_ACKED events acknowledged, $LOST lost, $FAILS failures (seed $SEED, ${elapsed}s)"
+[ "$FAILS" -eq 0 ] && [ "$CUTS_DONE" -eq "$CYCLES" ]
