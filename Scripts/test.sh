@@ -5,7 +5,8 @@
 #      and a 2-minute soak at 50 swipes/s (Scripts/soak-test.sh);
 #   3. the hardware-in-the-loop tier: Debian's kernel in QEMU with a gpio-sim chip, first the
 #      harness's smoke test, then the real GPIO driver (outputs, inputs, 1000 Wiegand frames), then
-#      the real accessd end to end (Hardware/hil/accessd-test.sh).
+#      the real accessd end to end (Hardware/hil/accessd-test.sh), then three power cuts of the
+#      guest while accessd writes its log to a virtio disk (Hardware/hil/power-cut-test.sh).
 # Set ACCESS_HIL_OPTIONAL=1 only on a machine that cannot run QEMU; the skip is announced loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +30,4 @@ echo "== hardware-in-the-loop (QEMU + gpio-sim)"
 Hardware/hil/smoke-test.sh
 Hardware/hil/gpio-driver-test.sh
 Hardware/hil/accessd-test.sh
+Hardware/hil/power-cut-test.sh 3
