@@ -19,6 +19,7 @@ public final class RosterWatcher {
         dataVersion = try db.dataVersion()
         generation = try db.rosterGeneration()
         policy = try db.loadPolicy(rules: rules)
+        db.connection.releaseCache()
     }
 
     /// Reloads when the roster changed since the last call; returns whether it did.
@@ -32,6 +33,7 @@ public final class RosterWatcher {
         // Read the generation before loading: a change committed meanwhile triggers another reload.
         generation = current
         policy = try db.loadPolicy(rules: rules)
+        db.connection.releaseCache()
         return true
     }
 }

@@ -64,6 +64,12 @@ public final class SQLiteConnection {
     }
 
     /// Runs one or more statements without results.
+    /// Frees the connection's cached pages that nothing holds. After a bulk read (a roster load
+    /// reads every row) they would stay resident until evicted, on every connection that loads.
+    public func releaseCache() {
+        _ = sqlite3_db_release_memory(handle)
+    }
+
     public func execute(_ sql: String) throws(StoreError) {
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)
         guard rc == SQLITE_OK else { throw error(String(sql.prefix(60)), rc) }

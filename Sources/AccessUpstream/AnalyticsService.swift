@@ -246,6 +246,7 @@ actor AnalyticsEngine {
         // People or houses removed while the service was down are forgotten now.
         analytics.setRoster(roster)
         savedSerial = state.appliedSerial ?? -1
+        db.connection.releaseCache()
         releaseFreedHeap()  // the rows and temporary tables of the load
         return (serial, state.appliedSerial != nil, roster.houseCount, roster.personCount)
     }
@@ -269,6 +270,7 @@ actor AnalyticsEngine {
         guard current != generation else { return false }
         generation = current
         analytics.setRoster(try db.analyticsRoster())
+        db.connection.releaseCache()
         releaseFreedHeap()
         return true
     }
