@@ -12,11 +12,6 @@
 # shellcheck source=guest-lib.sh
 . /etc/hil/lib.sh
 
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
-expect_eq() { if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', want '$3'"; fi; }
 info() { echo "INFO: $*"; }
 
 CFG=/data/accessd-hil.toml

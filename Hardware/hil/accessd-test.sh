@@ -25,129 +25,16 @@ LOG=$CACHE/logs/accessd-test.log
 ZONE=Asia/Shanghai
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=host-lib.sh
+. "$HIL_DIR/host-lib.sh"
 
-(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessd >&2 &&
-    swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessctl >&2)
-BIN=$(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --show-bin-path)
-# Stripped copies for the guest: the initramfs lives in the guest's memory, and a debug build's
-# symbols would double it (they keep their RUNPATH, so ldd finds the same libraries).
-mkdir -p "$WORK/bin"
-for exe in accessd accessctl; do strip -o "$WORK/bin/$exe" "$BIN/$exe"; done
+build_for_guest "$ROOT" "$BUILD" "$SCRATCH" "$WORK/bin"
 ACCESSD=$WORK/bin/accessd
 ACCESSCTL=$WORK/bin/accessctl
 
-# The chip's lines: every line the board map names, in order (outputs, inputs, reader D0/D1), as
-# in gpio-driver-test.sh.
-awk '
-    /^\[\[/ { section = $0 }
-    /^[ \t]*(name|d0|d1)[ \t]*=/ {
-        if (section == "[[reader]]" && $1 == "name") next
-        match($0, /"[^"]*"/); print substr($0, RSTART + 1, RLENGTH - 2)
-    }
-' "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
+chip_lines "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
 
-# The site: the simulated board's portals and doors (Config/accessd-sim.toml) on real GPIO, with
-# short timers so the alarms and relocks happen within the test. Absolute paths: the guest script
-# runs in /tmp. The same file serves the host import, with the database path swapped.
-site_config() { # DB_PATH
-    cat <<EOF
-# Written by Hardware/hil/accessd-test.sh for the HIL guest.
-[controller]
-id = "hil-north-1"
-community = "幸福里小区"
-time_zone = "$ZONE"
-
-[database]
-path = "$1"
-
-[anti_passback]
-mode = "off"
-
-[[portal]]
-id = "gate-north-in"
-kind = "door"
-direction = "in"
-from_area = "outside"
-to_area = "community"
-readers = ["reader-north-in"]
-
-[[portal]]
-id = "gate-north-out"
-kind = "door"
-direction = "out"
-from_area = "community"
-to_area = "outside"
-readers = ["reader-north-out"]
-
-[[portal]]
-id = "b01-door"
-kind = "door"
-direction = "in"
-from_area = "community"
-to_area = "b01"
-building = "B01"
-readers = ["reader-b01"]
-
-[[portal]]
-id = "b02-door"
-kind = "door"
-direction = "in"
-from_area = "community"
-to_area = "b02"
-building = "B02"
-readers = ["reader-b02"]
-
-[[portal]]
-id = "b03-door"
-kind = "door"
-direction = "in"
-from_area = "community"
-to_area = "b03"
-building = "B03"
-readers = ["reader-b03"]
-
-[board]
-map = "/data/sim.toml"
-simulated = false
-
-[control]
-socket = "/run/accessd.sock"
-
-[[door]]
-id = "gate-north"
-portals = ["gate-north-in", "gate-north-out"]
-lock = "gate-north.lock"
-fail_safe = true
-contact = "gate-north.contact"
-exit = "gate-north.exit"
-unlock_seconds = 2
-held_open_seconds = 3
-
-[[door]]
-id = "b01"
-portals = ["b01-door"]
-lock = "b01.lock"
-contact = "b01.contact"
-exit = "b01.exit"
-unlock_seconds = 2
-held_open_seconds = 3
-
-[[door]]
-id = "b02"
-portals = ["b02-door"]
-lock = "b02.lock"
-
-[[door]]
-id = "b03"
-portals = ["b03-door"]
-lock = "b03.lock"
-
-[linkage]
-fire = ["fire.alarm"]
-call = ["call.gate-north"]
-tamper = ["reader-north-in.tamper"]
-EOF
-}
+# The site: site_config in host-lib.sh.
 site_config /data/db/access.db >"$WORK/accessd-hil.toml"
 site_config "$WORK/db/access.db" >"$WORK/host.toml"
 

@@ -18,19 +18,15 @@ CACHE=${ACCESS_HIL_CACHE:-$HOME/.cache/communityaccess-hil}
 LOG=$CACHE/logs/gpio-driver-test.log
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=host-lib.sh
+. "$HIL_DIR/host-lib.sh"
 
 (cd "$ROOT" && swift build -c "$BUILD" --product access-gpio-probe >&2)
 PROBE=$ROOT/.build/$BUILD/access-gpio-probe
 
 # The chip's lines: every line the board map names, in order (outputs, inputs, reader D0/D1),
 # plus one the map does not know, for the "missing line" check on a second map.
-awk '
-    /^\[\[/ { section = $0 }
-    /^[ \t]*(name|d0|d1)[ \t]*=/ {
-        if (section == "[[reader]]" && $1 == "name") next
-        match($0, /"[^"]*"/); print substr($0, RSTART + 1, RLENGTH - 2)
-    }
-' "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
+chip_lines "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
 echo "spare.line" >>"$WORK/lines.txt"
 # A map naming a line that is not on the chip.
 sed 's/name = "siren"/name = "siren.missing"/' "$ROOT/Hardware/boards/sim.toml" >"$WORK/missing.toml"

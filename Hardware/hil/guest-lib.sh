@@ -27,3 +27,12 @@ wait_for() {
         sleep 0.1
     done
 }
+
+# Checks: counted in PASS and FAIL, each printed as "PASS: …" or "FAIL: …".
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
+expect_eq() { # DESCRIPTION GOT WANT
+    if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', want '$3'"; fi
+}

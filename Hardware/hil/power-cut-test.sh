@@ -45,32 +45,21 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# shellcheck source=host-lib.sh
+. "$HIL_DIR/host-lib.sh"
 START=$(date +%s)
 say() { echo "power-cut: $*"; }
 
-(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessd >&2 &&
-    swift build -c "$BUILD" --scratch-path "$SCRATCH" --product accessctl >&2)
-BIN=$(cd "$ROOT" && swift build -c "$BUILD" --scratch-path "$SCRATCH" --show-bin-path)
-mkdir -p "$WORK/bin"
-for exe in accessd accessctl; do strip -o "$WORK/bin/$exe" "$BIN/$exe"; done
+build_for_guest "$ROOT" "$BUILD" "$SCRATCH" "$WORK/bin"
 ACCESSCTL=$WORK/bin/accessctl
 
-# The chip's lines and the site are accessd-test.sh's (the doors of Hardware/boards/sim.toml),
-# taken from that script so the two cannot drift apart; the database lives on the disk and the
-# HTTP API listens on the guest's loopback.
-awk '
-    /^\[\[/ { section = $0 }
-    /^[ \t]*(name|d0|d1)[ \t]*=/ {
-        if (section == "[[reader]]" && $1 == "name") next
-        match($0, /"[^"]*"/); print substr($0, RSTART + 1, RLENGTH - 2)
-    }
-' "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
-eval "$(sed -n '/^site_config() {/,/^}/p' "$HIL_DIR/accessd-test.sh")"
-declare -F site_config >/dev/null || { echo "power-cut: no site_config() in accessd-test.sh" >&2; exit 1; }
+# The chip's lines and the site are accessd-test.sh's (host-lib.sh: the doors of
+# Hardware/boards/sim.toml); the database lives on the disk and the HTTP API listens on the
+# guest's loopback.
+chip_lines "$ROOT/Hardware/boards/sim.toml" >"$WORK/lines.txt"
 with_api() { site_config "$1"; printf '\n[upstream.http]\nlisten = "127.0.0.1:8380"\n'; }
 with_api /mnt/disk/db/access.db >"$WORK/power-cut.toml"
 with_api "$WORK/db/access.db" >"$WORK/host.toml"
-grep -q '^\[board\]' "$WORK/power-cut.toml" || { echo "power-cut: site_config() gave no [board]" >&2; exit 1; }
 
 cat >"$WORK/roster.csv" <<'EOF'
 house_id,building,unit,floor,room,person_id,name,role,phone,valid_from,valid_until,cards,plates,groups,status

@@ -8,13 +8,6 @@
 # shellcheck source=guest-lib.sh
 . /etc/hil/lib.sh
 
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
-expect_eq() { # DESCRIPTION GOT WANT
-    if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', want '$3'"; fi
-}
 value_is() { [ "$(sim_value "$1")" = "$2" ]; }
 # line_used NAME CONSUMER: gpioinfo shows the line requested by CONSUMER.
 line_used() { gpioinfo "$GPIO_CHIP" | grep "\"$1\"" | grep -q "\"$2\".*\[used\]"; }
