@@ -15,6 +15,11 @@ Scripts/setup.sh --tests
 
 echo "== swift build and swift test"
 swift build --build-tests
+# Every event any test makes durable (in-process or in a child accessd) is also written here, then
+# validated against API/event.schema.json with a real JSON Schema validator.
+pyenv=$(Hardware/sim/setup-python.sh)
+export ACCESS_EVENT_SAMPLES="$PWD/.build/event-samples.jsonl"
+rm -f "$ACCESS_EVENT_SAMPLES"
 # One test at a time: on 2 cores, tests that block a thread (waiting on a door timer, a child
 # process) would starve the cooperative pool that the in-process HTTP server answers from.
 swift test --skip-build --no-parallel 2>&1 | tee .build/swift-test.log
@@ -25,6 +30,8 @@ echo "== upstream outage: 10,000 events while the broker is away (Scripts/outage
 Scripts/outage-test.sh 10000
 echo "== soak: 50 swipes/s with a poller and a subscriber for 2 minutes (Scripts/soak-test.sh 3600 for the hour)"
 Scripts/soak-test.sh 120
+echo "== every event the Swift tests, the outage and the soak logged, against API/event.schema.json"
+"$pyenv/bin/python" Scripts/check-events.py API/event.schema.json "$ACCESS_EVENT_SAMPLES"
 
 echo "== hardware-in-the-loop (QEMU + gpio-sim)"
 Hardware/hil/smoke-test.sh

@@ -49,12 +49,12 @@ struct AnalyticsWorkload: Sendable {
                 let pass = "V\(Int.random(in: 0..<5_000, using: &generator))"
                 out.append(AccessEvent(timeMicros: t, utcOffset: 28_800, type: .access, portal: portal, direction: direction,
                                        credentialKind: .qr, credential: pass, houseID: houseOf[p], role: .visitor, granted: true,
-                                       reason: "granted", detail: [("visitor_pass", .string(pass)), ("reader", "r")]))
+                                       reason: .granted, detail: [("visitor_pass", .string(pass)), ("reader", "r")]))
             } else {
                 let granted = i % 50 != 0
                 out.append(AccessEvent(timeMicros: t, utcOffset: 28_800, type: .access, portal: portal, direction: direction,
                                        credentialKind: .card, credential: String(1_000_000 + p), personID: "P\(p)", houseID: houseOf[p],
-                                       role: .owner, granted: granted, reason: granted ? "granted" : "no_right", detail: [("reader", "r")]))
+                                       role: .owner, granted: granted, reason: granted ? .granted : .noRight, detail: [("reader", "r")]))
             }
         }
         events = out

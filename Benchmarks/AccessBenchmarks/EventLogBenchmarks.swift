@@ -17,7 +17,7 @@ func eventLogBenchmarks() {
     func event(_ i: Int) -> AccessEvent {
         AccessEvent(timeMicros: 1_790_000_000_000_000 + Int64(i) * 1000, utcOffset: 28_800, type: .access, portal: "b01-door",
                     direction: .in, credentialKind: .card, credential: String(1_000_000 + i % 100_000),
-                    personID: "P\(i % 100_000)", houseID: "H\(i % 30_000)", role: .owner, granted: true, reason: "granted",
+                    personID: "P\(i % 100_000)", houseID: "H\(i % 30_000)", role: .owner, granted: true, reason: .granted,
                     detail: [("reader", .string("reader-b01"))])
     }
 

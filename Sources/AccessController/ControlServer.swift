@@ -32,7 +32,7 @@ public final class ControlServer: @unchecked Sendable {
             throw ControlError.unknown("control socket \(path): \(String(cString: strerror(code)))")
         }
         listener = fd
-        thread = try startThread { self.acceptLoop() }  // ends at stop()
+        thread = try startThread(name: "control") { self.acceptLoop() }  // ends at stop()
     }
 
     public func stop() {

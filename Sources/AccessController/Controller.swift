@@ -9,13 +9,32 @@ import Synchronization
 import Glibc
 #endif
 
-/// The controller: board events in, decisions, relays and durable events out.
-///
-/// The swipe path runs on the board's own thread under one lock: frame → decision (from the
-/// in-memory index) → door state machine → relay, and only then the event is handed to the
-/// `StoreWorker`, so the relay never waits for the disk. A ticker thread drives door timers and
-/// reloads the roster when it changes.
+/// The clocks the controller reads: injected, so tests move time by hand.
+public struct ControllerClock: Sendable {
+    /// CLOCK_MONOTONIC in nanoseconds: door and lane timers.
+    public var mono: @Sendable () -> UInt64
+    /// CLOCK_REALTIME in microseconds: event times, validity and schedules.
+    public var wall: @Sendable () -> Int64
+
+    public init(mono: @escaping @Sendable () -> UInt64, wall: @escaping @Sendable () -> Int64) {
+        self.mono = mono
+        self.wall = wall
+    }
+
+    /// The machine's clocks.
+    public static let system = ControllerClock(mono: { monotonicNanos() }, wall: { wallClockMicros() })
+
+    func now() -> SiteTime { SiteTime(mono: mono(), wall: wall()) }
+}
+
+/// The controller: a short interpreter around the site's state machine (`Site`). Each input
+/// (a board event, an operator's command, a device's status, a tick) is stepped under one lock on
+/// the thread that brought it; the effects are carried out in order of urgency: lock lines and
+/// outputs first (the relay never waits), then field-device commands, then the events and records
+/// go to the `StoreWorker`, which makes them durable on its own thread.
 public final class Controller: @unchecked Sendable {
+    public typealias Counters = Site.Counters
+
     public let config: SiteConfig
     /// Prometheus metrics: decisions and events by reason, swipe → relay latency, devices, roster.
     public let metrics: ControllerMetrics
@@ -24,109 +43,70 @@ public final class Controller: @unchecked Sendable {
     let worker: StoreWorker
     /// Operational messages: portals, lines, devices and reasons; never credentials or people.
     let logger: Logger
-    let state: Mutex<State>
+    private let site: Mutex<Site>
+    private let clock: ControllerClock
+    /// Whether `start` runs the ticker thread (tests that move time by hand call `tick()`).
+    private let ticks: Bool
     private var board: (any Board)?
     /// Barrier gates and fence hosts; nil until `attach`.
     private(set) var fieldDevices: FieldDevices?
+    /// Each door's lock, in the layout's order.
+    private var locks: [DoorLock] = []
     /// Fence sirens and lights by name.
-    private(set) var fenceOutputs: [String: any OutputLine] = [:]
-    /// The wall clock (CLOCK_REALTIME in µs); tests set it to play clock jumps.
-    private let wallClock: @Sendable () -> Int64
-    private let clock: Mutex<EventClock>
+    private var fenceOutputs: [String: any OutputLine] = [:]
     private var ticker: pthread_t?
     private let running = Atomic<Bool>(false)
-    /// Follows roster changes; created with the controller (its roster is the controller's first
-    /// policy, loaded once) and used only by the ticker thread after `start`.
+    /// Follows roster changes; its roster is the controller's first policy, loaded once.
     private nonisolated(unsafe) let rosterWatcher: RosterWatcher
+    private var rosterError: String?
+    private let initialModes: [String: PortalMode]
+    /// Signalled when a fence host has answered a reset.
+    private let resets = Monitor()
 
-    struct DoorRuntime {
-        var id: String
-        var portals: [String]
-        var machine: DoorStateMachine
-        var lock: DoorLock
-        var contact: String?
-        var exitButton: String?
-    }
-
-    struct State {
-        var policy: AccessPolicy
-        var ledger: AntiPassbackLedger
-        var doors: [DoorRuntime] = []
-        /// Reader or lane name → portal id.
-        var readerPortal: [String: String] = [:]
-        /// Portal id → door index.
-        var portalDoor: [String: Int] = [:]
-        var fireActive = false
-        var lanes: [LaneRuntime] = []
-        var zones: [ZoneRuntime] = []
-        /// PINs being typed, by reader.
-        var pins: [String: PinEntry] = [:]
-        /// Arm schedules found missing, warned about once.
-        var warnedSchedules: Set<String> = []
-        var counters = Counters()
-        /// When `apply` last released a lock (monotonic ns): the end of the swipe → relay path.
-        var lastRelease: UInt64 = 0
-        /// The latest decision at each reader or lane (status, `sim` replies).
-        var lastDecision: [String: Decision] = [:]
-    }
-
-    public struct Counters: Sendable, Equatable {
-        public var decisions = 0
-        public var granted = 0
-        public var garbled = 0
-        public var overruns = 0
-    }
-
-    /// Opens the roster and prepares the doors; `attach(board:)` then `start()` runs it.
-    public init(config: SiteConfig, logger: Logger = Logger(label: "accessd.controller"),
-                wallClock: @escaping @Sendable () -> Int64 = wallClockMicros) throws {
+    /// Opens the roster and prepares the site; `attach(board:)` then `start()` runs it.
+    /// `ticks: false` leaves time to the caller (`tick()`), for tests with a hand-moved clock.
+    public init(config: SiteConfig, logger: Logger = Logger(label: "accessd.controller"), clock: ControllerClock = .system,
+                ticks: Bool = true) throws {
         self.config = config
         self.logger = logger
-        self.wallClock = wallClock
+        self.clock = clock
+        self.ticks = ticks
         let metrics = ControllerMetrics()
         self.metrics = metrics
         let db = try AccessDatabase(path: config.databasePath)
         try db.saveSite(config.rules)
-        // One load of the roster: the watcher's policy is also the controller's first one.
         let rosterWatcher = try RosterWatcher(path: config.databasePath, rules: config.rules)
         self.rosterWatcher = rosterWatcher
         let policy = rosterWatcher.policy
-        let ledger = try db.antiPassbackLedger()
-        clock = Mutex(EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: wallClock(), mono: monotonicNanos()))
+        let eventClock = EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: clock.wall(), mono: clock.mono())
+        site = Mutex(Site(layout: config.layout, policy: policy, ledger: try db.antiPassbackLedger(), clock: eventClock))
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
+        initialModes = modes
         let feed = EventFeed(lastSerial: try db.lastEventSerial())
         self.feed = feed
         let zone = config.controller.timeZone
-        worker = try StoreWorker(path: config.databasePath, retention: config.retention, makeEvent: { reason, detail in
-            let now = AccessDatabase.nowMicros()
+        worker = try StoreWorker(path: config.databasePath, retention: config.retention, clock: clock, makeEvent: { reason, detail in
+            let now = clock.wall()
             return AccessEvent(timeMicros: now, utcOffset: zone.offset(at: now / 1_000_000), type: .alarm, reason: reason, detail: detail)
         }, onDurable: { [metrics, feed] events in
             metrics.recordDurable(events)
             if let last = events.last?.serial { feed.publish(last) }
-        },
-                                 onFailure: { [logger, metrics] error in
+        }, onFailure: { [logger, metrics] error in
             metrics.recordStoreFailure()
             logger.error("event log write failed; the batch is kept and retried", metadata: ["error": "\(error)"])
         })
         metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
-        var s = State(policy: policy, ledger: ledger)
-        for portal in config.portals { for reader in portal.readers { s.readerPortal[reader] = portal.id } }
-        (s.lanes, s.zones) = Self.fieldRuntimes(config)
-        state = Mutex(s)
-        self.initialModes = modes
         releaseFreedHeap()  // what loading the roster left behind
     }
 
-    private let initialModes: [String: PortalMode]
-
     /// Binds the doors to the board's lines; throws naming any line the board lacks.
     public func attach(board: any Board) throws {
-        var doors: [DoorRuntime] = []
         let inputs = Set(board.map.inputs.map(\.name))
         let readers = Set(board.map.readers.map(\.name))
+        var locks: [DoorLock] = []
         for door in config.doors {
-            let lock = DoorLock(output: try board.output(door.lock), failSafe: door.failSafe)
+            locks.append(DoorLock(output: try board.output(door.lock), failSafe: door.failSafe))
             for line in [door.contact, door.exitButton].compactMap({ $0 }) where !inputs.contains(line) {
                 throw DeviceError.unknownName(kind: "input (door \(door.id))", name: line)
             }
@@ -135,11 +115,6 @@ public final class Controller: @unchecked Sendable {
                     throw DeviceError.unknownName(kind: "reader (portal \(portal))", name: reader)
                 }
             }
-            let machine = DoorStateMachine(config: DoorConfig(
-                unlockSeconds: door.unlockSeconds, heldOpenSeconds: door.heldOpenSeconds, hasContact: door.contact != nil,
-                escapeRoute: door.escapeRoute, releasedWhenStopped: door.failSafe))
-            doors.append(DoorRuntime(id: door.id, portals: door.portals, machine: machine, lock: lock,
-                                     contact: door.contact, exitButton: door.exitButton))
         }
         for line in config.linkage.fire + config.linkage.call + config.linkage.tamper where !inputs.contains(line) {
             throw DeviceError.unknownName(kind: "input (linkage)", name: line)
@@ -147,45 +122,18 @@ public final class Controller: @unchecked Sendable {
         var outputs: [String: any OutputLine] = [:]
         for name in Set(config.fenceZones.flatMap(\.outputs)) { outputs[name] = try board.output(name) }
         fenceOutputs = outputs
+        self.locks = locks
         fieldDevices = try FieldDevices(config: config)
         self.board = board
-        state.withLock { s in
-            s.doors = doors
-            for (i, door) in doors.enumerated() { for portal in door.portals { s.portalDoor[portal] = i } }
-        }
     }
 
-    /// Safe state first (every lock to its stopped state), then the operator modes, then the board.
+    /// Safe state first (every lock to its locked state), then the operator modes, then the board.
     public func start() throws {
-        let now = monotonicNow()
-        var events: [AccessEvent] = []
-        try state.withLock { s throws in
-            for i in s.doors.indices {
-                try apply(s.doors[i].machine.start(), door: i, &s, &events)
-                // A door's mode is that of its first portal, as operators last set it.
-                let mode = s.doors[i].portals.compactMap { initialModes[$0] }.first ?? .normal
-                if mode != .normal {
-                    let command: DoorCommand = mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed
-                    try apply(s.doors[i].machine.handle(.command(command), at: now), door: i, &s, &events)
-                }
-            }
-            for i in s.lanes.indices {
-                let mode = initialModes[s.lanes[i].portal] ?? .normal
-                if mode != .normal { laneCommand(i, mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed, now: now, &s, &events) }
-            }
-            for i in s.zones.indices { applyZone(s.zones[i].machine.start(), zone: i, &s, &events) }
-        }
-        events.insert(systemEvent("started", [("controller", .string(config.controller.id))]), at: 0)
-        if !clock.withLock({ $0.trusted }) {
-            logger.warning("the wall clock is not set: time-based decisions are refused until it is")
-            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, reason: "clock_unset",
-                                      detail: [("wall_clock_micros", .int(wallClock()))]))
-        }
-        worker.submit(events.map { .event($0) })
+        perform(.start(modes: initialModes))
         running.store(true, ordering: .releasing)
         try board?.start()
         fieldDevices?.start(self)
-        ticker = try startThread { self.tickLoop() }  // ends at stop()
+        if ticks { ticker = try startThread(name: "ticker") { self.tickLoop() } }  // ends at stop()
     }
 
     /// Stops the ticker, returns doors to their safe state, releases the board and writes every
@@ -195,17 +143,12 @@ public final class Controller: @unchecked Sendable {
         if let ticker { pthread_join(ticker, nil) }
         ticker = nil
         fieldDevices?.stop()
-        var events: [AccessEvent] = []
-        state.withLock { s in
-            for i in s.doors.indices { try? apply(s.doors[i].machine.stop(), door: i, &s, &events) }
-        }
+        perform(.stop)
         board?.close()
-        events.append(systemEvent("stopped", []))
-        worker.submit(events.map { .event($0) })
         worker.stop()
     }
 
-    public var counters: Counters { state.withLock { $0.counters } }
+    public var counters: Counters { site.withLock { $0.counters } }
 
     /// Event-log writes that failed and were retried (a busy or full disk).
     public var storeFailures: Int { worker.failures.load(ordering: .relaxed) }
@@ -213,250 +156,236 @@ public final class Controller: @unchecked Sendable {
     /// Waits until every event so far is durable (tests, shutdown).
     public func flush() { worker.flush() }
 
+    // MARK: The interpreter
+
+    /// Steps the site and carries out what it asks; `read` looks at the site afterwards, under the
+    /// same lock. `swipeEdge`: the card's last bit edge, to time swipe → relay.
+    @discardableResult
+    func perform(_ input: SiteInput, swipeEdge: MonotonicNanos? = nil) -> [SiteEffect] {
+        perform(input, swipeEdge: swipeEdge) { _ in () }.effects
+    }
+
+    func perform<T>(_ input: SiteInput, swipeEdge: MonotonicNanos? = nil, read: (Site) -> T) -> (effects: [SiteEffect], value: T) {
+        let (effects, value): ([SiteEffect], T) = site.withLock { site in
+            let now = clock.now()
+            let effects = site.step(input, at: now)
+            var jobs: [StoreWorker.Job] = []
+            var releasedAt: UInt64?
+            // Lines first: nothing else is done before the relay moves.
+            for effect in effects {
+                switch effect {
+                case .lock(let door, let released):
+                    do {
+                        try locks[door].release(released)
+                        // The board stamps edges on the machine's monotonic clock: so is this.
+                        if released { releasedAt = monotonicNanos() }
+                    } catch {
+                        let id = config.layout.doors[door].id
+                        logger.error("relay failed", metadata: ["door": "\(id)", "error": "\(error)"])
+                        jobs.append(.event(site.event(.alarm, .relayFailed, now, portal: config.layout.doors[door].portals.first,
+                                                      detail: [("door", .string(id)), ("error", .string("\(error)"))])))
+                    }
+                case .output(let name, let on):
+                    do {
+                        try fenceOutputs[name]?.set(on)
+                    } catch {
+                        logger.error("fence output failed", metadata: ["line": "\(name)", "error": "\(error)"])
+                        jobs.append(.event(site.event(.alarm, .relayFailed, now,
+                                                      detail: [("line", .string(name)), ("error", .string("\(error)"))])))
+                    }
+                default: break
+                }
+            }
+            // Only a swipe that drove a lock counts, timed when the line was set.
+            if let swipeEdge, let releasedAt, releasedAt >= swipeEdge { metrics.recordSwipeToRelay(nanos: releasedAt - swipeEdge) }
+            // Under the lock still, so commands reach each device and events reach the log in the
+            // order the site produced them.
+            var events: [StoreWorker.Job] = []
+            for effect in effects {
+                switch effect {
+                case .command(let command, let device): fieldDevices?.send(command, to: device)
+                case .log(let event): events.append(.event(event))
+                case .record(let record): jobs.insert(.record(record), at: 0)
+                default: break
+                }
+            }
+            worker.submit(jobs + events)
+            return (effects, read(site))
+        }
+        for case .notice(let notice) in effects { log(notice) }
+        if case .fenceResetDone = input { resets.locked { resets.broadcast() } }
+        return (effects, value)
+    }
+
+    private func log(_ notice: SiteNotice) {
+        switch notice {
+        case .garbledFrame(let reader, let problem):
+            logger.notice("garbled frame dropped", metadata: ["reader": "\(reader)", "problem": "\(problem)"])
+        case .gpioOverrun(let line):
+            logger.warning("GPIO edge queue overrun: edges may be lost", metadata: ["line": "\(line)"])
+        case .deviceOnline(let device, let online):
+            if online { logger.info("device online", metadata: ["device": "\(device)"]) } else {
+                logger.warning("device offline", metadata: ["device": "\(device)"])
+            }
+        case .deviceCommandFailed(let device, let command, let error):
+            logger.error("device command failed", metadata: ["device": "\(device)", "command": "\(command)", "error": "\(error)"])
+        case .armScheduleMissing(let schedule, let portal):
+            logger.warning("fence arm schedule not found; the zone keeps its state", metadata: ["schedule": "\(schedule)", "portal": "\(portal)"])
+        case .clock(.set):
+            logger.notice("the wall clock is set: time-based decisions resume")
+        case .clock(.jump(let from, let to)):
+            logger.warning("the wall clock jumped", metadata: ["seconds": "\((to - from) / 1_000_000)"])
+        case .clock(.lost):
+            logger.error("the wall clock fell back before 2020: time-based decisions are refused until it is set")
+        case .clockUnsetAtStart:
+            logger.warning("the wall clock is not set: time-based decisions are refused until it is")
+        }
+    }
+
     // MARK: Board events
 
     /// Called by the board on its own thread, in order.
     public func handle(_ event: BoardEvent) {
-        let now = monotonicNow()
-        var events: [AccessEvent] = []
-        var jobs: [StoreWorker.Job] = []
-        state.withLock { s in
-            switch event {
-            case .card(let reader, let frame, let lastEdge):
-                // Only a swipe that drove a lock counts (not one at a door already open); the time
-                // is taken when the line was set, before the event is built.
-                let releasesBefore = s.lastRelease
-                decide(.card(frame.cardNumber), reader: reader, now: now, &s, &events, &jobs)
-                if s.lastRelease != releasesBefore, s.lastRelease >= lastEdge {
-                    metrics.recordSwipeToRelay(nanos: s.lastRelease - lastEdge)
-                }
-            case .key(let reader, let key, _):
-                var entry = s.pins[reader] ?? PinEntry()
-                let outcome = entry.press(key, at: now)
-                s.pins[reader] = entry
-                if case .submitted(let pin) = outcome { decide(.pin(pin), reader: reader, now: now, &s, &events, &jobs) }
-            case .garbled(let reader, let reason):
-                s.counters.garbled += 1
-                logger.notice("garbled frame dropped", metadata: ["reader": "\(reader)", "problem": "\(reason)"])
-                events.append(systemEvent("garbled_frame", [("reader", .string(reader)), ("problem", .string(reason.description))]))
-            case .overrun(let line):
-                s.counters.overruns += 1
-                logger.warning("GPIO edge queue overrun: edges may be lost", metadata: ["line": "\(line)"])
-                events.append(systemEvent("gpio_overrun", [("line", .string(line))]))
-            case .input(let line, let active, _):
-                input(line, active: active, now: now, &s, &events)
-            case .device(let name, let online):
-                metrics.recordDevice(name, online: online)
-                if online { logger.info("device online", metadata: ["device": "\(name)"]) } else {
-                    logger.warning("device offline", metadata: ["device": "\(name)"])
-                }
-                events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: online ? .system : .alarm,
-                                          reason: online ? "device_online" : "device_offline", detail: [("device", .string(name))]))
+        switch event {
+        case .card(let reader, let frame, let lastEdge):
+            perform(.credential(reader: reader, .card(frame.cardNumber)), swipeEdge: lastEdge)
+        case .key(let reader, let key, _): perform(.key(reader: reader, key))
+        case .garbled(let reader, let reason): perform(.garbled(reader: reader, problem: reason.description))
+        case .overrun(let line): perform(.overrun(line: line))
+        case .input(let line, let active, _): perform(.input(line: line, active: active))
+        case .device(let name, let online):
+            metrics.recordDevice(name, online: online)
+            perform(.deviceOnline(device: name, online: online))
+        }
+    }
+
+    /// What the field devices report (`FieldDevices` calls this on its own thread).
+    func report(_ input: SiteInput) {
+        if case .deviceOnline(let name, let online) = input { metrics.recordDevice(name, online: online) }
+        perform(input)
+    }
+
+    // MARK: Time and roster
+
+    /// Door and lane timers, arm schedules, the wall clock watched; then the roster reloaded if
+    /// it changed. The ticker calls it; tests with a hand-moved clock call it themselves.
+    public func tick() {
+        perform(.tick)
+        refreshRoster()
+    }
+
+    private func refreshRoster() {
+        let reloaded: Bool
+        do {
+            reloaded = try rosterWatcher.refresh()
+            rosterError = nil
+        } catch {
+            reloaded = false
+            // Said once per distinct failure: the gate goes on with the roster it has.
+            if rosterError != "\(error)" {
+                rosterError = "\(error)"
+                logger.error("roster reload failed; deciding from the roster loaded before", metadata: ["error": "\(error)"])
             }
         }
-        worker.submit(jobs + events.map { .event($0) })
+        guard reloaded else { return }
+        let policy = rosterWatcher.policy
+        perform(.roster(policy))
+        releaseFreedHeap()  // the old index, and what building the new one left
+        metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
+        logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
     }
-
-    /// A credential from a reader or a plate camera: decide, drive the door, record.
-    @discardableResult
-    private func decide(_ credential: PresentedCredential, reader: String, now: UInt64, _ s: inout State,
-                        _ events: inout [AccessEvent], _ jobs: inout [StoreWorker.Job]) -> Decision? {
-        guard let portalID = s.readerPortal[reader], let portal = config.rules.portal(portalID) else {
-            events.append(systemEvent("unbound_reader", [("reader", .string(reader))]))
-            return nil
-        }
-        let micros = eventMicros()
-        let door = s.portalDoor[portalID]
-        let lane = s.lanes.firstIndex { $0.portal == portalID }
-        let mode = door.map { s.doors[$0].machine.mode } ?? lane.map { s.lanes[$0].mode } ?? .normal
-        let request = DecisionRequest(portal: portalID, credential: credential, at: micros / 1_000_000,
-                                      clockTrusted: clock.withLock { $0.trusted }, portalMode: mode)
-        guard let decision = try? s.policy.decide(request, ledger: s.ledger) else { return nil }
-        s.counters.decisions += 1
-        s.lastDecision[reader] = decision
-        if decision.granted {
-            s.counters.granted += 1
-            if let door { try? apply(s.doors[door].machine.handle(.granted, at: now), door: door, &s, &events) }
-            if let lane { applyLane(s.lanes[lane].machine.handle(.granted, at: now), lane: lane, &s, &events) }
-            if let subject = decision.subject {
-                s.ledger.recordPassage(subject: subject, portal: portal, at: request.at)
-                if portal.direction != .both { jobs.append(.passage(subject: subject, area: portal.toArea, at: request.at)) }
-            }
-            if decision.consumesVisitorUse, let pass = decision.visitorPassID { jobs.append(.passUse(pass)) }
-        }
-        var event = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: config.controller.timeZone)
-        event.detail.append(("reader", .string(reader)))
-        events.insert(event, at: 0)
-        if decision.alarm {
-            events.append(AccessEvent(timeMicros: micros, utcOffset: event.utcOffset, type: .alarm, portal: portalID,
-                                      personID: decision.personID, houseID: decision.houseID, reason: "blacklisted_credential"))
-        }
-        return decision
-    }
-
-    private func input(_ line: String, active: Bool, now: UInt64, _ s: inout State, _ events: inout [AccessEvent]) {
-        if let i = s.doors.firstIndex(where: { $0.contact == line }) {
-            try? apply(s.doors[i].machine.handle(.contact(open: active), at: now), door: i, &s, &events)
-        } else if let i = s.doors.firstIndex(where: { $0.exitButton == line }), active {
-            try? apply(s.doors[i].machine.handle(.exitButton, at: now), door: i, &s, &events)
-        } else if config.linkage.fire.contains(line) {
-            // The board reports every input at start: only a change is an event.
-            guard active != s.fireActive else { return }
-            s.fireActive = active
-            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm,
-                                      reason: active ? "fire_alarm" : "fire_alarm_cleared", detail: [("line", .string(line))]))
-            for i in s.doors.indices { try? apply(s.doors[i].machine.handle(.fire(active: active), at: now), door: i, &s, &events) }
-            for i in s.lanes.indices { applyLane(s.lanes[i].machine.handle(.fire(active: active), at: now), lane: i, &s, &events) }
-        } else if config.linkage.call.contains(line), active {
-            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, reason: "one_key_call",
-                                      detail: [("line", .string(line)), ("urgent", true)]))
-        } else if config.linkage.tamper.contains(line), active {
-            events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, reason: "tamper",
-                                      detail: [("line", .string(line))]))
-        }
-    }
-
-    /// Drives the lock at once and turns door events into log events.
-    func apply(_ actions: [DoorAction], door i: Int, _ s: inout State, _ events: inout [AccessEvent]) throws {
-        for action in actions {
-            switch action {
-            case .lock(let released):
-                do {
-                    try s.doors[i].lock.release(released)
-                    if released { s.lastRelease = monotonicNow() }
-                } catch {
-                    logger.error("relay failed", metadata: ["door": "\(s.doors[i].id)", "error": "\(error)"])
-                    events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .alarm, portal: s.doors[i].portals.first,
-                                              reason: "relay_failed", detail: [("door", .string(s.doors[i].id)), ("error", .string(error.description))]))
-                }
-            case .event(let e):
-                events.append(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: e.isAlarm ? .alarm : .door,
-                                          portal: s.doors[i].portals.first, reason: e.rawValue, detail: [("door", .string(s.doors[i].id))]))
-            }
-        }
-    }
-
-    // MARK: Timers and roster
 
     private func tickLoop() {
-        let watcher = rosterWatcher
-        var refreshError: String?
         var nextRefresh: UInt64 = 0
         // The watchdog is fed from this loop, which takes the controller's lock: a controller
         // that hangs stops feeding it and systemd restarts it.
         let watchdog = SystemdNotifier.watchdogPingNanos
         var nextPing: UInt64 = 0
         while running.load(ordering: .acquiring) {
-            let now = monotonicNow()
+            let now = clock.mono()
             if let watchdog, now >= nextPing {
                 nextPing = now + watchdog
                 SystemdNotifier.notify("WATCHDOG=1")
             }
-            var events: [AccessEvent] = []
-            let wall = wallClock()
-            if let change = clock.withLock({ $0.observe(wall: wall, mono: now) }) { events.append(clockEvent(change)) }
-            let trusted = clock.withLock { $0.trusted }
-            let nextDoor: UInt64? = state.withLock { s in
-                for i in s.doors.indices where (s.doors[i].machine.nextDeadline ?? .max) <= now {
-                    try? apply(s.doors[i].machine.handle(.tick, at: now), door: i, &s, &events)
-                }
-                tickField(now: now, wallSeconds: wall / 1_000_000, clockTrusted: trusted, &s, &events)
-                return (s.doors.compactMap { $0.machine.nextDeadline } + s.lanes.compactMap { $0.machine.nextDeadline }).min()
-            }
-            worker.submit(events.map { .event($0) })
+            let (_, nextTimer) = perform(.tick) { $0.nextDeadline }
             // Roster changes take effect within 250 ms (the bar is 1 s).
             if now >= nextRefresh {
                 nextRefresh = now + 250_000_000
-                let reloaded: Bool
-                do {
-                    reloaded = try watcher.refresh()
-                    refreshError = nil
-                } catch {
-                    reloaded = false
-                    // Said once per distinct failure: the gate goes on with the roster it has.
-                    if refreshError != "\(error)" {
-                        refreshError = "\(error)"
-                        logger.error("roster reload failed; deciding from the roster loaded before", metadata: ["error": "\(error)"])
-                    }
-                }
-                if reloaded {
-                    let policy = watcher.policy
-                    state.withLock { $0.policy = policy }
-                    releaseFreedHeap()  // the old index, and what building the new one left
-                    metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
-                    logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
-                }
+                refreshRoster()
             }
-            let wake = min(nextDoor ?? .max, nextRefresh, monotonicNow() + 50_000_000)
-            let sleepFor = wake > monotonicNow() ? wake - monotonicNow() : 0
-            if sleepFor > 0 { usleep(useconds_t(min(sleepFor / 1000, 50_000))) }
+            let wake = min(nextTimer ?? .max, nextRefresh, clock.mono() + 50_000_000)
+            let current = clock.mono()
+            if wake > current { usleep(useconds_t(min((wake - current) / 1000, 50_000))) }
         }
-    }
-
-    // MARK: Helpers
-
-    func offset() -> Int { config.controller.timeZone.offset(at: eventMicros() / 1_000_000) }
-
-    /// An event's time: the wall clock when it is set; while it is not (before 2020), the last
-    /// time known good plus the monotonic time since, so the log never shows 1970.
-    func eventMicros() -> Int64 {
-        let wall = wallClock()
-        return clock.withLock { $0.eventMicros(wall: wall, mono: monotonicNanos()) }
-    }
-
-    func systemEvent(_ reason: String, _ detail: [(String, JSON)]) -> AccessEvent {
-        AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .system, reason: reason, detail: detail)
     }
 
     // MARK: Operator and simulation commands
 
-    /// A door command from an operator (through the control socket).
-    public func door(portal: String, command: DoorCommand, operator who: String) throws -> [String: Bool] {
-        let now = monotonicNow()
-        var events: [AccessEvent] = []
-        var jobs: [StoreWorker.Job] = []
-        let result: [String: Bool] = try state.withLock { s throws in
-            if let lane = s.lanes.firstIndex(where: { $0.portal == portal }) {
-                laneCommand(lane, command, now: now, &s, &events)
-                let mode: PortalMode? = [.alwaysOpen, .alwaysClosed, .normal].contains(command) ? s.lanes[lane].mode : nil
-                jobs.append(.operatorCommand(portals: [portal], action: "barrier.\(command.rawValue)", mode: mode, operator: who))
-                return ["locked": s.lanes[lane].machine.lockedMode]
+    /// A door's or a lane's command from an operator (`reset-alarm` also at a fence zone); the
+    /// portal's state afterwards. Throws when the portal has nothing to command or refuses.
+    public func door(portal: String, command: DoorCommand, operator who: String) throws(ControlError) -> [String: Bool] {
+        try reply(perform(.portalCommand(portal: portal, command, operator: who)), fenceReset: nil)
+    }
+
+    /// A fence zone command from an operator. A reset waits (up to 3 s) for the host to clear its
+    /// latch, so the answer says whether the alarm is gone.
+    public func fence(portal: String, command: FenceCommand, operator who: String) throws(ControlError) -> [String: Bool] {
+        try reply(perform(.fenceCommand(portal: portal, command, operator: who)), fenceReset: command == .reset ? portal : nil)
+    }
+
+    private func reply(_ effects: [SiteEffect], fenceReset portal: String?) throws(ControlError) -> [String: Bool] {
+        for case .reply(let reply) in effects {
+            switch reply {
+            case .unknownPortal(let why): throw .unknown(why)
+            case .refused(let why): throw .refused(why)
+            case .done(let state):
+                guard let portal else { return state }
+                let deadline = clock.mono() + 3_000_000_000
+                return resets.locked {
+                    while let zone = zoneState(portal), zone.pending, clock.mono() < deadline { resets.wait(until: deadline) }
+                    guard let zone = zoneState(portal) else { return state }
+                    return ["armed": zone.armed, "alarm": zone.alarm, "pending": zone.pending]
+                }
             }
-            if let zone = s.zones.firstIndex(where: { $0.portal == portal }) {
-                guard command == .resetAlarm else { throw ControlError.unknown("portal \(portal) is a fence zone: use accessctl fence arm|disarm|reset") }
-                fieldDevices?.send(.reset(zone: s.zones[zone].zone), to: s.zones[zone].device)
-                jobs.append(.operatorCommand(portals: [portal], action: "fence.reset", mode: nil, operator: who))
-                return ["armed": s.zones[zone].machine.armed]
-            }
-            guard let i = s.portalDoor[portal] else { throw ControlError.unknown("portal \(portal) has no door, lane or fence zone") }
-            try apply(s.doors[i].machine.handle(.command(command), at: now), door: i, &s, &events)
-            jobs.append(.operatorCommand(portals: s.doors[i].portals, action: "door.\(command.rawValue)", mode: s.doors[i].machine.mode, operator: who))
-            return ["released": s.doors[i].machine.released]
         }
-        events.insert(AccessEvent(timeMicros: eventMicros(), utcOffset: offset(), type: .operator, portal: portal,
-                                  reason: command.rawValue, detail: [("operator", .string(who))]), at: 0)
-        worker.submit(jobs + events.map { .event($0) })
-        return result
+        throw .unknown("no reply")
+    }
+
+    private func zoneState(_ portal: String) -> (armed: Bool, alarm: Bool, pending: Bool)? {
+        site.withLock { site in
+            site.zones.first { $0.layout.portal == portal }.map { ($0.machine.armed, !$0.machine.latched.isEmpty, $0.resetPending) }
+        }
     }
 
     /// A plate read from a lane's camera (or `accessctl sim plate`); nil when the lane is unknown.
     public func plate(lane: String, plate: String) -> Decision? {
-        var events: [AccessEvent] = []
-        var jobs: [StoreWorker.Job] = []
-        let decision = state.withLock { s in decide(.plate(plate), reader: lane, now: monotonicNow(), &s, &events, &jobs) }
-        worker.submit(jobs + events.map { .event($0) })
-        return decision
+        perform(.credential(reader: lane, .plate(plate))) { $0.portal(ofReader: lane) == nil ? nil : $0.lastDecision[lane] }.value
     }
 
     /// The board, for simulation commands.
     public var attachedBoard: (any Board)? { board }
 
-    public func lastDecision(at reader: String) -> Decision? { state.withLock { $0.lastDecision[reader] } }
+    public func lastDecision(at reader: String) -> Decision? { site.withLock { $0.lastDecision[reader] } }
 
     /// Each door's mode and lock state.
     public var doorStates: [(id: String, mode: PortalMode, released: Bool, fire: Bool)] {
-        state.withLock { s in s.doors.map { ($0.id, $0.machine.mode, $0.machine.released, $0.machine.fireLatched) } }
+        site.withLock { s in s.doors.map { ($0.layout.id, $0.machine.mode, $0.machine.released, $0.machine.fireLatched) } }
     }
+
+    /// Lane and zone state, for `status`.
+    public var fieldStates: (lanes: [(portal: String, position: String, loop: Bool, locked: Bool)],
+                             zones: [(portal: String, armed: Bool, latched: [String])]) {
+        site.withLock { s in
+            (s.lanes.map { ($0.layout.portal, $0.machine.position.rawValue, $0.machine.loopOccupied, $0.machine.lockedMode) },
+             s.zones.map { ($0.layout.portal, $0.machine.armed, $0.machine.latched.sorted().map(\.rawValue)) })
+        }
+    }
+
+    /// The in-memory gate of a `simulated` Modbus line (simulation and tests).
+    public func simulatedGate(_ device: String) -> SimulatedBarrierGate? { fieldDevices?.simulatedGates[device] }
+
+    /// The in-memory fence host of a `simulated` Modbus line.
+    public func simulatedFenceHost(_ device: String) -> SimulatedFenceHost? { fieldDevices?.simulatedHosts[device] }
 
     /// Appends events raised outside the controller (the analytics' indicators) through the
     /// store worker, so their serials stay in the one log; durable once `flush()` returns.
@@ -469,11 +398,14 @@ public final class Controller: @unchecked Sendable {
 public enum ControlError: Error, CustomStringConvertible {
     case unknown(String)
     case malformed(String)
+    /// Understood, and refused (an emergency zone cannot be disarmed …).
+    case refused(String)
 
     public var description: String {
         switch self {
         case .unknown(let s): return s
         case .malformed(let s): return "malformed request: \(s)"
+        case .refused(let s): return "refused: \(s)"
         }
     }
 }

@@ -43,7 +43,7 @@ public final class ControllerMetrics: Sendable {
     func recordDurable(_ events: [AccessEvent]) {
         eventCounters.withLock { counters in
             for event in events {
-                let reason = event.reason ?? ""
+                let reason = event.reason?.rawValue ?? ""
                 let key = event.type.rawValue + "\u{1F}" + reason
                 let counter = counters[key] ?? {
                     let made = Counter(label: "access_events_total", dimensions: [("type", event.type.rawValue), ("reason", reason)],

@@ -13,11 +13,9 @@ import Glibc
 public final class StoreWorker: @unchecked Sendable {
     public enum Job: Sendable {
         case event(AccessEvent)
-        case passUse(String)
-        case passage(subject: String, area: String, at: UnixSeconds)
-        /// An operator's command at portals (`door.open`, `barrier.close`, `fence.disarm` …): the
-        /// audit record, and the portals' standing mode when the command sets one.
-        case operatorCommand(portals: [String], action: String, mode: PortalMode?, operator: String)
+        /// A visitor use, an anti-passback passage or an operator's command, kept with the events
+        /// of the same step.
+        case record(SiteRecord)
     }
 
     private let monitor = Monitor()
@@ -37,15 +35,20 @@ public final class StoreWorker: @unchecked Sendable {
     /// Applied between batches, at most every `maintenanceNanos`.
     private let retention: EventRetention?
     private let maintenanceNanos: UInt64
-    private let makeEvent: @Sendable (_ reason: String, _ detail: [(String, JSON)]) -> AccessEvent
+    private let makeEvent: @Sendable (_ reason: EventReason, _ detail: [(String, JSON)]) -> AccessEvent
+    private let clock: ControllerClock
+    /// Maintenance passes asked for with `maintainNow` and passes done (guarded by `monitor`).
+    private var maintenanceAsked = 0
+    private var maintenanceDone = 0
     /// Whether `event_log_nearly_full` stands raised (it clears below 85 % of the limit).
     private var nearlyFull = false
 
     /// `retention`: how much of the log to keep; `makeEvent` builds the worker's own events
     /// (`event_log_nearly_full`, `event_log_pruned`) with the controller's clock and zone.
-    public init(path: String, retention: EventRetention? = nil, maintenanceSeconds: Double = 60,
-                makeEvent: @escaping @Sendable (_ reason: String, _ detail: [(String, JSON)]) -> AccessEvent = { reason, detail in
-                    AccessEvent(timeMicros: AccessDatabase.nowMicros(), utcOffset: 0, type: .alarm, reason: reason, detail: detail)
+    /// `clock`: the wall clock retention judges an event's age by.
+    public init(path: String, retention: EventRetention? = nil, maintenanceSeconds: Double = 60, clock: ControllerClock = .system,
+                makeEvent: @escaping @Sendable (_ reason: EventReason, _ detail: [(String, JSON)]) -> AccessEvent = { reason, detail in
+                    AccessEvent(timeMicros: wallClockMicros(), utcOffset: 0, type: .alarm, reason: reason, detail: detail)
                 },
                 onDurable: @escaping @Sendable ([AccessEvent]) -> Void = { _ in },
                 onFailure: @escaping @Sendable (Error) -> Void = { _ in }) throws {
@@ -54,9 +57,10 @@ public final class StoreWorker: @unchecked Sendable {
         self.retention = retention
         self.maintenanceNanos = UInt64(maintenanceSeconds * 1e9)
         self.makeEvent = makeEvent
+        self.clock = clock
         let db = try AccessDatabase(path: path, create: false)
         nonisolated(unsafe) let connection = db
-        thread = try startThread { self.run(connection) }  // the thread keeps the worker alive until stop()
+        thread = try startThread(name: "event-writer") { self.run(connection) }  // the thread keeps the worker alive until stop()
     }
 
     public func submit(_ more: [Job]) {
@@ -76,6 +80,16 @@ public final class StoreWorker: @unchecked Sendable {
         }
     }
 
+    /// Runs a retention pass now, after what is queued, and waits for it (tests, operators).
+    public func maintainNow() {
+        monitor.locked {
+            maintenanceAsked += 1
+            let target = maintenanceAsked
+            monitor.broadcast()
+            while maintenanceDone < target && !stopping { monitor.wait() }
+        }
+    }
+
     /// Writes what is queued, then stops the thread.
     public func stop() {
         monitor.locked {
@@ -91,12 +105,17 @@ public final class StoreWorker: @unchecked Sendable {
         var retryDelay: UInt32 = 10_000
         var nextMaintenance = monotonicNow() + maintenanceNanos
         while true {
-            if retention != nil, pending.isEmpty, monotonicNow() >= nextMaintenance {
+            let asked = monitor.locked { maintenanceAsked }
+            if retention != nil, pending.isEmpty, monotonicNow() >= nextMaintenance || asked > monitor.locked({ maintenanceDone }) {
                 nextMaintenance = monotonicNow() + maintenanceNanos
                 maintain(db)
+                monitor.locked {
+                    maintenanceDone = asked
+                    monitor.broadcast()
+                }
             }
             let (batch, stop): ([Job], Bool) = monitor.locked {
-                while jobs.isEmpty && !stopping && pending.isEmpty {
+                while jobs.isEmpty && !stopping && pending.isEmpty && maintenanceAsked == maintenanceDone {
                     if retention == nil { monitor.wait() } else {
                         monitor.wait(until: nextMaintenance)
                         if monotonicNow() >= nextMaintenance { break }
@@ -129,20 +148,20 @@ public final class StoreWorker: @unchecked Sendable {
     private func maintain(_ db: AccessDatabase) {
         guard let retention else { return }
         do {
-            var report = try db.pruneEvents(retention, nowMicros: AccessDatabase.nowMicros())
+            var report = try db.pruneEvents(retention, nowMicros: clock.wall())
             var unacknowledged = report.deletedUnacknowledged
             while report.deleted > 0 && !monitor.locked({ stopping || !jobs.isEmpty }) {
-                report = try db.pruneEvents(retention, nowMicros: AccessDatabase.nowMicros())
+                report = try db.pruneEvents(retention, nowMicros: clock.wall())
                 unacknowledged += report.deletedUnacknowledged
             }
             var events: [AccessEvent] = []
             if unacknowledged > 0 {
-                events.append(makeEvent("event_log_pruned_unacknowledged", [("deleted", .int(unacknowledged)), ("limit", .int(retention.maxCount))]))
+                events.append(makeEvent(.eventLogPrunedUnacknowledged, [("deleted", .int(unacknowledged)), ("limit", .int(retention.maxCount))]))
             }
             let fill = Double(report.count) / Double(retention.maxCount)
             if fill >= retention.alarmFraction && !nearlyFull {
                 nearlyFull = true
-                events.append(makeEvent("event_log_nearly_full", [("count", .int(report.count)), ("limit", .int(retention.maxCount))]))
+                events.append(makeEvent(.eventLogNearlyFull, [("count", .int(report.count)), ("limit", .int(retention.maxCount))]))
             } else if fill < retention.alarmFraction - 0.05 && nearlyFull {
                 nearlyFull = false
             }
@@ -161,9 +180,9 @@ public final class StoreWorker: @unchecked Sendable {
                 for job in batch {
                     switch job {
                     case .event: break
-                    case .passUse(let id): try db.recordPassUse(id)
-                    case .passage(let subject, let area, let at): try db.recordPassage(subject: subject, area: area, at: at)
-                    case .operatorCommand(let portals, let action, let mode, let who):
+                    case .record(.passUse(let id)): try db.recordPassUse(id)
+                    case .record(.passage(let subject, let area, let at)): try db.recordPassage(subject: subject, area: area, at: at)
+                    case .record(.operatorCommand(let portals, let action, let mode, let who)):
                         if let mode {
                             for portal in portals {
                                 try db.connection.run("UPDATE portals SET mode = ? WHERE id = ?", [.text(mode.rawValue), .text(portal)])

@@ -50,13 +50,22 @@ final class Monitor: @unchecked Sendable {
 }
 
 /// Starts a detached-from-Swift-concurrency thread running `body` (blocking work stays off the
-/// cooperative pool). Returns the handle to join.
-func startThread(_ body: @escaping @Sendable () -> Void) throws -> pthread_t {
+/// cooperative pool), named for `top -H` (at most 15 bytes). Returns the handle to join.
+func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws -> pthread_t {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
-    let box = Unmanaged.passRetained(Box(body))
+    let label = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+    let box = Unmanaged.passRetained(Box {
+        // The thread names itself: /proc/thread-self/comm is what `top -H` shows.
+        let fd = open("/proc/thread-self/comm", O_WRONLY)
+        if fd >= 0 {
+            _ = label.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
+        body()
+    })
     var handle = pthread_t()
     let rc = pthread_create(&handle, nil, { raw in
         guard let raw else { return nil }

@@ -265,6 +265,8 @@ struct FenceControlCommand: SiteCommand {
         let reply = try site.control(.object([("op", "fence"), ("portal", .string(portal)), ("command", .string(command.rawValue)),
                                               ("operator", .string(site.operatorName))]))
         if site.json { return Say.json(reply) }
-        Say.line("fence \(portal): \(command.rawValue) done; \(reply["armed"] == .bool(true) ? "armed" : "disarmed")\(reply["alarm"] == .bool(true) ? ", alarm latched" : "")")
+        let alarm = reply["pending"] == .bool(true) ? ", the host has not confirmed the reset yet"
+            : reply["alarm"] == .bool(true) ? ", alarm still latched (its cause is still present)" : ", no alarm"
+        Say.line("fence \(portal): \(command.rawValue) done; \(reply["armed"] == .bool(true) ? "armed" : "disarmed")\(alarm)")
     }
 }

@@ -68,7 +68,7 @@ struct EventsCommand: SiteCommand {
         let outcome = e.granted.map { $0 ? "granted" : "denied" }
         let credential = [e.credentialKind?.rawValue, e.credential].compactMap { $0 }.joined(separator: " ")
         let who = [e.personID, e.houseID, e.role?.rawValue].compactMap { $0 }.joined(separator: " ")
-        let parts = [String(e.serial), String(time), e.type.rawValue, e.portal, outcome, e.reason, credential, who]
+        let parts = [String(e.serial), String(time), e.type.rawValue, e.portal, outcome, e.reason?.rawValue, credential, who]
         Say.line(parts.compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "  "))
     }
 }

@@ -22,6 +22,12 @@ extension AccessDatabase {
     /// the events are durable (WAL, `synchronous=FULL`).
     @discardableResult
     public func appendEvents(_ events: [AccessEvent]) throws -> [AccessEvent] {
+        let stored = try insertEvents(events)
+        EventSamples.record(stored)
+        return stored
+    }
+
+    private func insertEvents(_ events: [AccessEvent]) throws -> [AccessEvent] {
         try connection.transaction {
             var stored = events
             let s = try connection.statement("""
@@ -35,7 +41,7 @@ extension AccessDatabase {
                     .int(e.timeMicros), .int(Int64(e.utcOffset)), .text(e.type.rawValue), .optional(e.portal),
                     .optional(e.direction?.rawValue), .optional(e.credentialKind?.rawValue), .optional(e.credential),
                     .optional(e.personID), .optional(e.houseID), .optional(e.role?.rawValue),
-                    e.granted.map { .int($0 ? 1 : 0) } ?? .null, .optional(e.reason),
+                    e.granted.map { .int($0 ? 1 : 0) } ?? .null, .optional(e.reason?.rawValue),
                     e.detail.isEmpty ? .null : .text(JSON.object(e.detail).rendered()),
                 ])
                 while try s.step() {}
@@ -65,7 +71,7 @@ extension AccessDatabase {
                 portal: s.optionalText(4), direction: s.optionalText(5).flatMap(PortalDirection.init(rawValue:)),
                 credentialKind: s.optionalText(6).flatMap(CredentialKind.init(rawValue:)), credential: s.optionalText(7),
                 personID: s.optionalText(8), houseID: s.optionalText(9), role: s.optionalText(10).flatMap(Role.init(rawValue:)),
-                granted: s.optionalInt(11).map { $0 != 0 }, reason: s.optionalText(12),
+                granted: s.optionalInt(11).map { $0 != 0 }, reason: s.optionalText(12).flatMap(EventReason.init(rawValue:)),
                 detail: s.optionalText(13).map(Self.parseDetail) ?? []
             ))
         }

@@ -135,6 +135,7 @@ public struct UpstreamAPI: Sendable {
                 throw APIError(.badRequest, "command \"\(raw)\" is not one of \((DoorCommand.allCases.map(\.rawValue) + FenceCommand.allCases.map(\.rawValue)).joined(separator: ", "))")
             }
         } catch let error as ControlError {
+            if case .refused = error { throw APIError(.conflict, error.description) }
             throw APIError(.notFound, error.description)
         }
         logger.info("portal command", metadata: ["portal": "\(portal)", "command": "\(raw)", "token": "\(context.tokenName ?? "?")"])

@@ -167,10 +167,10 @@ struct AnalyticsEngineTests {
         #expect(a.activeIndicators.map(\.personID) == ["P-NEW"])
 
         let event = IndicatorChange.fired(i).event(zone: AnalyticsCommunity.zone, nowMicros: t + 48 * Self.hour)
-        #expect(event.type == .alarm && event.reason == "indicator_alone_not_seen")
+        #expect(event.type == .alarm && event.reason?.rawValue == "indicator_alone_not_seen")
         #expect(event.houseID == "H-ALONE" && event.personID == "P-ALONE")
         let cleared = IndicatorChange.cleared(i, atMicros: t).event(zone: AnalyticsCommunity.zone, nowMicros: t)
-        #expect(cleared.type == .system && cleared.reason == "indicator_cleared")
+        #expect(cleared.type == .system && cleared.reason?.rawValue == "indicator_cleared")
         #expect(JSON.object(cleared.detail)["indicator"] == "alone_not_seen:H-ALONE:P-ALONE")
     }
 
@@ -267,7 +267,7 @@ struct AnalyticsEngineTests {
             // As the controller logs a granted card of staff bound to the house (a management office).
             a.record(AccessEvent(serial: Int64(i + 1), timeMicros: t + Int64(i) * Self.day / 4, utcOffset: 28_800, type: .access,
                                  portal: "gate-in", direction: .in, credentialKind: .card, credential: String(5000 + i % 10),
-                                 personID: "S\(i % 2)", houseID: "H-CROWD", role: .staff, granted: true, reason: "granted"))
+                                 personID: "S\(i % 2)", houseID: "H-CROWD", role: .staff, granted: true, reason: .granted))
         }
         a.evaluate(now: t + 5 * Self.day)
         #expect(a.takeChanges().isEmpty, "ten staff cards, night shifts: neither crowded nor late")
@@ -383,13 +383,13 @@ struct AnalyticsEngineTests {
             serial += 1
             b.record(AccessEvent(serial: serial, timeMicros: t + Int64(i) * 1_000_000, utcOffset: 28_800, type: .access, portal: "gate-in",
                                  direction: .in, credentialKind: .qr, credential: "PASS\(i)", houseID: "H-FAM", role: .visitor,
-                                 granted: true, reason: "granted", detail: [("visitor_pass", .string("PASS\(i)"))]))
+                                 granted: true, reason: .granted, detail: [("visitor_pass", .string("PASS\(i)"))]))
         }
         for i in 0..<200 {
             serial += 1
             b.record(AccessEvent(serial: serial, timeMicros: t + Int64(i) * 1_000_000, utcOffset: 28_800, type: .access, portal: "lane-in",
                                  direction: .in, credentialKind: .plate, credential: "京A\(10_000 + i)", houseID: "H-CROWD",
-                                 granted: true, reason: "granted"))
+                                 granted: true, reason: .granted))
         }
         f = b.footprint
         #expect(f.visitorEntries == AnalyticsThresholds.visitorCap)

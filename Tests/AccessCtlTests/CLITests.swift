@@ -246,7 +246,7 @@ struct CLITests {
     @Test func followAfterZeroStartsAtTheFirstEventAndWithoutACursorFromNow() throws {
         let cli = CLI()
         let db = try AccessDatabase(path: cli.dir.file("access.db"))
-        let old = (1...3).map { AccessEvent(timeMicros: 1_790_000_000_000_000 + Int64($0), utcOffset: 28_800, type: .system, reason: "old\($0)") }
+        let old = (1...3).map { AccessEvent(timeMicros: 1_790_000_000_000_000 + Int64($0), utcOffset: 28_800, type: .system, reason: .started, detail: [("n", .int(Int64($0)))]) }
         _ = try db.appendEvents(old)
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessctl")
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "accessctl is built beside the tests")
@@ -260,7 +260,7 @@ struct CLITests {
             process.standardOutput = out
             try process.run()
             usleep(500_000)
-            _ = try db.appendEvents([AccessEvent(timeMicros: 1_790_000_000_100_000, utcOffset: 28_800, type: .system, reason: "new")])
+            _ = try db.appendEvents([AccessEvent(timeMicros: 1_790_000_000_100_000, utcOffset: 28_800, type: .system, reason: .stopped)])
             usleep(1_000_000)
             // SIGKILL: a test before may have run a ServiceGroup, which ignores SIGTERM, and an
             // ignored signal stays ignored in the children.
@@ -269,8 +269,8 @@ struct CLITests {
             process.waitUntilExit()
             return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { JSON.parse(String($0))?["reason"]?.stringValue }
         }
-        #expect(try follow(["--after", "0"]) == ["old1", "old2", "old3", "new"])
-        #expect(try follow([]) == ["new"], "no cursor: only what is recorded from now on")
+        #expect(try follow(["--after", "0"]) == ["started", "started", "started", "stopped"])
+        #expect(try follow([]) == ["stopped"], "no cursor: only what is recorded from now on")
     }
 
     @Test func theBuiltBinaryRunsWithGlobalOptionsFirst() throws {

@@ -165,7 +165,7 @@ struct RosterStoreTests {
     @Test func removingAPersonRemovesTheirCredentialsButNotEvents() throws {
         try db.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "H1", role: .owner)]), operator: "a")
         try db.addCredential(Credential(kind: .card, value: "555", owner: .person("P1")), operator: "a")
-        try db.appendEvents([AccessEvent(timeMicros: 1_795_363_200_000_000, utcOffset: 28_800, type: .access, personID: "P1", granted: true, reason: "granted")])
+        try db.appendEvents([AccessEvent(timeMicros: 1_795_363_200_000_000, utcOffset: 28_800, type: .access, personID: "P1", granted: true, reason: .granted)])
         try db.removePerson("P1", operator: "a")
         #expect(try db.credential(kind: .card, value: "555") == nil)
         #expect(try db.events(EventQuery()).count == 1)
@@ -242,7 +242,7 @@ struct EventLogTests {
         let db = try AccessDatabase(path: dir.file("e.db"))
         let e = AccessEvent(timeMicros: 1_795_363_200_000_000, utcOffset: 28_800, type: .access, portal: "gate-in", direction: .in,
                             credentialKind: .card, credential: "1001", personID: "P1", houseID: "H1", role: .owner, granted: true,
-                            reason: "granted", detail: [("alarm", false)])
+                            reason: .granted, detail: [("alarm", false)])
         let first = try db.appendEvents([e, e, e])
         #expect(first.map(\.serial) == [1, 2, 3])
         try db.connection.execute("DELETE FROM events WHERE serial = 3")

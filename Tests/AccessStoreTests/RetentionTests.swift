@@ -9,7 +9,7 @@ struct RetentionTests {
         let dir = TemporaryDirectory()
         let db = try AccessDatabase(path: dir.file("access.db"))
         let events = (0..<count).map { i in
-            AccessEvent(timeMicros: startMicros + Int64(i) * stepMicros, utcOffset: 28_800, type: .system, reason: "e\(i)")
+            AccessEvent(timeMicros: startMicros + Int64(i) * stepMicros, utcOffset: 28_800, type: .system, reason: .started, detail: [("n", .int(Int64(i)))])
         }
         try db.appendEvents(events)
         return (dir, db)
@@ -34,7 +34,7 @@ struct RetentionTests {
         #expect(try db.eventCount() == 1000)
         let kept = try db.events(EventQuery(after: 0, limit: 5000))
         #expect(kept.first?.serial == 1501 && kept.last?.serial == 2500)
-        let next = try db.appendEvents([AccessEvent(timeMicros: 1, utcOffset: 0, type: .system, reason: "new")])
+        let next = try db.appendEvents([AccessEvent(timeMicros: 1, utcOffset: 0, type: .system, reason: .stopped)])
         #expect(next.first?.serial == 2501)
     }
 
@@ -44,7 +44,7 @@ struct RetentionTests {
         let now: Int64 = 1_790_000_000_000_000 + 99 * 86_400_000_000
         let report = try pruneAll(db, EventRetention(maxCount: 1_000_000, maxAgeDays: 30), now: now)
         #expect(report.count == 31, "days 69…99 are within 30 days of day 99")
-        #expect(try db.events(EventQuery(after: 0, limit: 1)).first?.reason == "e69")
+        #expect(try db.events(EventQuery(after: 0, limit: 1)).first?.detail.first?.1 == .int(69))
     }
 
     @Test func whatAnOutboxOwesIsKeptUntilTheCountLimitForcesIt() throws {

@@ -53,7 +53,7 @@ struct AnalyticsServiceTests {
 
     static func events(_ site: APISite, reason: String) throws -> [AccessEvent] {
         site.controller.flush()
-        return try site.db.events(EventQuery(after: 0, limit: 100_000)).filter { $0.reason == reason }
+        return try site.db.events(EventQuery(after: 0, limit: 100_000)).filter { $0.reason?.rawValue == reason }
     }
 
     @Test func anIndicatorIsRaisedInTheLogServedAndCleared() async throws {
@@ -188,7 +188,7 @@ struct AnalyticsServiceTests {
         // which the service then reads like any other.
         while await service.appliedSerial < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         controller.flush()
-        #expect(try db.events(EventQuery(after: 2, limit: 10)).map(\.reason) == ["indicator_alone_not_seen"])
+        #expect(try db.events(EventQuery(after: 2, limit: 10)).map(\.reason) == [.indicatorAloneNotSeen])
         run.cancel()
         try await run.value
         #expect(try db.analyticsState().appliedSerial == 3, "written at stop")
@@ -242,8 +242,8 @@ struct AnalyticsServiceTests {
         #expect(roster.livesAlone("P3") == nil)
         // Where a first start begins: the serial before the first event of the window.
         let now = wallClockMicros()
-        let stored = try db.appendEvents([AccessEvent(timeMicros: now - 50 * 86_400_000_000, utcOffset: 0, type: .system, reason: "old"),
-                                          AccessEvent(timeMicros: now, utcOffset: 0, type: .system, reason: "new")])
+        let stored = try db.appendEvents([AccessEvent(timeMicros: now - 50 * 86_400_000_000, utcOffset: 0, type: .system, reason: .started),
+                                          AccessEvent(timeMicros: now, utcOffset: 0, type: .system, reason: .stopped)])
         #expect(try db.serialBefore(micros: now - 30 * 86_400_000_000) == stored[1].serial - 1)
         #expect(try db.serialBefore(micros: now + 1) == stored[1].serial)
     }

@@ -264,12 +264,12 @@ private final class MQTTSite: @unchecked Sendable {
             made += 1
             let t = 1_790_000_000_000_000 + Int64(made) * 1_000
             if made % alarmEvery == 0 {
-                events.append(AccessEvent(timeMicros: t, utcOffset: 28_800, type: .alarm, portal: "fence-zone-1", reason: "fence_broken",
+                events.append(AccessEvent(timeMicros: t, utcOffset: 28_800, type: .alarm, portal: "fence-zone-1", reason: .fenceBroken,
                                           detail: [("alarm", .bool(true)), ("zone", .int(1))]))
             } else {
                 events.append(AccessEvent(timeMicros: t, utcOffset: 28_800, type: .access, portal: "gate-in", direction: .in,
                                           credentialKind: .card, credential: String(6_553_700 + made), personID: "P\(made)",
-                                          houseID: "B01-U1-101", role: .owner, granted: true, reason: "granted"))
+                                          houseID: "B01-U1-101", role: .owner, granted: true, reason: .granted))
             }
         }
         let stored = try db.appendEvents(events)

@@ -852,7 +852,14 @@ public enum IndicatorKind: String, CaseIterable, Sendable, Codable {
     case lateNight = "late_night"
 
     /// The reason of the `alarm` event raised when it fires.
-    public var alarmReason: String { "indicator_\(rawValue)" }
+    public var alarmReason: EventReason {
+        switch self {
+        case .aloneNotSeen: return .indicatorAloneNotSeen
+        case .outNotBack: return .indicatorOutNotBack
+        case .crowdedHouse: return .indicatorCrowdedHouse
+        case .lateNight: return .indicatorLateNight
+        }
+    }
 }
 
 /// An indicator in force. Its key (kind, house, person) is stable: it fires once and clears once.
@@ -923,7 +930,7 @@ public enum IndicatorChange: Sendable, Equatable {
         case .cleared(_, let at):
             detail.append(("cleared_at", .string(ISO8601.format(micros: at, zone: zone))))
             return AccessEvent(timeMicros: nowMicros, utcOffset: offset, type: .system, personID: i.personID, houseID: i.houseID,
-                               reason: "indicator_cleared", detail: detail)
+                               reason: .indicatorCleared, detail: detail)
         }
     }
 

@@ -21,7 +21,7 @@ public struct AccessEvent: Hashable, Sendable {
     public var houseID: String?
     public var role: Role?
     public var granted: Bool?
-    public var reason: String?
+    public var reason: EventReason?
     /// Further facts of the event (alarm, anti-passback, operator, device …), as a JSON object.
     public var detail: [(String, JSON)]
 
@@ -29,7 +29,7 @@ public struct AccessEvent: Hashable, Sendable {
         serial: Int64 = 0, timeMicros: Int64, utcOffset: Int, type: EventType, portal: String? = nil,
         direction: PortalDirection? = nil, credentialKind: CredentialKind? = nil, credential: String? = nil,
         personID: String? = nil, houseID: String? = nil, role: Role? = nil, granted: Bool? = nil,
-        reason: String? = nil, detail: [(String, JSON)] = []
+        reason: EventReason? = nil, detail: [(String, JSON)] = []
     ) {
         self.serial = serial
         self.timeMicros = timeMicros
@@ -64,7 +64,7 @@ public struct AccessEvent: Hashable, Sendable {
             timeMicros: timeMicros, utcOffset: zone.offset(at: timeMicros / 1_000_000), type: .access,
             portal: portal.id, direction: portal.direction, credentialKind: presented.kind, credential: credential,
             personID: decision.personID, houseID: decision.houseID, role: decision.role, granted: decision.granted,
-            reason: decision.reason.rawValue, detail: detail
+            reason: EventReason(decision.reason), detail: detail
         )
     }
 
@@ -86,7 +86,7 @@ public struct AccessEvent: Hashable, Sendable {
             ("house_id", .string(houseID)),
             ("role", .string(role?.rawValue)),
             ("granted", granted.map(JSON.bool) ?? .null),
-            ("reason", .string(reason)),
+            ("reason", .string(reason?.rawValue)),
         ]
         for (key, value) in detail where !pairs.contains(where: { $0.0 == key }) { pairs.append((key, value)) }
         return .object(pairs)

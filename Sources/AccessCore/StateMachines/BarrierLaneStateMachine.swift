@@ -92,8 +92,8 @@ public struct BarrierLaneStateMachine: Sendable, Equatable {
                 if faultRaised { faultRaised = false; actions.append(.event(.faultCleared)) }
                 actions.append(.event(p == .open ? .raised : .lowered))
             }
-            if p == .closing && loopOccupied {
-                // Lowering onto a vehicle: raise again at once.
+            if p == .closing && loopOccupied && target != .open {
+                // Lowering onto a vehicle: raise again at once (unless the loop already did).
                 actions.append(.event(.reversed))
                 open(at: now, &actions)
             }

@@ -94,6 +94,7 @@ public final class SimulatedFenceHost: FenceAlarmHost, Sendable {
         var latched: Set<FenceAlarm> = []
     }
     private let state: Mutex<(zones: [Zone], offline: Bool)>
+    private let answered = Atomic<Int>(0)
 
     public init(name: String, zoneCount: Int = 4) {
         self.name = name
@@ -107,8 +108,12 @@ public final class SimulatedFenceHost: FenceAlarmHost, Sendable {
 
     public func zones() async throws(DeviceError) -> [FenceZoneStatus] {
         if state.withLock({ $0.offline }) { throw .offline(device: name) }
+        defer { answered.add(1, ordering: .relaxed) }
         return zoneStates
     }
+
+    /// How many reads of the zones it has answered: a test waits for the next poll with it.
+    public var reads: Int { answered.load(ordering: .relaxed) }
 
     /// What the host would report now, answering or not (simulation and tests).
     public var zoneStates: [FenceZoneStatus] {

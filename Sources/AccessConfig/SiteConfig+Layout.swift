@@ -1,0 +1,25 @@
+import AccessCore
+
+extension SiteConfig {
+    /// The site as the controller's state machine sees it: rules, doors, lanes, zones, linkage.
+    public var layout: SiteLayout {
+        SiteLayout(
+            rules: rules,
+            doors: doors.map { door in
+                SiteLayout.Door(id: door.id, portals: door.portals, config: DoorConfig(
+                    unlockSeconds: door.unlockSeconds, heldOpenSeconds: door.heldOpenSeconds, hasContact: door.contact != nil,
+                    escapeRoute: door.escapeRoute, releasedWhenStopped: door.failSafe),
+                    contact: door.contact, exitButton: door.exitButton)
+            },
+            lanes: barriers.map { b in
+                SiteLayout.Lane(portal: b.portal, device: b.device, config: BarrierLaneConfig(
+                    positionTimeoutSeconds: b.positionTimeoutSeconds, closeDelaySeconds: b.closeDelaySeconds, autoClose: b.autoClose))
+            },
+            zones: fenceZones.map { f in
+                SiteLayout.Zone(portal: f.portal, device: f.device, zone: f.zone, emergency: f.emergency, armed: f.armed,
+                                armSchedule: f.armSchedule, outputs: f.outputs)
+            },
+            linkage: SiteLayout.Linkage(fire: linkage.fire, call: linkage.call, tamper: linkage.tamper)
+        )
+    }
+}

@@ -1,0 +1,442 @@
+/// A whole site as a value: its doors, barrier lanes and fence zones, the PINs being typed, the
+/// anti-passback ledger, the portals' modes and the event clock. Feed it an input with the time,
+/// and carry out the effects it returns; nothing here reads a clock, touches a line or a disk.
+public struct Site: Sendable {
+    /// A door and its state machine.
+    public struct Door: Sendable {
+        public let layout: SiteLayout.Door
+        public internal(set) var machine: DoorStateMachine
+    }
+
+    /// A barrier lane and its state machine.
+    public struct Lane: Sendable {
+        public let layout: SiteLayout.Lane
+        public internal(set) var machine: BarrierLaneStateMachine
+        public internal(set) var mode: PortalMode = .normal
+    }
+
+    /// A fence zone and its state machine.
+    public struct Zone: Sendable {
+        public let layout: SiteLayout.Zone
+        public internal(set) var machine: FenceZoneStateMachine
+        /// The arm schedule's state when last looked at: the zone follows its changes only, so an
+        /// operator's arm or disarm holds until the schedule next changes.
+        var scheduleActive: Bool?
+        /// A reset was sent to the host and its answer is awaited.
+        public internal(set) var resetPending = false
+    }
+
+    /// Decisions and frames counted since start.
+    public struct Counters: Sendable, Equatable {
+        public var decisions = 0
+        public var granted = 0
+        public var garbled = 0
+        public var overruns = 0
+    }
+
+    public let layout: SiteLayout
+    public private(set) var policy: AccessPolicy
+    public private(set) var ledger: AntiPassbackLedger
+    public private(set) var doors: [Door]
+    public private(set) var lanes: [Lane]
+    public private(set) var zones: [Zone]
+    public private(set) var clock: EventClock
+    public private(set) var counters = Counters()
+    /// The latest decision at each reader or lane.
+    public private(set) var lastDecision: [String: Decision] = [:]
+    private var pins: [String: PinEntry] = [:]
+    private var fireActive = false
+    private var warnedSchedules: Set<String> = []
+    private let readerPortal: [String: String]
+    private let portalDoor: [String: Int]
+    private let portalLane: [String: Int]
+    private let portalZone: [String: Int]
+
+    /// `clock`: the event clock as the log left it (its newest time is the floor while the wall
+    /// clock is unset).
+    public init(layout: SiteLayout, policy: AccessPolicy, ledger: AntiPassbackLedger = AntiPassbackLedger(), clock: EventClock) {
+        self.layout = layout
+        self.policy = policy
+        self.ledger = ledger
+        self.clock = clock
+        doors = layout.doors.map { Door(layout: $0, machine: DoorStateMachine(config: $0.config)) }
+        lanes = layout.lanes.map { Lane(layout: $0, machine: BarrierLaneStateMachine(config: $0.config)) }
+        zones = layout.zones.map {
+            Zone(layout: $0, machine: FenceZoneStateMachine(zone: $0.zone, emergency: $0.emergency, armed: $0.armed))
+        }
+        var readers: [String: String] = [:]
+        for portal in layout.rules.portals { for reader in portal.readers { readers[reader] = portal.id } }
+        readerPortal = readers
+        var byPortal: [String: Int] = [:]
+        for (i, door) in layout.doors.enumerated() { for portal in door.portals { byPortal[portal] = i } }
+        portalDoor = byPortal
+        portalLane = Dictionary(layout.lanes.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
+        portalZone = Dictionary(layout.zones.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// When `tick` must come next for a door's or a lane's timer, if one runs.
+    public var nextDeadline: MonotonicNanos? {
+        (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline)).min()
+    }
+
+    /// The portal a reader or lane camera belongs to.
+    public func portal(ofReader reader: String) -> String? { readerPortal[reader] }
+
+    public mutating func step(_ input: SiteInput, at now: SiteTime) -> [SiteEffect] {
+        var out: [SiteEffect] = []
+        switch input {
+        case .start(let modes): start(modes: modes, now, &out)
+        case .stop:
+            for i in doors.indices { door(i, doors[i].machine.stop(), now, &out) }
+            out.append(.log(event(.system, .stopped, now)))
+        case .credential(let reader, let credential):
+            decide(credential, reader: reader, now, &out)
+        case .key(let reader, let key):
+            var entry = pins[reader] ?? PinEntry(timeoutSeconds: layout.pinTimeoutSeconds)
+            let outcome = entry.press(key, at: now.mono)
+            pins[reader] = entry
+            if case .submitted(let pin) = outcome { decide(.pin(pin), reader: reader, now, &out) }
+        case .garbled(let reader, let problem):
+            counters.garbled += 1
+            out.append(.notice(.garbledFrame(reader: reader, problem: problem)))
+            out.append(.log(event(.system, .garbledFrame, now, detail: [("reader", .string(reader)), ("problem", .string(problem))])))
+        case .overrun(let line):
+            counters.overruns += 1
+            out.append(.notice(.gpioOverrun(line: line)))
+            out.append(.log(event(.system, .gpioOverrun, now, detail: [("line", .string(line))])))
+        case .input(let line, let active):
+            self.input(line, active: active, now, &out)
+        case .deviceOnline(let device, let online):
+            deviceOnline(device, online, now, &out)
+        case .barrierStatus(let device, let position, let loopOccupied, let fault):
+            for i in lanes.indices where lanes[i].layout.device == device {
+                // The loop first: an arm found closing onto a vehicle is raised again.
+                var actions = lanes[i].machine.handle(.loop(occupied: loopOccupied), at: now.mono)
+                if position != lanes[i].machine.position { actions += lanes[i].machine.handle(.position(position), at: now.mono) }
+                actions += lanes[i].machine.handle(.deviceFault(fault), at: now.mono)
+                lane(i, actions, now, &out)
+            }
+        case .fenceStatus(let device, let reports):
+            for i in zones.indices where zones[i].layout.device == device {
+                guard let report = reports.first(where: { $0.zone == zones[i].layout.zone }) else { continue }
+                zoneInput(i, .hostAlarms(report.alarms), now, &out)
+                // A host that lost its arm state (power cycle, someone at its panel) is put back.
+                if report.armed != zones[i].machine.armed {
+                    out.append(.command(.arm(zone: report.zone, armed: zones[i].machine.armed), device: device))
+                }
+            }
+        case .fenceResetDone(let device, let number, let reports):
+            guard let i = zones.firstIndex(where: { $0.layout.device == device && $0.layout.zone == number }) else { break }
+            zones[i].resetPending = false
+            if let report = reports?.first(where: { $0.zone == number }) {
+                zoneInput(i, .hostAlarms(report.alarms), now, &out)
+            }
+            // The host was reset already: only the zone's own latch is left to clear.
+            let actions = zones[i].machine.handle(.reset).filter { $0 != .resetHost }
+            zone(i, actions, now, &out)
+        case .deviceCommandFailed(let device, let command, let error):
+            out.append(.notice(.deviceCommandFailed(device: device, command: command, error: error)))
+            out.append(.log(event(.alarm, .deviceCommandFailed, now, detail: [
+                ("device", .string(device)), ("command", .string(command.description)), ("error", .string(error)),
+            ])))
+        case .portalCommand(let portal, let command, let who):
+            portalCommand(portal, command, operator: who, now, &out)
+        case .fenceCommand(let portal, let command, let who):
+            fenceCommand(portal, command, operator: who, now, &out)
+        case .tick:
+            tick(now, &out)
+        case .roster(let policy):
+            self.policy = policy
+        }
+        return out
+    }
+
+    // MARK: Start
+
+    private mutating func start(modes: [String: PortalMode], _ now: SiteTime, _ out: inout [SiteEffect]) {
+        out.append(.log(event(.system, .started, now, detail: [("controller", .string(layout.rules.controllerID))])))
+        for i in doors.indices {
+            door(i, doors[i].machine.start(), now, &out)
+            // A door's mode is that of its first portal, as operators last set it.
+            let mode = doors[i].layout.portals.compactMap { modes[$0] }.first ?? .normal
+            if mode != .normal {
+                door(i, doors[i].machine.handle(.command(mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed), at: now.mono), now, &out)
+            }
+        }
+        for i in lanes.indices {
+            let mode = modes[lanes[i].layout.portal] ?? .normal
+            if mode != .normal { laneCommand(i, mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed, now, &out) }
+        }
+        for i in zones.indices { zone(i, zones[i].machine.start(), now, &out) }
+        if !clock.trusted {
+            out.append(.notice(.clockUnsetAtStart))
+            out.append(.log(event(.alarm, .clockUnset, now, detail: [("wall_clock_micros", .int(now.wall))])))
+        }
+    }
+
+    // MARK: Decisions
+
+    private mutating func decide(_ credential: PresentedCredential, reader: String, _ now: SiteTime, _ out: inout [SiteEffect]) {
+        guard let portalID = readerPortal[reader], let portal = layout.rules.portal(portalID) else {
+            out.append(.log(event(.system, .unboundReader, now, detail: [("reader", .string(reader))])))
+            return
+        }
+        let door = portalDoor[portalID]
+        let lane = portalLane[portalID]
+        let mode = door.map { doors[$0].machine.mode } ?? lane.map { lanes[$0].mode } ?? .normal
+        let micros = clock.eventMicros(wall: now.wall, mono: now.mono)
+        let request = DecisionRequest(portal: portalID, credential: credential, at: micros / 1_000_000,
+                                      clockTrusted: clock.trusted, portalMode: mode)
+        guard let decision = try? policy.decide(request, ledger: ledger) else { return }
+        counters.decisions += 1
+        lastDecision[reader] = decision
+        var access = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: layout.rules.zone)
+        access.detail.append(("reader", .string(reader)))
+        out.append(.log(access))
+        if decision.granted {
+            counters.granted += 1
+            if let door { self.door(door, doors[door].machine.handle(.granted, at: now.mono), now, &out) }
+            if let lane { self.lane(lane, lanes[lane].machine.handle(.granted, at: now.mono), now, &out) }
+            if let subject = decision.subject {
+                ledger.recordPassage(subject: subject, portal: portal, at: request.at)
+                if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
+            }
+            if decision.consumesVisitorUse, let pass = decision.visitorPassID { out.append(.record(.passUse(pass))) }
+        }
+        if decision.alarm {
+            var alarm = event(.alarm, .blacklistedCredential, now, portal: portalID)
+            alarm.personID = decision.personID
+            alarm.houseID = decision.houseID
+            out.append(.log(alarm))
+        }
+    }
+
+    // MARK: Inputs and devices
+
+    private mutating func input(_ line: String, active: Bool, _ now: SiteTime, _ out: inout [SiteEffect]) {
+        if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
+            door(i, doors[i].machine.handle(.contact(open: active), at: now.mono), now, &out)
+        } else if let i = doors.firstIndex(where: { $0.layout.exitButton == line }) {
+            if active { door(i, doors[i].machine.handle(.exitButton, at: now.mono), now, &out) }
+        } else if layout.linkage.fire.contains(line) {
+            // The board reports every input at start: only a change is an event.
+            guard active != fireActive else { return }
+            fireActive = active
+            out.append(.log(event(.alarm, active ? .fireAlarm : .fireAlarmCleared, now, detail: [("line", .string(line))])))
+            for i in doors.indices { door(i, doors[i].machine.handle(.fire(active: active), at: now.mono), now, &out) }
+            for i in lanes.indices { lane(i, lanes[i].machine.handle(.fire(active: active), at: now.mono), now, &out) }
+        } else if layout.linkage.call.contains(line), active {
+            out.append(.log(event(.alarm, .oneKeyCall, now, detail: [("line", .string(line)), ("urgent", true)])))
+        } else if layout.linkage.tamper.contains(line), active {
+            out.append(.log(event(.alarm, .tamper, now, detail: [("line", .string(line))])))
+        }
+    }
+
+    private mutating func deviceOnline(_ device: String, _ online: Bool, _ now: SiteTime, _ out: inout [SiteEffect]) {
+        out.append(.notice(.deviceOnline(device, online)))
+        out.append(.log(event(online ? .system : .alarm, online ? .deviceOnline : .deviceOffline, now, detail: [("device", .string(device))])))
+        for i in lanes.indices where lanes[i].layout.device == device {
+            lane(i, lanes[i].machine.handle(.deviceFault(!online), at: now.mono), now, &out)
+        }
+        for i in zones.indices where zones[i].layout.device == device {
+            zoneInput(i, .hostOnline(online), now, &out)
+            // Back online: the host gets the zone's arm state again.
+            if online { out.append(.command(.arm(zone: zones[i].layout.zone, armed: zones[i].machine.armed), device: device)) }
+        }
+    }
+
+    // MARK: Operators
+
+    private mutating func portalCommand(_ portal: String, _ command: DoorCommand, operator who: String, _ now: SiteTime,
+                                        _ out: inout [SiteEffect]) {
+        if let i = portalLane[portal] {
+            out.append(.log(operatorEvent(portal, .init(command), who, now)))
+            laneCommand(i, command, now, &out)
+            let mode: PortalMode? = [.alwaysOpen, .alwaysClosed, .normal].contains(command) ? lanes[i].mode : nil
+            out.append(.record(.operatorCommand(portals: [portal], action: "barrier.\(command.rawValue)", mode: mode, operator: who)))
+            out.append(.reply(.done(["locked": lanes[i].machine.lockedMode])))
+        } else if let i = portalZone[portal] {
+            guard command == .resetAlarm else {
+                out.append(.reply(.unknownPortal("portal \(portal) is a fence zone: use accessctl fence arm|disarm|reset")))
+                return
+            }
+            fenceCommand(portal, .reset, operator: who, now, &out)
+        } else if let i = portalDoor[portal] {
+            out.append(.log(operatorEvent(portal, .init(command), who, now)))
+            door(i, doors[i].machine.handle(.command(command), at: now.mono), now, &out)
+            out.append(.record(.operatorCommand(portals: doors[i].layout.portals, action: "door.\(command.rawValue)",
+                                                mode: doors[i].machine.mode, operator: who)))
+            out.append(.reply(.done(["released": doors[i].machine.released])))
+        } else {
+            out.append(.reply(.unknownPortal("portal \(portal) has no door, lane or fence zone")))
+        }
+    }
+
+    private mutating func fenceCommand(_ portal: String, _ command: FenceCommand, operator who: String, _ now: SiteTime,
+                                       _ out: inout [SiteEffect]) {
+        guard let i = portalZone[portal] else {
+            out.append(.reply(.unknownPortal("portal \(portal) is not a fence zone")))
+            return
+        }
+        let reason: EventReason = command == .arm ? .fenceArm : command == .disarm ? .fenceDisarm : .fenceReset
+        out.append(.log(operatorEvent(portal, reason, who, now)))
+        out.append(.record(.operatorCommand(portals: [portal], action: "fence.\(command.rawValue)", mode: nil, operator: who)))
+        switch command {
+        case .arm: zoneInput(i, .arm, now, &out)
+        case .disarm:
+            if zoneInput(i, .disarm, now, &out).contains(.event(.disarmRefused)) {
+                out.append(.reply(.refused("\(portal) is an emergency zone: it is armed always and cannot be disarmed")))
+                return
+            }
+        case .reset:
+            // The host's latch first; the zone's own reset follows when the host has answered.
+            zones[i].resetPending = true
+            out.append(.command(.reset(zone: zones[i].layout.zone), device: zones[i].layout.device))
+        }
+        out.append(.reply(.done(["armed": zones[i].machine.armed, "alarm": !zones[i].machine.latched.isEmpty])))
+    }
+
+    /// A lane command as the lane's machine takes it.
+    private mutating func laneCommand(_ i: Int, _ command: DoorCommand, _ now: SiteTime, _ out: inout [SiteEffect]) {
+        let inputs: [BarrierLaneStateMachine.Input]
+        switch command {
+        case .open: inputs = [.command(.open)]
+        case .close: inputs = [.command(.close)]
+        case .alwaysOpen: inputs = [.command(.unlock), .command(.open), .command(.lock)]
+        case .alwaysClosed: inputs = [.command(.unlock), .command(.close), .command(.lock)]
+        case .normal: inputs = [.command(.unlock)]
+        case .resetAlarm: inputs = [.resetAlarm]
+        }
+        switch command {
+        case .alwaysOpen: lanes[i].mode = .alwaysOpen
+        case .alwaysClosed: lanes[i].mode = .alwaysClosed
+        case .normal: lanes[i].mode = .normal
+        default: break
+        }
+        for input in inputs { lane(i, lanes[i].machine.handle(input, at: now.mono), now, &out) }
+    }
+
+    // MARK: Time
+
+    private mutating func tick(_ now: SiteTime, _ out: inout [SiteEffect]) {
+        if let change = clock.observe(wall: now.wall, mono: now.mono) {
+            out.append(.notice(.clock(change)))
+            out.append(.log(clockEvent(change, now)))
+        }
+        for i in doors.indices where (doors[i].machine.nextDeadline ?? .max) <= now.mono {
+            door(i, doors[i].machine.handle(.tick, at: now.mono), now, &out)
+        }
+        for i in lanes.indices where (lanes[i].machine.nextDeadline ?? .max) <= now.mono {
+            lane(i, lanes[i].machine.handle(.tick, at: now.mono), now, &out)
+        }
+        guard clock.trusted else { return }  // no schedule is followed on an unset clock
+        let local = layout.rules.zone.localTime(at: now.wall / 1_000_000)
+        for i in zones.indices {
+            guard let name = zones[i].layout.armSchedule else { continue }
+            guard let schedule = policy.roster.schedule(named: name) else {
+                if zones[i].scheduleActive != nil || !warnedSchedules.contains(name) {
+                    warnedSchedules.insert(name)
+                    out.append(.notice(.armScheduleMissing(schedule: name, portal: zones[i].layout.portal)))
+                }
+                zones[i].scheduleActive = nil
+                continue
+            }
+            let active = schedule.allows(local)
+            guard active != zones[i].scheduleActive else { continue }
+            zones[i].scheduleActive = active
+            zoneInput(i, active ? .arm : .disarm, now, &out)
+        }
+    }
+
+    private func clockEvent(_ change: EventClock.Change, _ now: SiteTime) -> AccessEvent {
+        let zone = layout.rules.zone
+        func detail(_ from: Int64, _ to: Int64) -> [(String, JSON)] {
+            [("from", .string(ISO8601.format(micros: from, zone: zone))), ("to", .string(ISO8601.format(micros: to, zone: zone))),
+             ("jump_seconds", .int((to - from) / 1_000_000))]
+        }
+        switch change {
+        case .set(let from, let to): return event(.system, .clockSet, now, detail: detail(from, to))
+        case .jump(let from, let to): return event(.system, .clockJump, now, detail: detail(from, to))
+        case .lost(let from, let to): return event(.alarm, .clockUnset, now, detail: detail(from, to))
+        }
+    }
+
+    // MARK: Machines' actions as effects
+
+    private func door(_ i: Int, _ actions: [DoorAction], _ now: SiteTime, _ out: inout [SiteEffect]) {
+        for action in actions {
+            switch action {
+            case .lock(let released): out.append(.lock(door: i, released: released))
+            case .event(let e):
+                out.append(.log(event(e.isAlarm ? .alarm : .door, .init(e), now, portal: doors[i].layout.portals.first,
+                                      detail: [("door", .string(doors[i].layout.id))])))
+            }
+        }
+    }
+
+    private func lane(_ i: Int, _ actions: [BarrierLaneAction], _ now: SiteTime, _ out: inout [SiteEffect]) {
+        for action in actions {
+            switch action {
+            case .send(let command): out.append(.command(.barrier(command), device: lanes[i].layout.device))
+            case .event(let e):
+                out.append(.log(event(e.isAlarm ? .alarm : .barrier, .init(e), now, portal: lanes[i].layout.portal,
+                                      detail: [("device", .string(lanes[i].layout.device))])))
+            }
+        }
+    }
+
+    /// Steps a zone's machine, then turns its actions into effects (the sirens read every zone's
+    /// state, so the machine must have moved first).
+    @discardableResult
+    private mutating func zoneInput(_ i: Int, _ input: FenceZoneStateMachine.Input, _ now: SiteTime,
+                                    _ out: inout [SiteEffect]) -> [FenceZoneAction] {
+        let actions = zones[i].machine.handle(input)
+        zone(i, actions, now, &out)
+        return actions
+    }
+
+    private func zone(_ i: Int, _ actions: [FenceZoneAction], _ now: SiteTime, _ out: inout [SiteEffect]) {
+        let zone = zones[i].layout
+        for action in actions {
+            switch action {
+            case .armHost(let armed): out.append(.command(.arm(zone: zone.zone, armed: armed), device: zone.device))
+            case .resetHost: out.append(.command(.reset(zone: zone.zone), device: zone.device))
+            case .linkage:
+                // Sirens and lights: on while any zone they serve has a latched alarm.
+                for name in layout.fenceOutputs {
+                    out.append(.output(name, on: zones.contains { $0.layout.outputs.contains(name) && !$0.machine.latched.isEmpty }))
+                }
+            case .event(let e):
+                var detail: [(String, JSON)] = [("device", .string(zone.device)), ("zone", .int(zone.zone))]
+                let type: EventType
+                let reason: EventReason
+                switch e {
+                case .armed: (type, reason) = (.fence, .armed)
+                case .disarmed: (type, reason) = (.fence, .disarmed)
+                case .disarmRefused: (type, reason) = (.fence, .disarmRefused)
+                case .alarm(let kind): (type, reason) = (.alarm, EventReason(fenceAlarm: kind))
+                case .commRestored: (type, reason) = (.fence, .commRestored)
+                case .reset(let cleared, let stillActive):
+                    (type, reason) = (.fence, .alarmReset)
+                    detail += [("cleared", .strings(cleared.map(\.rawValue))), ("still_active", .strings(stillActive.map(\.rawValue)))]
+                }
+                out.append(.log(event(type, reason, now, portal: zone.portal, detail: detail)))
+            }
+        }
+    }
+
+    // MARK: Events
+
+    /// An event at `now`: stamped with the wall clock when it is set; while it is not (before
+    /// 2020), with the last time known good plus the monotonic time since, so never 1970.
+    public func event(_ type: EventType, _ reason: EventReason, _ now: SiteTime, portal: String? = nil,
+                      detail: [(String, JSON)] = []) -> AccessEvent {
+        let micros = clock.eventMicros(wall: now.wall, mono: now.mono)
+        return AccessEvent(timeMicros: micros, utcOffset: layout.rules.zone.offset(at: micros / 1_000_000), type: type,
+                           portal: portal, reason: reason, detail: detail)
+    }
+
+    private func operatorEvent(_ portal: String, _ reason: EventReason, _ who: String, _ now: SiteTime) -> AccessEvent {
+        event(.operator, reason, now, portal: portal, detail: [("operator", .string(who))])
+    }
+}

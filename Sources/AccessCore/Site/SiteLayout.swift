@@ -1,0 +1,96 @@
+/// What a site is made of, fixed while the controller runs: the decision rules, the doors with
+/// the lines that report their state, the barrier lanes and fence zones on field devices, and
+/// the inputs that act on the whole site. Built from the configuration.
+public struct SiteLayout: Sendable {
+    /// A door: the portals whose readers open it, how it behaves, and its input lines.
+    public struct Door: Sendable, Equatable {
+        public var id: String
+        public var portals: [String]
+        public var config: DoorConfig
+        public var contact: String?
+        public var exitButton: String?
+
+        public init(id: String, portals: [String], config: DoorConfig, contact: String? = nil, exitButton: String? = nil) {
+            self.id = id
+            self.portals = portals
+            self.config = config
+            self.contact = contact
+            self.exitButton = exitButton
+        }
+    }
+
+    /// A barrier lane: its portal and the gate (a field device) that carries out its commands.
+    public struct Lane: Sendable, Equatable {
+        public var portal: String
+        public var device: String
+        public var config: BarrierLaneConfig
+
+        public init(portal: String, device: String, config: BarrierLaneConfig) {
+            self.portal = portal
+            self.device = device
+            self.config = config
+        }
+    }
+
+    /// A fence zone of a fence alarm host.
+    public struct Zone: Sendable, Equatable {
+        public var portal: String
+        public var device: String
+        public var zone: Int
+        /// Armed always; a disarm is refused.
+        public var emergency: Bool
+        /// Armed at start (unless `armSchedule` says otherwise).
+        public var armed: Bool
+        /// Armed while this schedule is on; an operator's command holds until it next changes.
+        public var armSchedule: String?
+        /// Sirens and lights on while any alarm of the zone is latched.
+        public var outputs: [String]
+
+        public init(portal: String, device: String, zone: Int, emergency: Bool = false, armed: Bool = false,
+                    armSchedule: String? = nil, outputs: [String] = []) {
+            self.portal = portal
+            self.device = device
+            self.zone = zone
+            self.emergency = emergency
+            self.armed = armed
+            self.armSchedule = armSchedule
+            self.outputs = outputs
+        }
+    }
+
+    /// Input lines that act on the whole site.
+    public struct Linkage: Sendable, Equatable {
+        /// The fire panel: every escape door releases and every barrier rises, latched.
+        public var fire: [String]
+        /// One-key call buttons (一键呼叫).
+        public var call: [String]
+        public var tamper: [String]
+
+        public init(fire: [String] = [], call: [String] = [], tamper: [String] = []) {
+            self.fire = fire
+            self.call = call
+            self.tamper = tamper
+        }
+    }
+
+    public var rules: SiteRules
+    public var doors: [Door]
+    public var lanes: [Lane]
+    public var zones: [Zone]
+    public var linkage: Linkage
+    /// A pause between keypad keys longer than this starts the PIN over.
+    public var pinTimeoutSeconds: Double
+
+    public init(rules: SiteRules, doors: [Door] = [], lanes: [Lane] = [], zones: [Zone] = [], linkage: Linkage = Linkage(),
+                pinTimeoutSeconds: Double = 10) {
+        self.rules = rules
+        self.doors = doors
+        self.lanes = lanes
+        self.zones = zones
+        self.linkage = linkage
+        self.pinTimeoutSeconds = pinTimeoutSeconds
+    }
+
+    /// Every board output the fence zones sound.
+    public var fenceOutputs: [String] { Array(Set(zones.flatMap(\.outputs))).sorted() }
+}
