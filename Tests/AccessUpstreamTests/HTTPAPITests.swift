@@ -22,6 +22,9 @@ final class APISite: @unchecked Sendable {
     let port: Int
     let scheme: String
     private let server: Task<Void, Error>
+    /// The server's own thread: tests running beside it may block the cooperative pool's few
+    /// threads (child processes, device timers), and the server must answer all the same.
+    private let serverThread: ExecutorThread
     /// The analytics service `analytics` made, running, when given (AnalyticsTests.swift).
     private(set) var analytics: AnalyticsService?
     private var analyticsTask: Task<Void, Error>?
@@ -80,11 +83,13 @@ final class APISite: @unchecked Sendable {
         quiet.logLevel = .critical  // the server is cancelled, not drained, at the end of each test
         let analytics = try makeAnalytics?(controller)
         self.analytics = analytics
-        if let analytics { analyticsTask = Task { try await analytics.run() } }
+        let serverThread = try ExecutorThread(name: "test-api")
+        self.serverThread = serverThread
+        if let analytics { analyticsTask = Task(executorPreference: serverThread) { try await analytics.run() } }
         let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet, analytics: analytics)
         let bound = Mutex<Int?>(nil)
         let app = try api.application { port in bound.withLock { $0 = port } }
-        server = Task { try await app.runService() }
+        server = Task(executorPreference: serverThread) { try await app.runService() }
         let deadline = ContinuousClock.now + .seconds(10)
         while bound.withLock({ $0 }) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         port = try #require(bound.withLock { $0 })
@@ -95,6 +100,7 @@ final class APISite: @unchecked Sendable {
         server.cancel()
         analyticsTask?.cancel()
         controller.stop()
+        // The thread is left running: the cancelled server still has jobs to finish on it.
     }
 
     struct Reply {
