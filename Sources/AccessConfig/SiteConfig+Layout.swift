@@ -15,11 +15,8 @@ extension SiteConfig {
                 SiteLayout.Lane(portal: b.portal, device: b.device, config: BarrierLaneConfig(
                     positionTimeoutSeconds: b.positionTimeoutSeconds, closeDelaySeconds: b.closeDelaySeconds, autoClose: b.autoClose))
             },
-            zones: fenceZones.map { f in
-                SiteLayout.Zone(portal: f.portal, device: f.device, zone: f.zone, emergency: f.emergency, armed: f.armed,
-                                armSchedule: f.armSchedule, outputs: f.outputs)
-            },
-            linkage: SiteLayout.Linkage(fire: linkage.fire, call: linkage.call, tamper: linkage.tamper)
+            zones: fenceZones,
+            linkage: linkage
         )
     }
 }

@@ -106,12 +106,8 @@ public struct SiteConfig: Sendable {
         public var escapeRoute: Bool
     }
 
-    /// Inputs that act on the whole site.
-    public struct Linkage: Sendable, Equatable {
-        public var fire: [String]
-        public var call: [String]
-        public var tamper: [String]
-    }
+    /// Inputs that act on the whole site (fire, one-key call, tamper lines).
+    public typealias Linkage = SiteLayout.Linkage
 
     /// A Modbus line: a real RTU/TCP bus, or `simulated`: devices in memory, driven with
     /// `accessctl sim` (the simulated board's profile).
@@ -145,20 +141,7 @@ public struct SiteConfig: Sendable {
     }
 
     /// A fence portal: one zone of a fence alarm host, its arming, and the outputs it sounds.
-    public struct FenceZone: Sendable, Equatable {
-        public var portal: String
-        public var device: String
-        public var zone: Int
-        /// Armed always; refuses disarm.
-        public var emergency: Bool
-        /// Armed at start (unless `armSchedule` says otherwise).
-        public var armed: Bool
-        /// A schedule (`accessctl schedule`): armed while it is active, disarmed when it is not;
-        /// an operator's command holds until the schedule next changes.
-        public var armSchedule: String?
-        /// Board outputs (sirens, lights) on while any alarm of the zone is latched.
-        public var outputs: [String]
-    }
+    public typealias FenceZone = SiteLayout.Zone
 
     public var controller: Controller
     /// Absolute, or relative to the current directory as given on the command line.
