@@ -47,15 +47,28 @@ let package = Package(
             name: "AccessDevices",
             dependencies: ["AccessCore", "CGPIOD", "CModbus", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
+        // The control socket's typed requests and replies, their JSON wire format, and the
+        // client side: shared by accessd and accessctl, so accessctl never links the controller.
+        .target(name: "AccessControlProtocol", dependencies: ["AccessCore"]),
         // The controller: board events → decisions → relays and durable events; control socket.
         .target(
             name: "AccessController",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "CMalloc",
+                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "AccessControlProtocol", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // 以房管人 analytics: the incremental engine (one rule per indicator kind) and the service
+        // in accessd that follows the durable log and raises indicator events.
+        .target(
+            name: "AccessAnalytics",
+            dependencies: [
+                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessDevices",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The upstream platform's side: the HTTP API (Hummingbird) and MQTT push (libmosquitto),
@@ -63,7 +76,7 @@ let package = Package(
         .target(
             name: "AccessUpstream",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "CMosquitto",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessAnalytics", "CMosquitto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -83,7 +96,7 @@ let package = Package(
         .target(
             name: "AccessCtlKit",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "CQRencode",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessControlProtocol", "CQRencode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -91,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "accessd",
             dependencies: [
-                "AccessController", "AccessUpstream",
+                "AccessController", "AccessAnalytics", "AccessUpstream",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -105,17 +118,23 @@ let package = Package(
         .testTarget(name: "AccessCoreTests", dependencies: ["AccessCore", "AccessTestSupport"]),
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
         .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessTestSupport"]),
-        .testTarget(name: "AccessControllerTests", dependencies: ["AccessController", "AccessTestSupport"]),
-        .testTarget(name: "AccessUpstreamTests", dependencies: ["AccessUpstream", "AccessTestSupport"]),
+        .testTarget(name: "AccessControlProtocolTests", dependencies: ["AccessControlProtocol"]),
+        .testTarget(
+            name: "AccessControllerTests",
+            dependencies: ["AccessController", "AccessControlProtocol", "AccessTestSupport"]
+        ),
+        .testTarget(name: "AccessAnalyticsTests", dependencies: ["AccessAnalytics", "AccessTestSupport"]),
+        .testTarget(name: "AccessUpstreamTests", dependencies: ["AccessUpstream", "AccessAnalytics", "AccessTestSupport"]),
         .testTarget(
             name: "AccessCtlTests",
-            dependencies: ["AccessCtlKit", "AccessConfig", "AccessStore", "AccessTestSupport"]
+            dependencies: ["AccessCtlKit", "AccessConfig", "AccessStore", "AccessControlProtocol", "AccessTestSupport"]
         ),
 
         .executableTarget(
             name: "AccessBenchmarks",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "AccessController", "AccessTestSupport",
+                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "AccessController", "AccessAnalytics",
+                "AccessTestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/AccessBenchmarks",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds CommunityAccess and runs every test tier:
+# Validates the OpenAPI spec, builds CommunityAccess and runs every test tier:
 #   1. the Swift tests (core logic, SQLite store on real files, accessctl in-process and as a binary);
 #   2. the real accessd with its upstream: a broker outage of 10,000 events (Scripts/outage-test.sh)
 #      and a 2-minute soak at 50 swipes/s (Scripts/soak-test.sh);
@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 Scripts/setup.sh --tests
+
+echo "== API/openapi.yaml against the OpenAPI 3.1 specification (openapi-spec-validator)"
+Scripts/validate-openapi.sh
 
 echo "== swift build and swift test"
 swift build --build-tests

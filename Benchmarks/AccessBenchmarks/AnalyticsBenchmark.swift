@@ -1,7 +1,8 @@
-// The 以房管人 analytics engine (AccessCore/Analytics/HouseAnalytics.swift): how many durable
+// The 以房管人 analytics engine (AccessAnalytics/HouseAnalytics.swift): how many durable
 // events a second it absorbs with a roster of 100,000 people, and what its state costs in memory
 // after 30 days of traffic. Registered by calling `analyticsBenchmarks()` from `benchmarks`
 // (AccessBenchmarks.swift); run with `swift package --disable-sandbox benchmark --filter "Analytics.*"`.
+import AccessAnalytics
 import AccessCore
 import AccessTestSupport
 import Benchmark

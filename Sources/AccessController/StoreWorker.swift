@@ -176,7 +176,7 @@ public final class StoreWorker: @unchecked Sendable {
     private func write(_ batch: [Job], _ db: AccessDatabase) -> Bool {
         do {
             let events = batch.compactMap { job -> AccessEvent? in if case .event(let e) = job { return e } else { return nil } }
-            let stored = try db.connection.transaction {
+            let stored = try db.transaction {
                 for job in batch {
                     switch job {
                     case .event: break
@@ -185,7 +185,7 @@ public final class StoreWorker: @unchecked Sendable {
                     case .record(.operatorCommand(let portals, let action, let mode, let who)):
                         if let mode {
                             for portal in portals {
-                                try db.connection.run("UPDATE portals SET mode = ? WHERE id = ?", [.text(mode.rawValue), .text(portal)])
+                                try db.recordPortalMode(portal, mode)
                             }
                         }
                         try db.appendAudit(operator: who, action: action, target: portals.joined(separator: ","),

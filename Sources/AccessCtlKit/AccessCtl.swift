@@ -1,5 +1,5 @@
 import AccessConfig
-import AccessController
+import AccessControlProtocol
 import AccessCore
 import AccessStore
 import ArgumentParser
@@ -42,7 +42,7 @@ public struct AccessCtl: ParsableCommand {
                 console.err(error.description + "\n")
                 return 1
             } catch let error where error is RosterError || error is StoreError || error is ConfigError
-                || error is CLIError || error is DecisionError || error is ScheduleError || error is ControlError {
+                || error is CLIError || error is DecisionError || error is ScheduleError || error is ControlProtocolError {
                 console.err("accessctl: \(error)\n")
                 return 1
             } catch {

@@ -1,19 +1,22 @@
-import AccessController
+import AccessControlProtocol
 import AccessCore
 import ArgumentParser
 
 extension Site {
     /// Sends a request to the running accessd and returns its reply, or throws its error.
-    func control(_ request: JSON) throws -> JSON {
+    func control(_ request: ControlRequest) throws -> ControlReply {
         guard let socket = controlSocket else {
             throw CLIError("this command talks to accessd: give --config with a [control] socket")
         }
-        let reply = try ControlClient.send(request, to: socket)
-        guard reply["ok"] == .bool(true) else {
-            if case .string(let message)? = reply["error"] { throw CLIError(message) }
-            throw CLIError("accessd refused the request")
-        }
-        return reply
+        return try ControlClient.send(request, to: socket)
+    }
+}
+
+extension ControlReply {
+    /// The portal's state, for `door` and `fence`.
+    var portalState: PortalState {
+        if case .portal(let state) = self { return state }
+        return PortalState()
     }
 }
 
@@ -36,16 +39,16 @@ struct DoorControlCommand: SiteCommand {
     @Argument(help: "The portal whose door to command.") var portal: String
 
     func run(site: Site) throws {
-        let reply = try site.control(.object([("op", "door"), ("portal", .string(portal)), ("command", .string(command.rawValue)),
-                                              ("operator", .string(site.operatorName))]))
-        if site.json { return Say.json(reply) }
+        let reply = try site.control(.door(portal: portal, command: command, operator: site.operatorName))
+        if site.json { return Say.json(reply.json) }
+        let portalState = reply.portalState
         let state: String
-        if let released = reply["released"] {
-            state = "lock \(released == .bool(true) ? "released" : "locked")"
-        } else if let locked = reply["locked"] {
-            state = "barrier \(locked == .bool(true) ? "locked in place" : "in normal operation")"
+        if let released = portalState.released {
+            state = "lock \(released ? "released" : "locked")"
+        } else if let locked = portalState.locked {
+            state = "barrier \(locked ? "locked in place" : "in normal operation")"
         } else {
-            state = "fence zone \(reply["armed"] == .bool(true) ? "armed" : "disarmed")"
+            state = "fence zone \(portalState.armed == true ? "armed" : "disarmed")"
         }
         Say.line("\(portal): \(command.rawValue) done; \(state)")
     }
@@ -59,34 +62,21 @@ struct StatusCommand: SiteCommand {
     @OptionGroup var global: GlobalOptions
 
     func run(site: Site) throws {
-        var reply = try site.control(.object([("op", "status")]))
-        if site.json {
-            if case .object(let fields) = reply { reply = .object(fields.filter { $0.0 != "ok" }) }
-            return Say.json(reply)
+        let reply = try site.control(.status)
+        if site.json { return Say.json(.object(reply.fields)) }
+        guard case .status(let status) = reply else { throw CLIError("accessd sent no status") }
+        let latency = status.swipeToRelay
+        Say.line("controller \(status.controller)")
+        Say.line("decisions \(status.decisions), granted \(status.granted), garbled frames \(status.garbledFrames), GPIO overruns \(status.gpioOverruns), event-store retries \(status.eventStoreFailures)")
+        Say.line("swipe → relay over the last \(latency.count) grants: p50 \(latency.p50) µs, p99 \(latency.p99) µs, max \(latency.max) µs")
+        for door in status.doors {
+            Say.line("door \(door.id): \(door.mode.rawValue), \(door.released ? "released" : "locked")\(door.fire ? ", fire release latched" : "")")
         }
-        func int(_ v: JSON?) -> Int64 { v?.intValue ?? 0 }
-        let latency = reply["swipe_to_relay_micros"]
-        Say.line("controller \(reply["controller"]?.stringValue ?? "?")")
-        Say.line("decisions \(int(reply["decisions"])), granted \(int(reply["granted"])), garbled frames \(int(reply["garbled_frames"])), GPIO overruns \(int(reply["gpio_overruns"])), event-store retries \(int(reply["event_store_failures"]))")
-        Say.line("swipe → relay over the last \(int(latency?["count"])) grants: p50 \(int(latency?["p50"])) µs, p99 \(int(latency?["p99"])) µs, max \(int(latency?["max"])) µs")
-        if case .array(let doors)? = reply["doors"] {
-            for door in doors {
-                let id = door["id"]?.stringValue ?? "?"
-                let mode = door["mode"]?.stringValue ?? "?"
-                Say.line("door \(id): \(mode), \(door["released"] == .bool(true) ? "released" : "locked")\(door["fire"] == .bool(true) ? ", fire release latched" : "")")
-            }
+        for lane in status.lanes {
+            Say.line("lane \(lane.portal): arm \(lane.position)\(lane.loopOccupied ? ", vehicle on loop" : "")\(lane.locked ? ", locked" : "")")
         }
-        if case .array(let lanes)? = reply["lanes"] {
-            for lane in lanes {
-                Say.line("lane \(lane["portal"]?.stringValue ?? "?"): arm \(lane["position"]?.stringValue ?? "?")\(lane["loop_occupied"] == .bool(true) ? ", vehicle on loop" : "")\(lane["locked"] == .bool(true) ? ", locked" : "")")
-            }
-        }
-        if case .array(let zones)? = reply["fence_zones"] {
-            for zone in zones {
-                var latched: [String] = []
-                if case .array(let items)? = zone["latched"] { latched = items.compactMap(\.stringValue) }
-                Say.line("fence \(zone["portal"]?.stringValue ?? "?"): \(zone["armed"] == .bool(true) ? "armed" : "disarmed")\(latched.isEmpty ? "" : ", ALARM " + latched.joined(separator: ", "))")
-            }
+        for zone in status.fenceZones {
+            Say.line("fence \(zone.portal): \(zone.armed ? "armed" : "disarmed")\(zone.latched.isEmpty ? "" : ", ALARM " + zone.latched.joined(separator: ", "))")
         }
     }
 }
@@ -94,13 +84,17 @@ struct StatusCommand: SiteCommand {
 struct MetricsCommand: SiteCommand {
     static let configuration = CommandConfiguration(
         commandName: "metrics",
-        abstract: "The running accessd's metrics in the Prometheus text format."
+        abstract: "The running accessd's metrics in the Prometheus text format.",
+        discussion: """
+            With --json, every sample as an object, in the text's order (a histogram's buckets, sum \
+            and count are samples of their own): {"samples":[{"name":"access_roster_people","labels":{},"value":1}]}
+            """
     )
     @OptionGroup var global: GlobalOptions
 
     func run(site: Site) throws {
-        let reply = try site.control(.object([("op", "metrics")]))
-        guard let text = reply["text"]?.stringValue else { throw CLIError("accessd sent no metrics") }
+        guard case .metrics(let text) = try site.control(.metrics) else { throw CLIError("accessd sent no metrics") }
+        if site.json { return Say.json(PrometheusText.samplesJSON(text)) }
         Console.current.out(text)
     }
 }
@@ -123,13 +117,11 @@ struct SimCommand: ParsableCommand {
         subcommands: [Swipe.self, Keys.self, Plate.self, Input.self, Outputs.self, Loop.self, Fence.self, Device.self]
     )
 
-    static func report(_ reply: JSON, site: Site) {
-        if site.json { return Say.json(reply) }
-        guard case .object? = reply["decision"], let d = reply["decision"] else { return Say.line("no decision (reader not bound to a portal)") }
-        let granted = d["granted"] == .bool(true)
-        let reason = d["reason"]?.stringValue ?? "?"
-        let person = d["person_id"]?.stringValue.map { " person \($0)" } ?? ""
-        Say.line("\(granted ? "GRANTED" : "DENIED"): \(reason)\(person)")
+    static func report(_ reply: ControlReply, site: Site) {
+        if site.json { return Say.json(reply.json) }
+        guard case .decision(let d?) = reply else { return Say.line("no decision (reader not bound to a portal)") }
+        let person = d.personID.map { " person \($0)" } ?? ""
+        Say.line("\(d.granted ? "GRANTED" : "DENIED"): \(d.reason.rawValue)\(person)")
     }
 
     struct Swipe: SiteCommand {
@@ -141,7 +133,7 @@ struct SimCommand: ParsableCommand {
         func run(site: Site) throws {
             let number: UInt64
             do { number = try CredentialValue.card(card) } catch { throw ValidationError(error.description) }
-            SimCommand.report(try site.control(.object([("op", "sim.swipe"), ("reader", .string(reader)), ("card", .int(Int64(clamping: number)))])), site: site)
+            SimCommand.report(try site.control(.simSwipe(reader: reader, card: number)), site: site)
         }
     }
 
@@ -152,7 +144,9 @@ struct SimCommand: ParsableCommand {
         @Argument(help: "Keys, e.g. '1234#'.") var keys: String
 
         func run(site: Site) throws {
-            SimCommand.report(try site.control(.object([("op", "sim.keys"), ("reader", .string(reader)), ("keys", .string(keys))])), site: site)
+            let presses: [KeypadKey]
+            do { presses = try ControlRequest.keys(keys) } catch { throw ValidationError(error.description) }
+            SimCommand.report(try site.control(.simKeys(reader: reader, keys: presses)), site: site)
         }
     }
 
@@ -163,7 +157,7 @@ struct SimCommand: ParsableCommand {
         @Argument var plate: String
 
         func run(site: Site) throws {
-            SimCommand.report(try site.control(.object([("op", "sim.plate"), ("lane", .string(lane)), ("plate", .string(plate))])), site: site)
+            SimCommand.report(try site.control(.simPlate(lane: lane, plate: plate)), site: site)
         }
     }
 
@@ -176,8 +170,8 @@ struct SimCommand: ParsableCommand {
         func validate() throws { if value != 0 && value != 1 { throw ValidationError("the value is 0 or 1") } }
 
         func run(site: Site) throws {
-            let reply = try site.control(.object([("op", "sim.input"), ("line", .string(line)), ("value", .int(Int64(value)))]))
-            if site.json { return Say.json(reply) }
+            let reply = try site.control(.simInput(line: line, active: value == 1))
+            if site.json { return Say.json(reply.json) }
             Say.line("\(line) = \(value)")
         }
     }
@@ -187,11 +181,9 @@ struct SimCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run(site: Site) throws {
-            let reply = try site.control(.object([("op", "sim.outputs")]))
-            if site.json { return Say.json(reply["outputs"] ?? .object([])) }
-            if case .object(let pairs)? = reply["outputs"] {
-                for (name, value) in pairs { Say.line("\(name) \(value.rendered())") }
-            }
+            guard case .outputs(let outputs) = try site.control(.simOutputs) else { throw CLIError("accessd sent no outputs") }
+            if site.json { return Say.json(.object(outputs.keys.sorted().map { ($0, JSON.int(outputs[$0] == true ? 1 : 0)) })) }
+            for name in outputs.keys.sorted() { Say.line("\(name) \(outputs[name] == true ? 1 : 0)") }
         }
     }
 
@@ -204,8 +196,8 @@ struct SimCommand: ParsableCommand {
         func validate() throws { if value != 0 && value != 1 { throw ValidationError("the value is 0 or 1") } }
 
         func run(site: Site) throws {
-            let reply = try site.control(.object([("op", "sim.loop"), ("lane", .string(lane)), ("value", .int(Int64(value)))]))
-            if site.json { return Say.json(reply) }
+            let reply = try site.control(.simLoop(lane: lane, occupied: value == 1))
+            if site.json { return Say.json(reply.json) }
             Say.line("loop of \(lane): \(value == 1 ? "vehicle present" : "clear")")
         }
     }
@@ -221,9 +213,11 @@ struct SimCommand: ParsableCommand {
         func validate() throws { if value != 0 && value != 1 { throw ValidationError("the value is 0 or 1") } }
 
         func run(site: Site) throws {
-            let reply = try site.control(.object([("op", "sim.fence"), ("device", .string(device)), ("zone", .int(Int64(zone))),
-                                                  ("alarm", .string(alarm)), ("value", .int(Int64(value)))]))
-            if site.json { return Say.json(reply) }
+            guard let kind = FenceAlarmKind(rawValue: alarm), ControlRequest.simulatedFenceAlarms.contains(kind) else {
+                throw CLIError("malformed request: alarm must be one of \(ControlRequest.simulatedFenceAlarms.map(\.rawValue).joined(separator: ", "))")
+            }
+            let reply = try site.control(.simFence(device: device, zone: zone, alarm: kind, on: value == 1))
+            if site.json { return Say.json(reply.json) }
             Say.line("\(device) zone \(zone): \(alarm) \(value == 1 ? "on" : "off")")
         }
     }
@@ -237,8 +231,8 @@ struct SimCommand: ParsableCommand {
         func validate() throws { if state != "online" && state != "offline" { throw ValidationError("the state is online or offline") } }
 
         func run(site: Site) throws {
-            let reply = try site.control(.object([("op", "sim.device"), ("device", .string(device)), ("online", .int(state == "online" ? 1 : 0))]))
-            if site.json { return Say.json(reply) }
+            let reply = try site.control(.simDevice(device: device, online: state == "online"))
+            if site.json { return Say.json(reply.json) }
             Say.line("\(device): \(state)")
         }
     }
@@ -262,11 +256,11 @@ struct FenceControlCommand: SiteCommand {
     @Argument(help: "The fence zone's portal.") var portal: String
 
     func run(site: Site) throws {
-        let reply = try site.control(.object([("op", "fence"), ("portal", .string(portal)), ("command", .string(command.rawValue)),
-                                              ("operator", .string(site.operatorName))]))
-        if site.json { return Say.json(reply) }
-        let alarm = reply["pending"] == .bool(true) ? ", the host has not confirmed the reset yet"
-            : reply["alarm"] == .bool(true) ? ", alarm still latched (its cause is still present)" : ", no alarm"
-        Say.line("fence \(portal): \(command.rawValue) done; \(reply["armed"] == .bool(true) ? "armed" : "disarmed")\(alarm)")
+        let reply = try site.control(.fence(portal: portal, command: command, operator: site.operatorName))
+        if site.json { return Say.json(reply.json) }
+        let state = reply.portalState
+        let alarm = state.pending == true ? ", the host has not confirmed the reset yet"
+            : state.alarm == true ? ", alarm still latched (its cause is still present)" : ", no alarm"
+        Say.line("fence \(portal): \(command.rawValue) done; \(state.armed == true ? "armed" : "disarmed")\(alarm)")
     }
 }

@@ -115,16 +115,12 @@ struct DatabaseCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Schema version, counts and roster generation.")
         @OptionGroup var global: GlobalOptions
         func run(site: Site) throws {
-            let c = site.db.connection
-            let counts: [(String, Int64)] = try [
-                ("houses", "houses"), ("people", "people"), ("credentials", "credentials"), ("visitor_passes", "visitor_passes"),
-                ("groups", "groups"), ("schedules", "schedules"), ("events", "events"), ("audit", "audit"),
-            ].map { ($0.0, try c.scalarInt("SELECT count(*) FROM \($0.1)") ?? 0) }
+            let counts = try site.db.tableCounts()
             let info: [(String, JSON)] = [
                 ("path", .string(site.db.path)), ("schema_version", .int(AccessDatabase.schemaVersion)),
                 ("controller_id", .string(site.rules.controllerID)), ("time_zone", .string(site.zone.identifier)),
                 ("roster_generation", .int(try site.db.rosterGeneration())), ("last_event_serial", .int(try site.db.lastEventSerial())),
-            ] + counts.map { ($0.0, JSON.int($0.1)) }
+            ] + counts.map { ($0.table, JSON.int($0.rows)) }
             if site.json { return Say.json(.object(info)) }
             for (k, v) in info { Say.line("\(k): \(v.rendered().trimming(charactersIn: "\""))") }
         }

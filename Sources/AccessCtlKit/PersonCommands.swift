@@ -43,7 +43,7 @@ struct PersonCommand: ParsableCommand {
             // Normalise first, so a bad card or plate refuses the whole command before anything is written.
             let credentials = try cards.map { Credential(kind: .card, value: try AccessDatabase.normalise(.card, $0), owner: .person(id)) }
                 + plates.map { Credential(kind: .plate, value: try AccessDatabase.normalise(.plate, $0), owner: .person(id)) }
-            try site.db.connection.transaction {
+            try site.db.transaction {
                 try site.db.addPerson(person, operator: site.operatorName)
                 for c in credentials { try site.db.addCredential(c, operator: site.operatorName) }
             }

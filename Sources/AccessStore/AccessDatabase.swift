@@ -12,7 +12,9 @@ public final class AccessDatabase {
     /// The newest schema this build knows.
     public static var schemaVersion: Int { Migrations.all.count }
 
-    public let connection: SQLiteConnection
+    /// Internal: every statement is written in this module; other modules call its methods.
+    let connection: SQLiteConnection
+    /// The file's path.
     public var path: String { connection.path }
 
     /// Opens the database at `path`, creating and migrating it when it is new or older.
@@ -88,12 +90,39 @@ public final class AccessDatabase {
         }
     }
 
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`): every store call in it commits
+    /// together or not at all. Nested calls become savepoints.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try connection.transaction(immediate: true, body)
+    }
+
+    /// How long a statement waits for another connection's write lock before it fails.
+    public func setBusyTimeout(milliseconds: Int) throws(StoreError) {
+        try connection.execute("PRAGMA busy_timeout = \(max(0, milliseconds))")
+    }
+
+    /// Frees the connection's cached pages that nothing holds. After a bulk read (a roster load
+    /// reads every row) they would stay resident until evicted, on every connection that loads.
+    public func releaseMemory() {
+        connection.releaseCache()
+    }
+
     /// Runs SQLite's full consistency check.
     public func integrityCheck() throws(StoreError) {
         let s = try connection.statement("PRAGMA integrity_check")
         var problems: [String] = []
         while try s.step() { problems.append(s.text(0)) }
         guard problems == ["ok"] else { throw .corrupt(path: path, detail: problems.prefix(5).joined(separator: "; ")) }
+    }
+
+    /// The tables `accessctl db info` reports, in its order.
+    public static let countedTables = ["houses", "people", "credentials", "visitor_passes", "groups", "schedules", "events", "audit"]
+
+    /// Rows in each of `countedTables`, in that order, read in one transaction.
+    public func tableCounts() throws -> [(table: String, rows: Int64)] {
+        try connection.transaction(immediate: false) {
+            try Self.countedTables.map { table in (table, try connection.scalarInt("SELECT count(*) FROM \(table)") ?? 0) }
+        }
     }
 
     /// Changes whenever another connection commits (`PRAGMA data_version`).
@@ -303,7 +332,7 @@ enum Migrations {
         """
 }
 
-// MARK: - MQTT outbox (issue 5, MQTT push; AccessUpstream/MQTTPublisher.swift)
+// MARK: - MQTT outbox (AccessStore/Outbox.swift, AccessUpstream/MQTTEngine.swift)
 
 extension Migrations {
     /// The durable cursor of each outbox: the serial up to which every event has been
@@ -317,7 +346,7 @@ extension Migrations {
         """
 }
 
-// MARK: - Analytics state (issue 5, part 4: 以房管人 analytics; AccessStore/AnalyticsStore.swift)
+// MARK: - Analytics state (以房管人 analytics; AccessStore/AnalyticsStore.swift)
 
 extension Migrations {
     /// The analytics' snapshot, so a restart never rescans the log: `serial` (the last event

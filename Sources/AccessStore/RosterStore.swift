@@ -487,6 +487,14 @@ extension AccessDatabase {
         }
     }
 
+    /// Stores the mode the controller has put a portal in, so that it holds across a restart.
+    /// Unlike `setPortalMode` it writes no audit record (the operator's command is audited in the
+    /// same transaction by the caller) and leaves the roster generation alone: the controller is
+    /// already in that mode, and a reload of the roster would gain nothing.
+    public func recordPortalMode(_ id: String, _ mode: PortalMode) throws {
+        try connection.run("UPDATE portals SET mode = ? WHERE id = ?", [.text(mode.rawValue), .text(id)])
+    }
+
     // MARK: Anti-passback state
 
     public func antiPassbackLedger() throws -> AntiPassbackLedger {

@@ -29,15 +29,16 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One SQLite connection. Not thread-safe: owned by one thread or actor at a time.
-public final class SQLiteConnection {
+/// One SQLite connection. Not thread-safe: owned by one thread or actor at a time. Internal to
+/// the store, so that every statement lives in this module.
+final class SQLiteConnection {
     let handle: OpaquePointer
-    public let path: String
+    let path: String
     private var cache: [String: Statement] = [:]
     private var savepointDepth = 0
 
     /// Opens (creating if asked) the file at `path`.
-    public init(path: String, create: Bool = true, readOnly: Bool = false) throws(StoreError) {
+    init(path: String, create: Bool = true, readOnly: Bool = false) throws(StoreError) {
         var db: OpaquePointer?
         var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
@@ -63,20 +64,19 @@ public final class SQLiteConnection {
         .sqlite(operation: operation, code: rc, message: String(cString: sqlite3_errmsg(handle)))
     }
 
-    /// Runs one or more statements without results.
-    /// Frees the connection's cached pages that nothing holds. After a bulk read (a roster load
-    /// reads every row) they would stay resident until evicted, on every connection that loads.
-    public func releaseCache() {
+    /// Frees the connection's cached pages that nothing holds.
+    func releaseCache() {
         _ = sqlite3_db_release_memory(handle)
     }
 
-    public func execute(_ sql: String) throws(StoreError) {
+    /// Runs one or more statements without results.
+    func execute(_ sql: String) throws(StoreError) {
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)
         guard rc == SQLITE_OK else { throw error(String(sql.prefix(60)), rc) }
     }
 
     /// A prepared statement, cached by its text for reuse.
-    public func statement(_ sql: String) throws(StoreError) -> Statement {
+    func statement(_ sql: String) throws(StoreError) -> Statement {
         if let cached = cache[sql] {
             cached.reset()
             return cached
@@ -88,7 +88,7 @@ public final class SQLiteConnection {
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     /// Inside another transaction it becomes a savepoint, so changes compose.
-    public func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+    func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
         let nested = sqlite3_get_autocommit(handle) == 0
         if nested {
             savepointDepth += 1
@@ -117,42 +117,42 @@ public final class SQLiteConnection {
     }
 
     /// The first column of the first row, as an integer.
-    public func scalarInt(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> Int64? {
+    func scalarInt(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> Int64? {
         let s = try statement(sql)
         try s.bind(bindings)
         return try s.first { $0.isNull(0) ? nil : $0.int(0) } ?? nil
     }
 
-    public func scalarText(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> String? {
+    func scalarText(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> String? {
         let s = try statement(sql)
         try s.bind(bindings)
         return try s.first { $0.text(0) }
     }
 
     /// Runs a statement with bindings, ignoring rows.
-    public func run(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) {
+    func run(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) {
         let s = try statement(sql)
         try s.bind(bindings)
         while try s.step() {}
     }
 
-    public var changes: Int { Int(sqlite3_changes(handle)) }
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    var changes: Int { Int(sqlite3_changes(handle)) }
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 }
 
 /// A value bound to a statement parameter.
-public enum SQLValue: Sendable, Hashable {
+enum SQLValue: Sendable, Hashable {
     case int(Int64)
     case text(String)
     case blob([UInt8])
     case null
 
-    public static func optional(_ value: String?) -> SQLValue { value.map(SQLValue.text) ?? .null }
-    public static func optional(_ value: Int64?) -> SQLValue { value.map(SQLValue.int) ?? .null }
+    static func optional(_ value: String?) -> SQLValue { value.map(SQLValue.text) ?? .null }
+    static func optional(_ value: Int64?) -> SQLValue { value.map(SQLValue.int) ?? .null }
 }
 
 /// A prepared statement.
-public final class Statement {
+final class Statement {
     let handle: OpaquePointer
     unowned let connection: SQLiteConnection
     let sql: String
@@ -174,11 +174,11 @@ public final class Statement {
     }
 
     /// Binds values to parameters 1…n.
-    public func bind(_ values: [SQLValue]) throws(StoreError) {
+    func bind(_ values: [SQLValue]) throws(StoreError) {
         for (i, value) in values.enumerated() { try bind(value, at: Int32(i + 1)) }
     }
 
-    public func bind(_ value: SQLValue, at index: Int32) throws(StoreError) {
+    func bind(_ value: SQLValue, at index: Int32) throws(StoreError) {
         let rc: Int32
         switch value {
         case .int(let v): rc = sqlite3_bind_int64(handle, index, v)
@@ -190,7 +190,7 @@ public final class Statement {
     }
 
     /// Advances to the next row; false when done.
-    public func step() throws(StoreError) -> Bool {
+    func step() throws(StoreError) -> Bool {
         let rc = sqlite3_step(handle)
         switch rc {
         case SQLITE_ROW: return true
@@ -202,23 +202,23 @@ public final class Statement {
         }
     }
 
-    public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
-    public func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
-    public func text(_ column: Int32) -> String {
+    func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
+    func text(_ column: Int32) -> String {
         guard let p = sqlite3_column_text(handle, column) else { return "" }
         return String(cString: p)
     }
-    public func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
-    public func blob(_ column: Int32) -> [UInt8] {
+    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+    func blob(_ column: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, column))
         guard count > 0, let p = sqlite3_column_blob(handle, column) else { return [] }
         return Array(UnsafeRawBufferPointer(start: p, count: count))
     }
-    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 
     /// The first row mapped by `map`, or nil; the statement is reset afterwards so that it holds
     /// no read transaction open.
-    public func first<T>(_ map: (Statement) -> T) throws(StoreError) -> T? {
+    func first<T>(_ map: (Statement) -> T) throws(StoreError) -> T? {
         defer { sqlite3_reset(handle) }
         guard try step() else { return nil }
         return map(self)

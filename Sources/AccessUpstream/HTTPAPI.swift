@@ -1,3 +1,4 @@
+import AccessAnalytics
 import AccessConfig
 import AccessController
 import AccessCore
@@ -39,6 +40,7 @@ public struct UpstreamAPI: Sendable {
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let router = Router(context: APIContext.self)
         router.add(middleware: ErrorMiddleware())
+        router.add(middleware: MethodNotAllowed())
         router.get("/healthz") { _, _ in try await health() }
         let api = router.group("/api/v1").add(middleware: BearerAuth(api: self))
         api.get("/events") { request, _ in try await events(request) }
@@ -212,9 +214,12 @@ func json(_ status: HTTPResponse.Status, _ value: JSON) -> Response {
 struct APIError: Error {
     let status: HTTPResponse.Status
     let message: String
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    /// Sent with the error response (`Allow` with a 405).
+    let headers: HTTPFields
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
+        self.headers = headers
     }
 }
 
@@ -237,6 +242,7 @@ struct ErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             var response = json(error.status, .object([("error", .string(error.message))]))
+            for field in error.headers { response.headers.append(field) }
             if error.status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
             return response
         } catch let error as HTTPResponseError {

@@ -1,5 +1,6 @@
 // accessd: the controller service. Composition root only: configuration, logging, board,
 // controller, and one ServiceGroup that stops everything in order on SIGTERM/SIGINT.
+import AccessAnalytics
 import AccessConfig
 import AccessController
 import AccessCore

@@ -1,8 +1,9 @@
 import AccessConfig
+import AccessControlProtocol
 import AccessController
 import AccessCore
 import AccessDevices
-import AccessStore
+@_spi(Testing) import AccessStore
 import AccessTestSupport
 import Foundation
 import Synchronization
@@ -437,13 +438,7 @@ struct StoreWorkerTests {
         let dir = TemporaryDirectory("worker")
         let path = dir.file("w.db")
         let db = try AccessDatabase(path: path)
-        // Inserts into the log fail while settings.fail = '1'.
-        try db.connection.execute("""
-            INSERT INTO settings (key, value) VALUES ('fail', '1');
-            CREATE TRIGGER inject_failure BEFORE INSERT ON events
-            WHEN (SELECT value FROM settings WHERE key = 'fail') = '1'
-            BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
-            """)
+        try db.failEventAppends(true)
         let worker = try StoreWorker(path: path)
         func event(_ reason: EventReason) -> StoreWorker.Job {
             .event(AccessEvent(timeMicros: 1_795_363_200_000_000, utcOffset: 28_800, type: .system, reason: reason))
@@ -455,7 +450,7 @@ struct StoreWorkerTests {
         #expect(worker.lastError.withLock { $0 }?.contains("injected failure") == true)
         #expect(try db.events(EventQuery()).isEmpty)
         worker.submit([event(.released)])
-        try db.connection.run("UPDATE settings SET value = '0' WHERE key = 'fail'")
+        try db.failEventAppends(false)
         worker.flush()
         #expect(try db.events(EventQuery()).compactMap(\.reason) == [.opened, .closed, .released])
         worker.stop()
@@ -474,13 +469,12 @@ struct DiskIndependenceTests {
         let rig = try Rig()
         // Staff's long import: a write transaction held for 6 s (longer than SQLite's 5 s busy timeout).
         let importer = try AccessDatabase(path: rig.config.databasePath)
-        try importer.connection.execute("BEGIN IMMEDIATE")
-        try importer.connection.run("INSERT INTO settings (key, value) VALUES ('import_in_progress', '1')")
-        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
-        #expect(rig.board.outputs["b01.lock"] == true, "the lock released while the database was locked")
-        #expect(rig.controller.lastDecision(at: "reader-b01")?.granted == true)
-        usleep(6_000_000)
-        try importer.connection.execute("COMMIT")
+        try importer.transaction {  // BEGIN IMMEDIATE: the write lock, held until it returns
+            try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+            #expect(rig.board.outputs["b01.lock"] == true, "the lock released while the database was locked")
+            #expect(rig.controller.lastDecision(at: "reader-b01")?.granted == true)
+            usleep(6_000_000)
+        }
         rig.controller.flush()
         let access = try #require(try rig.db.events(EventQuery(after: 0, limit: 100)).first { $0.type == .access })
         #expect(access.granted == true && access.personID == "P1", "the event was kept and written once the lock was gone")

@@ -1,5 +1,7 @@
 import AccessCore
-import AccessStore
+// @testable: these tests check the file itself (pragmas, foreign and damaged files) through raw
+// connections, which the store keeps to itself.
+@testable import AccessStore
 import AccessTestSupport
 import Glibc
 import Testing

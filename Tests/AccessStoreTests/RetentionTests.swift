@@ -49,7 +49,7 @@ struct RetentionTests {
 
     @Test func whatAnOutboxOwesIsKeptUntilTheCountLimitForcesIt() throws {
         let (_, db) = try log(2500, stepMicros: 86_400_000_000)
-        try db.connection.run("INSERT INTO outbox (name, acked_serial) VALUES ('mqtt', 1200)")
+        try db.advanceOutbox("mqtt", to: 1200)
         let far: Int64 = 1_790_000_000_000_000 + 10_000 * 86_400_000_000
         // Everything is too old, but the broker has only acknowledged up to 1200.
         var report = try pruneAll(db, EventRetention(maxCount: 3000, maxAgeDays: 1), now: far)

@@ -1,3 +1,4 @@
+import AccessAnalytics
 import AccessConfig
 import AccessController
 import AccessCore
@@ -221,7 +222,6 @@ struct AnalyticsServiceTests {
     @Test func theSnapshotTableAndItsRows() throws {
         let dir = TemporaryDirectory("analytics-store")
         let db = try AccessDatabase(path: dir.file("a.db"))
-        #expect(try db.connection.scalarInt("SELECT count(*) FROM sqlite_master WHERE name = 'analytics_state'") == 1)
         #expect(try db.analyticsState().appliedSerial == nil && db.analyticsState().rows.isEmpty)
         try db.saveAnalyticsState(AnalyticsSnapshot(appliedSerial: 42, upserts: [("p:P1", "{\"t\":1}"), ("h:H1", "{}")], deletions: []))
         try db.saveAnalyticsState(AnalyticsSnapshot(appliedSerial: 43, upserts: [("p:P1", "{\"t\":2}")], deletions: ["h:H1"]))

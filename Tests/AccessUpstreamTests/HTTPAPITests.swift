@@ -1,3 +1,4 @@
+import AccessAnalytics
 import AccessConfig
 import AccessController
 import AccessCore
@@ -225,6 +226,26 @@ struct HTTPAPITests {
         site.controller.flush()
         #expect(try site.db.audit(operator: "api:platform").map(\.action) == ["door.always-closed"])
         #expect(try site.db.portalMode("b01-door") == .alwaysClosed)
+    }
+
+    @Test func anUndeclaredMethodIs405WithAllowAndAnUnknownPathStays404() async throws {
+        let site = try await APISite()
+        let before = try site.eventCount()
+        for (path, method, allow) in [("/api/v1/events", "POST", "GET"), ("/api/v1/plates", "GET", "POST"),
+                                      ("/api/v1/portals/b01-door/always-closed", "GET", "POST"), ("/api/v1/portals/b01-door/open", "DELETE", "POST"),
+                                      ("/api/v1/indicators", "PUT", "GET"), ("/api/v1/houses/H1/summary", "POST", "GET"),
+                                      ("/metrics", "POST", "GET"), ("/healthz", "DELETE", "GET")] {
+            let headers = site.dir.file("headers-\(UUID().uuidString)")
+            let reply = try await site.request(path, method: method, extra: ["-D", headers])
+            #expect(reply.status == 405, "\(method) \(path): \(reply.body)")
+            #expect(reply.json?["error"]?.stringValue?.contains(method) == true, "\(reply.body)")
+            let allowHeader = (readTextFile(headers) ?? "").split(separator: "\r\n").first { $0.lowercased().hasPrefix("allow:") }
+            #expect(allowHeader.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) } == allow, "\(method) \(path)")
+        }
+        #expect(try await site.request("/api/v1/nothing").status == 404)
+        #expect(try await site.request("/api/v1/portals/b01-door", method: "POST").status == 404)
+        #expect(try site.eventCount() == before, "a refused method left no trace in the log")
+        #expect(try site.db.portalMode("b01-door") == .normal)
     }
 
     @Test func anAddressThatKeepsGuessingIsRefused() async throws {

@@ -7,6 +7,7 @@ import AccessTestSupport
 import Glibc
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 // The MQTT publisher against a real mosquitto on 127.0.0.1 (a free port, a generated config,
@@ -293,7 +294,7 @@ private final class MQTTSite: @unchecked Sendable {
     }
 
     func storedCursor() throws -> Int64? {
-        try db.connection.scalarInt("SELECT acked_serial FROM outbox WHERE name = 'mqtt'")
+        try db.outboxCursor(MQTTPublisher.outboxName)
     }
 
     func publisher(broker: TestBroker, rate: Int = 100_000, extra: (inout SiteConfig.MQTT) -> Void = { _ in }) -> MQTTPublisher {
@@ -808,6 +809,60 @@ struct MQTTTests {
         bucket.refill(now: 1_010_000_000)
         #expect(Int(bucket.tokens) == 5)
     }
+}
+
+@Suite("MQTT engine timing on a clock moved by hand")
+struct MQTTTimingTests {
+    @Test func theReconnectWaitDoublesToItsCapAndAStableConnectionResetsIt() {
+        var backoff = MQTTReconnectBackoff(initial: .milliseconds(500), max: .seconds(30), stable: .seconds(10))
+        var now: UInt64 = 5_000_000_000
+        var waits: [UInt64] = []
+        for _ in 0..<8 {
+            let next = backoff.failed(now: now)
+            waits.append(next - now)
+            now = next
+        }
+        #expect(waits == [500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000].map { UInt64($0) * 1_000_000 })
+        #expect(backoff.failures == 8)
+        backoff.connected()
+        #expect(backoff.failures == 0, "a CONNACK ends the run of failures")
+        backoff.ended(upSince: now, now: now + 9_999_999_999)
+        #expect(backoff.delay == 30_000_000_000, "up for less than 10 s: the wait stays")
+        backoff.ended(upSince: now, now: now + 10_000_000_000)
+        #expect(backoff.delay == 500_000_000, "up for 10 s: the waits start again")
+    }
+
+    @Test func theEngineRetriesOnlyWhenItsClockReachesTheBackoff() throws {
+        let dir = TemporaryDirectory("mqtt")
+        let site = try MQTTSite(dir: dir)
+        let clock = ManualNanos(1_000_000_000)
+        // keepalive 1 is refused by libmosquitto at every connect, with no network involved.
+        let config = SiteConfig.MQTT(host: "127.0.0.1", port: 1883, topicPrefix: "community", keepaliveSeconds: 1, backlogRate: 100)
+        let publisher = MQTTPublisher(config: config, controllerID: MQTTSite.controllerID, databasePath: site.db.path, feed: site.feed,
+                                      logger: Logger(label: "test.mqtt"), tuning: MQTTPublisher.Tuning(), clock: { clock.now })
+        let engine = MQTTEngine(publisher: publisher, password: nil, db: site.db, cursor: 0)
+        var attempts: [UInt64] = []
+        // 70 s of the engine's time in 10 ms passes, in a few milliseconds of real time.
+        for _ in 0..<7_000 {
+            let before = engine.reconnectFailures
+            guard case .wait(let timeout) = engine.step() else { Issue.record("the engine stopped"); return }
+            if engine.reconnectFailures > before { attempts.append(clock.now) }
+            #expect(timeout <= 30_000_000_000)
+            clock.advance(10_000_000)
+        }
+        let gaps = zip(attempts, attempts.dropFirst()).map { Double($1 - $0) / 1e9 }
+        #expect(attempts.first == 1_000_000_000, "the first attempt at once")
+        #expect(gaps == [0.5, 1, 2, 4, 8, 16, 30], "\(gaps)")
+        #expect(publisher.status.lastError?.contains("connect") == true && !publisher.status.connected)
+    }
+}
+
+/// A monotonic clock in nanoseconds that moves only when told.
+final class ManualNanos: Sendable {
+    private let value: Mutex<UInt64>
+    init(_ start: UInt64) { value = Mutex(start) }
+    var now: UInt64 { value.withLock { $0 } }
+    func advance(_ nanos: UInt64) { value.withLock { $0 += nanos } }
 }
 
 private func format2(_ x: Double) -> String {

@@ -1,3 +1,4 @@
+import AccessAnalytics
 import AccessCore
 import AccessTestSupport
 import Glibc

@@ -1,0 +1,137 @@
+import AccessCore
+
+/// The reply to `status`: counters, swipe → relay latency, and every door, lane and fence zone.
+public struct ControlStatus: Sendable, Equatable {
+    /// Swipe → relay latency over the recent grants, in microseconds.
+    public struct Latency: Sendable, Equatable {
+        public var count: Int
+        public var p50: Int
+        public var p99: Int
+        public var max: Int
+        public init(count: Int, p50: Int, p99: Int, max: Int) {
+            self.count = count
+            self.p50 = p50
+            self.p99 = p99
+            self.max = max
+        }
+    }
+
+    /// A door's mode and lock.
+    public struct Door: Sendable, Equatable {
+        public var id: String
+        public var mode: PortalMode
+        public var released: Bool
+        public var fire: Bool
+        public init(id: String, mode: PortalMode, released: Bool, fire: Bool) {
+            self.id = id
+            self.mode = mode
+            self.released = released
+            self.fire = fire
+        }
+    }
+
+    /// A barrier lane's arm, loop and lock.
+    public struct Lane: Sendable, Equatable {
+        public var portal: String
+        public var position: String
+        public var loopOccupied: Bool
+        public var locked: Bool
+        public init(portal: String, position: String, loopOccupied: Bool, locked: Bool) {
+            self.portal = portal
+            self.position = position
+            self.loopOccupied = loopOccupied
+            self.locked = locked
+        }
+    }
+
+    /// A fence zone's arming and latched alarms.
+    public struct FenceZone: Sendable, Equatable {
+        public var portal: String
+        public var armed: Bool
+        public var latched: [String]
+        public init(portal: String, armed: Bool, latched: [String]) {
+            self.portal = portal
+            self.armed = armed
+            self.latched = latched
+        }
+    }
+
+    public var controller: String
+    public var decisions: Int
+    public var granted: Int
+    public var garbledFrames: Int
+    public var gpioOverruns: Int
+    public var eventStoreFailures: Int
+    public var swipeToRelay: Latency
+    public var doors: [Door]
+    public var lanes: [Lane]
+    public var fenceZones: [FenceZone]
+
+    public init(controller: String, decisions: Int, granted: Int, garbledFrames: Int, gpioOverruns: Int, eventStoreFailures: Int,
+                swipeToRelay: Latency, doors: [Door], lanes: [Lane], fenceZones: [FenceZone]) {
+        self.controller = controller
+        self.decisions = decisions
+        self.granted = granted
+        self.garbledFrames = garbledFrames
+        self.gpioOverruns = gpioOverruns
+        self.eventStoreFailures = eventStoreFailures
+        self.swipeToRelay = swipeToRelay
+        self.doors = doors
+        self.lanes = lanes
+        self.fenceZones = fenceZones
+    }
+
+    var fields: [(String, JSON)] {
+        [
+            ("controller", .string(controller)),
+            ("decisions", .int(decisions)), ("granted", .int(granted)),
+            ("garbled_frames", .int(garbledFrames)), ("gpio_overruns", .int(gpioOverruns)),
+            ("event_store_failures", .int(eventStoreFailures)),
+            ("swipe_to_relay_micros", .object([
+                ("count", .int(swipeToRelay.count)), ("p50", .int(swipeToRelay.p50)),
+                ("p99", .int(swipeToRelay.p99)), ("max", .int(swipeToRelay.max)),
+            ])),
+            ("doors", .array(doors.map { d in
+                .object([("id", .string(d.id)), ("mode", .string(d.mode.rawValue)), ("released", .bool(d.released)), ("fire", .bool(d.fire))])
+            })),
+            ("lanes", .array(lanes.map { l in
+                .object([("portal", .string(l.portal)), ("position", .string(l.position)), ("loop_occupied", .bool(l.loopOccupied)), ("locked", .bool(l.locked))])
+            })),
+            ("fence_zones", .array(fenceZones.map { z in
+                .object([("portal", .string(z.portal)), ("armed", .bool(z.armed)), ("latched", .strings(z.latched))])
+            })),
+        ]
+    }
+
+    init(fields json: JSON) throws(ControlProtocolError) {
+        let f = Fields(json)
+        let latency = Fields(json["swipe_to_relay_micros"] ?? .null)
+        func list(_ key: String) throws(ControlProtocolError) -> [Fields] {
+            guard case .array(let items)? = json[key] else { throw .malformed("\"\(key)\" must be an array") }
+            return items.map(Fields.init)
+        }
+        var doors: [Door] = []
+        for d in try list("doors") {
+            let text = try d.string("mode")
+            guard let mode = PortalMode(rawValue: text) else { throw .malformed("unknown door mode \"\(text)\"") }
+            doors.append(Door(id: try d.string("id"), mode: mode, released: try d.bool("released"), fire: try d.bool("fire")))
+        }
+        var lanes: [Lane] = []
+        for l in try list("lanes") {
+            lanes.append(Lane(portal: try l.string("portal"), position: try l.string("position"),
+                              loopOccupied: try l.bool("loop_occupied"), locked: try l.bool("locked")))
+        }
+        var zones: [FenceZone] = []
+        for z in try list("fence_zones") {
+            guard case .array(let latched)? = z.json["latched"] else { throw .malformed("\"latched\" must be an array") }
+            zones.append(FenceZone(portal: try z.string("portal"), armed: try z.bool("armed"), latched: latched.compactMap(\.stringValue)))
+        }
+        self.init(
+            controller: try f.string("controller"), decisions: Int(try f.int("decisions")), granted: Int(try f.int("granted")),
+            garbledFrames: Int(try f.int("garbled_frames")), gpioOverruns: Int(try f.int("gpio_overruns")),
+            eventStoreFailures: Int(try f.int("event_store_failures")),
+            swipeToRelay: Latency(count: Int(try latency.int("count")), p50: Int(try latency.int("p50")),
+                                  p99: Int(try latency.int("p99")), max: Int(try latency.int("max"))),
+            doors: doors, lanes: lanes, fenceZones: zones)
+    }
+}
