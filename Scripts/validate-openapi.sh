@@ -18,4 +18,20 @@ if ! { [ -x "$venv/bin/openapi-spec-validator" ] && [ -f "$stamp" ] && [ "$(cat 
     echo "$want" > "$stamp"
 fi
 
+# The check checks itself first: a copy with the mistake it once missed (an unquoted description
+# holding a comma) must be refused.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp "$repo/API/event.schema.json" "$tmp/"
+sed 's|description: "No such portal, or the command does not apply to it"|description: No such portal, or the command does not apply to it|' \
+    "$repo/API/openapi.yaml" > "$tmp/openapi.yaml"
+if cmp -s "$repo/API/openapi.yaml" "$tmp/openapi.yaml"; then
+    echo "validate-openapi: the self-test's mistake could not be planted (the 404 description of /api/v1/portals/{portal}/{command} changed); update this script" >&2
+    exit 1
+fi
+if "$venv/bin/openapi-spec-validator" "$tmp/openapi.yaml" >/dev/null 2>&1; then
+    echo "validate-openapi: the validator accepted a spec with a known mistake; it checks nothing" >&2
+    exit 1
+fi
+
 "$venv/bin/openapi-spec-validator" "$repo/API/openapi.yaml"

@@ -3,9 +3,12 @@ import AccessCore
 /// A decision as the control socket reports it (`sim.swipe`, `sim.keys`, `sim.plate`).
 public struct ControlDecision: Sendable, Equatable {
     public var granted: Bool
+    /// Why: the first check that failed, or `granted`.
     public var reason: Reason
+    /// The credential's owner and their house, when known.
     public var personID: String?
     public var houseID: String?
+    /// The portal the reader or lane belongs to.
     public var portal: String
 
     public init(granted: Bool, reason: Reason, personID: String?, houseID: String?, portal: String) {

@@ -4,10 +4,12 @@ import AccessCore
 public struct ControlStatus: Sendable, Equatable {
     /// Swipe → relay latency over the recent grants, in microseconds.
     public struct Latency: Sendable, Equatable {
+        /// Grants timed (those that moved a relay).
         public var count: Int
         public var p50: Int
         public var p99: Int
         public var max: Int
+        /// Every figure in microseconds.
         public init(count: Int, p50: Int, p99: Int, max: Int) {
             self.count = count
             self.p50 = p50
@@ -20,7 +22,9 @@ public struct ControlStatus: Sendable, Equatable {
     public struct Door: Sendable, Equatable {
         public var id: String
         public var mode: PortalMode
+        /// The lock is released (the door may open).
         public var released: Bool
+        /// A fire release is latched until reset.
         public var fire: Bool
         public init(id: String, mode: PortalMode, released: Bool, fire: Bool) {
             self.id = id
@@ -33,10 +37,13 @@ public struct ControlStatus: Sendable, Equatable {
     /// A barrier lane's arm, loop and lock.
     public struct Lane: Sendable, Equatable {
         public var portal: String
-        public var position: String
+        /// The arm, as the gate last reported it.
+        public var position: BarrierPosition
+        /// A vehicle is on the lane's loop.
         public var loopOccupied: Bool
+        /// Held in place by an operator (always-open or always-closed).
         public var locked: Bool
-        public init(portal: String, position: String, loopOccupied: Bool, locked: Bool) {
+        public init(portal: String, position: BarrierPosition, loopOccupied: Bool, locked: Bool) {
             self.portal = portal
             self.position = position
             self.loopOccupied = loopOccupied
@@ -48,6 +55,7 @@ public struct ControlStatus: Sendable, Equatable {
     public struct FenceZone: Sendable, Equatable {
         public var portal: String
         public var armed: Bool
+        /// The alarm kinds latched until reset, sorted.
         public var latched: [String]
         public init(portal: String, armed: Bool, latched: [String]) {
             self.portal = portal
@@ -56,11 +64,15 @@ public struct ControlStatus: Sendable, Equatable {
         }
     }
 
+    /// The controller's id.
     public var controller: String
+    /// Decisions taken since start, and how many granted.
     public var decisions: Int
     public var granted: Int
+    /// Wiegand frames refused as garbled, and GPIO edge overruns.
     public var garbledFrames: Int
     public var gpioOverruns: Int
+    /// Event-log writes that failed and were retried.
     public var eventStoreFailures: Int
     public var swipeToRelay: Latency
     public var doors: [Door]
@@ -95,7 +107,7 @@ public struct ControlStatus: Sendable, Equatable {
                 .object([("id", .string(d.id)), ("mode", .string(d.mode.rawValue)), ("released", .bool(d.released)), ("fire", .bool(d.fire))])
             })),
             ("lanes", .array(lanes.map { l in
-                .object([("portal", .string(l.portal)), ("position", .string(l.position)), ("loop_occupied", .bool(l.loopOccupied)), ("locked", .bool(l.locked))])
+                .object([("portal", .string(l.portal)), ("position", .string(l.position.rawValue)), ("loop_occupied", .bool(l.loopOccupied)), ("locked", .bool(l.locked))])
             })),
             ("fence_zones", .array(fenceZones.map { z in
                 .object([("portal", .string(z.portal)), ("armed", .bool(z.armed)), ("latched", .strings(z.latched))])
@@ -118,7 +130,9 @@ public struct ControlStatus: Sendable, Equatable {
         }
         var lanes: [Lane] = []
         for l in try list("lanes") {
-            lanes.append(Lane(portal: try l.string("portal"), position: try l.string("position"),
+            let text = try l.string("position")
+            guard let position = BarrierPosition(rawValue: text) else { throw .malformed("unknown barrier position \"\(text)\"") }
+            lanes.append(Lane(portal: try l.string("portal"), position: position,
                               loopOccupied: try l.bool("loop_occupied"), locked: try l.bool("locked")))
         }
         var zones: [FenceZone] = []

@@ -3,9 +3,13 @@ import AccessCore
 /// The reply to `door` and `fence`: the state of what was commanded, only the fields that apply
 /// (`released` for a door, `locked` for a barrier lane, `armed` and `alarm` for a fence zone).
 public struct PortalState: Sendable, Equatable {
+    /// A door's lock is released.
     public var released: Bool?
+    /// A barrier lane is held in place by an operator.
     public var locked: Bool?
+    /// A fence zone (or, for `reset-alarm` through `door`, the zone) is armed.
     public var armed: Bool?
+    /// A fence zone has an alarm latched.
     public var alarm: Bool?
     /// A fence reset the host has not confirmed yet.
     public var pending: Bool?

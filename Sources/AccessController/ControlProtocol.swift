@@ -33,7 +33,9 @@ extension Controller {
                 gpioOverruns: c.overruns, eventStoreFailures: storeFailures,
                 swipeToRelay: .init(count: latency.count, p50: latency.p50, p99: latency.p99, max: latency.max),
                 doors: doorStates.map { .init(id: $0.id, mode: $0.mode, released: $0.released, fire: $0.fire) },
-                lanes: field.lanes.map { .init(portal: $0.portal, position: $0.position, loopOccupied: $0.loop, locked: $0.locked) },
+                lanes: field.lanes.map {
+                    .init(portal: $0.portal, position: BarrierPosition(rawValue: $0.position) ?? .unknown, loopOccupied: $0.loop, locked: $0.locked)
+                },
                 fenceZones: field.zones.map { .init(portal: $0.portal, armed: $0.armed, latched: $0.latched) }))
         case .metrics:
             return .metrics(text: metrics.render())

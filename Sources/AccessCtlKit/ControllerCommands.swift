@@ -73,7 +73,7 @@ struct StatusCommand: SiteCommand {
             Say.line("door \(door.id): \(door.mode.rawValue), \(door.released ? "released" : "locked")\(door.fire ? ", fire release latched" : "")")
         }
         for lane in status.lanes {
-            Say.line("lane \(lane.portal): arm \(lane.position)\(lane.loopOccupied ? ", vehicle on loop" : "")\(lane.locked ? ", locked" : "")")
+            Say.line("lane \(lane.portal): arm \(lane.position.rawValue)\(lane.loopOccupied ? ", vehicle on loop" : "")\(lane.locked ? ", locked" : "")")
         }
         for zone in status.fenceZones {
             Say.line("fence \(zone.portal): \(zone.armed ? "armed" : "disarmed")\(zone.latched.isEmpty ? "" : ", ALARM " + zone.latched.joined(separator: ", "))")

@@ -61,7 +61,7 @@ struct ControlProtocolTests {
             controller: "xfl-north-1", decisions: 4, granted: 2, garbledFrames: 0, gpioOverruns: 0, eventStoreFailures: 1,
             swipeToRelay: .init(count: 1, p50: 12, p99: 31, max: 40),
             doors: [.init(id: "b01-door", mode: .alwaysClosed, released: false, fire: false)],
-            lanes: [.init(portal: "lane-in", position: "closed", loopOccupied: true, locked: false)],
+            lanes: [.init(portal: "lane-in", position: .closed, loopOccupied: true, locked: false)],
             fenceZones: [.init(portal: "fence-zone-3", armed: true, latched: ["broken"])])
         let cases: [(ControlReply, ControlRequest.Op)] = [
             (.status(status), .status),

@@ -71,7 +71,7 @@ struct ControlCommandTests {
         controller: "test-ctl", decisions: 4, granted: 2, garbledFrames: 1, gpioOverruns: 0, eventStoreFailures: 0,
         swipeToRelay: .init(count: 1, p50: 12, p99: 31, max: 40),
         doors: [.init(id: "b01-door", mode: .alwaysClosed, released: false, fire: false)],
-        lanes: [.init(portal: "lane-in", position: "open", loopOccupied: true, locked: false)],
+        lanes: [.init(portal: "lane-in", position: .open, loopOccupied: true, locked: false)],
         fenceZones: [.init(portal: "fence-zone-3", armed: true, latched: ["broken"])])
 
     /// accessctl with a config whose `[control] socket` is a fake accessd answering `answer`.
