@@ -741,7 +741,7 @@ def verify_accessd(outdir: Path, timing: Timing) -> int:
     if waited("accessd gone after SIGTERM", "stop"):
         fact_eq("accessd exit status after SIGTERM", "rc.accessd", "0")
         c.at_most("stopped after SIGTERM (ms)", int(fact("stop_ms")), 5000)
-    has("stopped event logged", log.window(facts, "stop"), type="system", reason="stopped")
+    has("stopped event logged", log.window(facts, "stopped"), type="system", reason="stopped")
     fact_eq("lines held after exit", "lines_held_after_exit", "0")
     for line in ("gate-north.lock", "b01.lock", "b02.lock", "b03.lock"):
         fact_eq(f"{line} unpowered after the stop", f"after_stop.{line}", "0")
