@@ -31,8 +31,9 @@
  * machine stretched (the injector descheduled mid-frame), which a decoder must refuse.
  *
  * Timing is scheduled on absolute deadlines (clock_nanosleep TIMER_ABSTIME) so slow
- * writes under QEMU/TCG do not accumulate drift over a frame. A frame that ended late pushes
- * the next one back: frames are never closer than --frame-gap-ms, as from a real reader.
+ * writes under QEMU/TCG do not accumulate drift over a frame. A late bit is not caught up on:
+ * falling edges are never closer than --bit-gap-us, and frames never closer than
+ * --frame-gap-ms, as from a real reader.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -173,7 +174,11 @@ static uint64_t send_frame(const int fd[2], const char *bits, uint64_t *next, ui
         stamps[b][2] = now_ns();
         set_pull(fd[line], 1);           /* back to idle */
         stamps[b][3] = last_rise = now_ns();
+        /* After a stall, no catch-up burst: the bits that follow keep their spacing. A burst of
+         * writes without a sleep would keep the guest's one CPU from the driver that reads them. */
         *next += bit_gap;
+        if (*next < last_fall + bit_gap)
+            *next = last_fall + bit_gap;
     }
     if (*next < last_rise + bit_gap)
         *next = last_rise + bit_gap;
