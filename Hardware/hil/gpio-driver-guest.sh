@@ -44,8 +44,11 @@ door_open_again() { [ "$(count '^input gate-north.contact 1 ')" -ge 2 ]; }
 await contact_open_again 30 door_open_again
 sim_pull fire.alarm down
 await fire_reported 30 seen '^input fire.alarm 1 '
-# A glitch shorter than the debounce time: the verifier wants it never reported.
-sim_pull call.gate-north down; sim_pull call.gate-north up
+# A 2 ms glitch, shorter than the 20 ms debounce time: never to be reported. wiegand-inject plays it
+# (one 0 bit on the button's line; its other line is the spare) and stamps both edges, so the
+# verifier can tell a glitch the host stretched past the debounce time.
+wiegand-inject "$GPIO_SIM_DIR" "$(sim_offset call.gate-north)" "$(sim_offset spare.line)" 0 \
+    --bit-gap-us 3000 --pulse-us 2000 --edges "$HIL_OUT/glitch-edges.txt" >/dev/null
 sleep 0.3
 
 # -- 3. Wiegand: FRAMES random 26-bit frames at reader timing (bits 1 ms apart, frames 40 ms apart:

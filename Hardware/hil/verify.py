@@ -353,7 +353,8 @@ def load_facts(outdir: Path) -> dict[str, str]:
     return {r["key"]: r["value"] for r in read_jsonl(outdir / "facts.jsonl")}
 
 
-def verify_gpio_driver(outdir: Path, timing: Timing, reader: str = "reader-north-in") -> int:
+def verify_gpio_driver(outdir: Path, timing: Timing, reader: str = "reader-north-in",
+                       debounce_ns: int = 20_000_000) -> int:
     c = Checks("hil-gpio")
     facts = load_facts(outdir)
     probe = read_lines(outdir / "probe.out")
@@ -384,7 +385,18 @@ def verify_gpio_driver(outdir: Path, timing: Timing, reader: str = "reader-north
     waited("door closing reported", "contact_closed")
     waited("door opening reported", "contact_open_again", f": {' | '.join(contact)}")
     waited("fire input reported", "fire_reported")
-    c.eq("2 ms glitch on call button never reported", len(lines("input call.gate-north 1 ")), 0)
+    # The glitch as the injector stamped it: judged when it was shorter than the debounce time.
+    glitch = read_lines(outdir / "glitch-edges.txt")
+    if len(glitch) != 1 or len(glitch[0].split()) != 7:
+        raise Unusable(f"glitch-edges.txt: want one stamped edge, got {glitch}")
+    g = [int(x) for x in glitch[0].split()[3:]]
+    low_hi, low_lo = g[3] - g[0], g[2] - g[1]
+    reported = len(lines("input call.gate-north 1 "))
+    if low_hi < debounce_ns:
+        c.eq(f"glitch of at most {low_hi / 1e6:.1f} ms on call button never reported", reported, 0)
+    else:
+        print(f"INFO: the host stretched the 2 ms glitch to {low_lo / 1e6:.1f}-{low_hi / 1e6:.1f} ms, "
+              f"past the {debounce_ns / 1e6:.0f} ms debounce time: not judged (reported {reported} times)")
 
     # -- 3. Wiegand frames at reader timing
     c.eq("wiegand-inject exit status", facts.get("inject_exit"), "0")

@@ -115,7 +115,8 @@ def card_bits(card: int) -> str:
 
 
 def write_gpio(d: Path, frames: int = 20, *, stall: dict[int, int] | None = None, misread: int | None = None,
-               drop: int | None = None, garbled_extra: int = 0) -> None:
+               drop: int | None = None, garbled_extra: int = 0, glitch_ms: int = 2,
+               glitch_reported: bool = False) -> None:
     """FRAMES frames with bits 1 ms apart and 40 ms between frames; stall {frame: ms} pauses
     before that frame's bit 10 (the decoder refuses it: two garbled lines)."""
     stall = stall or {}
@@ -144,12 +145,15 @@ def write_gpio(d: Path, frames: int = 20, *, stall: dict[int, int] | None = None
             probe.append(f"card reader-north-in {number} 26 {last + 100_000} {last + 600_000}")
         t += 40 * MS
     probe += ["garbled reader-north-in gap(26 bits)"] * garbled_extra
+    if glitch_reported:
+        probe.append("input call.gate-north 1 5")
     probe += ["key reader-b01 digit(5) 1", "garbled reader-b01 parity(26 bits)", "closed"]
     (d / "frames.txt").write_text("\n".join(frame_lines) + "\n")
     (d / "edges.txt").write_text("\n".join(edge_lines) + "\n")
     (d / "probe.out").write_text("\n".join(probe) + "\n")
     (d / "busy.out").write_text("error GPIO request output on line gate-north.lock failed: Device or resource busy\n")
     (d / "missing.out").write_text('error GPIO line "siren.missing" not found\n')
+    (d / "glitch-edges.txt").write_text(f"0 0 0 {MS} {MS + 200_000} {(1 + glitch_ms) * MS} {(1 + glitch_ms) * MS + 200_000}\n")
 
 
 class GPIODriver(unittest.TestCase):
@@ -184,6 +188,14 @@ class GPIODriver(unittest.TestCase):
         rc, out = self.check(garbled_extra=1)
         self.assertEqual(rc, 1)
         self.assertIn("garbled frames at reader-north-in", out)
+
+    def test_a_short_glitch_reported_fails_and_a_stretched_one_is_not_judged(self):
+        rc, out = self.check(glitch_reported=True)
+        self.assertEqual(rc, 1)
+        self.assertIn("on call button never reported: got 1", out)
+        rc, out = self.check(glitch_reported=True, glitch_ms=30)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("the host stretched the 2 ms glitch", out)
 
     def test_too_many_stretched_frames_fail(self):
         rc, out = self.check(stall={i: 30 for i in range(0, 20, 2)} | {1: 30})
