@@ -53,9 +53,12 @@ sleep 0.3
 
 # -- 3. Wiegand: FRAMES random 26-bit frames at reader timing (bits 1 ms apart, frames 40 ms apart:
 #    more than the reader's 25 ms silence, as real traffic always is). Every edge is stamped.
+#    The injector stands in for a reader, which takes no CPU from the controller; here each write
+#    to `pull` costs ~0.5 ms of the guest's one emulated CPU, so at its own priority it could keep
+#    the driver from reading until the kernel's 16-edge queue overflows. At nice 19 it yields.
 d0=$(sim_offset reader-north-in.d0)
 d1=$(sim_offset reader-north-in.d1)
-wiegand-inject "$GPIO_SIM_DIR" "$d0" "$d1" --random-frames "$FRAMES" --seed 11 \
+at_low_priority wiegand-inject "$GPIO_SIM_DIR" "$d0" "$d1" --random-frames "$FRAMES" --seed 11 \
     --bit-gap-us 1000 --frame-gap-ms 40 --pulse-us 50 --edges "$HIL_OUT/edges.txt" \
     >"$HIL_OUT/frames.txt" 2>"$HIL_OUT/inject.err"
 fact inject_exit $?

@@ -17,6 +17,12 @@ sim_value() {
     cat "$GPIO_SIM_DIR/sim_gpio$(sim_offset "$1")/value"
 }
 
+# at_low_priority CMD...: CMD at nice 19 (busybox has renice, not nice), with the same pid.
+at_low_priority() {
+    # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
+    sh -c 'renice -n 19 -p $$ >/dev/null && exec "$@"' sh "$@"
+}
+
 # wait_for TIMEOUT_TENTHS CMD...: retry CMD every 0.1 s until it succeeds.
 wait_for() {
     _n=$1
