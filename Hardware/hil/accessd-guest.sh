@@ -71,9 +71,10 @@ frame26() {
         printf "%d%s%d\n", e % 2, s, o % 2 }'
 }
 # One injector for the whole run, fed through a fifo (a fresh process per frame is stalled
-# mid-frame far more often under TCG): swipe writes "D0 D1 BITS" and waits for "frame i ns".
+# mid-frame far more often under TCG): swipe writes "D0 D1 BITS" and waits for "frame i ns". At
+# nice 19: it stands in for a reader, which takes no CPU from accessd (see gpio-driver-guest.sh).
 mkfifo /tmp/inject.in /tmp/inject.out
-wiegand-inject "$GPIO_SIM_DIR" --stdin --bit-gap-us 1000 --pulse-us 50 --frame-gap-ms 30 \
+at_low_priority wiegand-inject "$GPIO_SIM_DIR" --stdin --bit-gap-us 1000 --pulse-us 50 --frame-gap-ms 30 \
     --edges "$HIL_OUT/edges.txt" </tmp/inject.in >/tmp/inject.out 2>"$HIL_OUT/inject.err" &
 INJECTOR=$!
 # Read-write opens of the fifos never block, whether or not the injector came up; reads are bounded.
