@@ -16,6 +16,7 @@ Only the standard library: the host needs nothing but python3.
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 import bisect
 import json
 import re
@@ -186,6 +187,8 @@ def verify_power_cut(logdir: Path, controller_id: str) -> int:
             problem(f"boot {n}: no console log {log}")
         for e in boot.errors:
             problem(f"boot {n}: the guest gave up: {e}")
+        if boot.selftest:
+            print(f"power-cut: boot {n}: {boot.selftest}")
         if not last:
             if not rec.get("swiping", boot.swiping):
                 problem(f"boot {n}: swipes never began")
@@ -543,13 +546,15 @@ def matching(events: list[dict], **fields) -> list[dict]:
 
 
 def event_time_ms(event: dict) -> float:
-    from datetime import datetime
     return datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp() * 1000
 
 
 def brief(events: list[dict], n: int = 3) -> str:
-    return " | ".join(f"{e.get('type')}/{e.get('reason')}" + (f"@{e.get('door') or e.get('portal')}" if e.get('door') or e.get('portal') else "")
-                      for e in events[:n]) or "no events"
+    """The first N events as type/reason@door-or-portal, for a failure message."""
+    def one(e: dict) -> str:
+        where = e.get("door") or e.get("portal")
+        return f"{e.get('type')}/{e.get('reason')}" + (f"@{where}" if where else "")
+    return " | ".join(one(e) for e in events[:n]) or "no events"
 
 
 def verify_accessd(outdir: Path, timing: Timing) -> int:
