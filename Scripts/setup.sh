@@ -6,7 +6,8 @@ set -euo pipefail
 # Build: C libraries behind the system-library targets.
 build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmosquitto-dev)
 # Tests: a real QR scanner to decode what `visitor issue` prints; socat for serial-line pairs
-# and Python's venv for the pymodbus peers of the Modbus tests; mkfs.ext4 for the power-cut test's
+# and Python's venv for the pymodbus peers of the Modbus tests (python3 itself, which also runs
+# the HIL verifiers, Hardware/hil/verify.py, comes with it); mkfs.ext4 for the power-cut test's
 # disk image and the sqlite3 shell for its self-test (Hardware/hil/power-cut-test.sh).
 test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl e2fsprogs sqlite3)
 

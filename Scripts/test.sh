@@ -37,6 +37,7 @@ echo "== every event the Swift tests, the outage and the soak logged, against AP
 "$pyenv/bin/python" Scripts/check-events.py API/event.schema.json "$ACCESS_EVENT_SAMPLES"
 
 echo "== hardware-in-the-loop (QEMU + gpio-sim)"
+python3 Hardware/hil/verify_test.py   # the HIL verifiers fail on damaged data
 Hardware/hil/smoke-test.sh
 Hardware/hil/gpio-driver-test.sh
 Hardware/hil/accessd-test.sh

@@ -2,8 +2,9 @@
 # accessd-test.sh: the real accessd, end to end, on a gpio-sim chip in the QEMU guest. The chip's
 # lines carry the names of Hardware/boards/sim.toml; accessd drives them through libgpiod
 # ([board] simulated = false) with a roster imported here by accessctl, while the guest script
-# (accessd-guest.sh) plays readers, door contacts, buttons and the fire panel, reads the lock
-# lines and the event log (accessctl in the guest), and checks: start in the safe state, grant /
+# (accessd-guest.sh) plays readers, door contacts, buttons and the fire panel and records the lock
+# lines and the event log (accessctl in the guest); verify.py accessd then checks, on the host,
+# over that data (kept in $ACCESS_HIL_CACHE/logs/accessd-test/): start in the safe state, grant /
 # unknown / no-right decisions at the lock, forced-open and held-open alarms, exit button, fire
 # release, roster changes without a restart, swipe → relay latency, and a graceful SIGTERM stop.
 #
@@ -22,6 +23,7 @@ SCRATCH=${ACCESS_HIL_SCRATCH:-.build}
 FRAMES=${ACCESS_HIL_LATENCY_FRAMES:-200}
 CACHE=${ACCESS_HIL_CACHE:-$HOME/.cache/communityaccess-hil}
 LOG=$CACHE/logs/accessd-test.log
+DATA=$CACHE/logs/accessd-test
 ZONE=Asia/Shanghai
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -71,9 +73,11 @@ rm -f "$LOG" # a summary below must come from this run
     --file "$WORK/db:/data/db" \
     --file "$ZONE_FILE:/usr/share/zoneinfo/$ZONE" \
     --env "FRAMES=$FRAMES" --env "ENFORCE_LATENCY=${ACCESS_HIL_ENFORCE_LATENCY:-0}" \
-    --memory 1G --timeout 300 --log "$LOG" "$@" || status=$?
+    --memory 1G --timeout 300 --log "$LOG" --outdir "$DATA" "$@" || status=$?
 
-grep -E '^(LATENCY|FRAMES):' "$LOG" | tr -d '\r' || true
-summary=$(grep -E '^hil-accessd: [0-9]+ passed, [0-9]+ failed' "$LOG" | tr -d '\r' | tail -n1 || true)
-if [ -n "$summary" ]; then echo "$summary"; elif [ "$status" -ne 0 ]; then echo "hil-accessd: guest gave no summary (exit $status)" >&2; fi
-exit "$status"
+# 0: the script ran to the end; 1: it stopped early (accessd did not start) and the verifier says why.
+if [ "$status" -gt 1 ] || [ ! -s "$DATA/facts.jsonl" ]; then
+    echo "hil-accessd: the guest did not finish (run-guest.sh exit $status; log: $LOG)" >&2
+    exit $((status > 0 ? status : 1))
+fi
+exec python3 "$HIL_DIR/verify.py" accessd "$DATA"

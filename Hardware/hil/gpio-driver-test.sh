@@ -2,7 +2,9 @@
 # gpio-driver-test.sh: the real GPIO driver (access-gpio-probe, built from this package) on a
 # gpio-sim chip whose lines carry the simulated board's names (Hardware/boards/sim.toml), in
 # the QEMU guest. Checks outputs, inputs, Wiegand frames at reader timing (FRAMES of them:
-# 1000 by default, ACCESS_HIL_FRAMES=10000 on demand) and measures last edge → lock line.
+# 1000 by default, ACCESS_HIL_FRAMES=10000 on demand) and measures last edge → lock line. The
+# guest (gpio-driver-guest.sh) drives and records; verify.py gpio-driver judges what it recorded
+# (kept in $ACCESS_HIL_CACHE/logs/gpio-driver-test/ until the next run).
 #
 #   Hardware/hil/gpio-driver-test.sh [run-guest.sh options]
 #   ACCESS_HIL_BUILD=release ACCESS_HIL_FRAMES=10000 ACCESS_HIL_ENFORCE_LATENCY=1 Hardware/hil/gpio-driver-test.sh
@@ -16,6 +18,7 @@ BUILD=${ACCESS_HIL_BUILD:-debug}
 FRAMES=${ACCESS_HIL_FRAMES:-1000}
 CACHE=${ACCESS_HIL_CACHE:-$HOME/.cache/communityaccess-hil}
 LOG=$CACHE/logs/gpio-driver-test.log
+DATA=$CACHE/logs/gpio-driver-test
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # shellcheck source=host-lib.sh
@@ -37,9 +40,10 @@ timeout_s=$((120 + FRAMES / 10))
     --payload "$PROBE" --file "$ROOT/Hardware/boards/sim.toml:/data/sim.toml" \
     --file "$WORK/missing.toml:/data/missing.toml" --env "FRAMES=$FRAMES" \
     --env "ENFORCE_LATENCY=${ACCESS_HIL_ENFORCE_LATENCY:-0}" \
-    --timeout "$timeout_s" --log "$LOG" "$@" || status=$?
+    --timeout "$timeout_s" --log "$LOG" --outdir "$DATA" "$@" || status=$?
 
-grep -E '^(LATENCY|FRAMES):' "$LOG" | tr -d '\r' || true
-summary=$(grep -E '^hil-gpio: [0-9]+ passed, [0-9]+ failed' "$LOG" | tr -d '\r' | tail -n1 || true)
-if [ -n "$summary" ]; then echo "$summary"; elif [ "$status" -ne 0 ]; then echo "hil-gpio: guest gave no summary (exit $status)" >&2; fi
-exit "$status"
+if [ "$status" -ne 0 ] || [ ! -s "$DATA/facts.jsonl" ]; then
+    echo "hil-gpio: the guest did not finish (run-guest.sh exit $status; log: $LOG)" >&2
+    exit $((status > 0 ? status : 1))
+fi
+exec python3 "$HIL_DIR/verify.py" gpio-driver "$DATA"

@@ -84,5 +84,12 @@ echo "HIL-CHIP: $GPIO_CHIP label=$HIL_LABEL lines=$n sim=$GPIO_SIM_DIR"
 [ -f /etc/hil/env ] && . /etc/hil/env
 
 cd /tmp || setup_failed "no /tmp"
+# Data for the host's verifier (run-guest.sh --outdir): a tar on the output disk afterwards.
+export HIL_OUT=/tmp/hil-out
+mkdir -p "$HIL_OUT"
 /hil/guest-script
-finish $?
+rc=$?
+if [ -n "${HIL_OUT_DEV:-}" ]; then
+    tar -cf "$HIL_OUT_DEV" -C "$HIL_OUT" . || echo "HIL-ERROR: cannot write the data to $HIL_OUT_DEV"
+fi
+finish $rc

@@ -17,6 +17,12 @@ sim_value() {
     cat "$GPIO_SIM_DIR/sim_gpio$(sim_offset "$1")/value"
 }
 
+# at_low_priority CMD...: CMD at nice 19 (busybox has renice, not nice), with the same pid.
+at_low_priority() {
+    # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
+    sh -c 'renice -n 19 -p $$ >/dev/null && exec "$@"' sh "$@"
+}
+
 # wait_for TIMEOUT_TENTHS CMD...: retry CMD every 0.1 s until it succeeds.
 wait_for() {
     _n=$1
@@ -28,7 +34,20 @@ wait_for() {
     done
 }
 
-# Checks: counted in PASS and FAIL, each printed as "PASS: …" or "FAIL: …".
+# Records for a verifier on the host (run-guest.sh --outdir): $HIL_OUT/facts.jsonl, one
+# {"key": …, "value": …} a line. A script that records instead of judging leaves the verdicts to it.
+# fact KEY VALUE: what the script saw (quotes, backslashes and newlines are dropped from VALUE).
+fact() {
+    printf '{"key":"%s","value":"%s"}\n' "$1" "$(printf '%s' "$2" | tr -d '"\\\n')" >>"$HIL_OUT/facts.jsonl"
+}
+# await KEY TENTHS CMD...: wait_for CMD to pace the next step; records KEY ok or timeout.
+await() {
+    _k=$1
+    shift
+    if wait_for "$@"; then fact "$_k" ok; else fact "$_k" timeout; return 1; fi
+}
+
+# Checks in the guest (the smoke test): counted in PASS and FAIL, each printed as "PASS: …" or "FAIL: …".
 PASS=0
 FAIL=0
 ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }

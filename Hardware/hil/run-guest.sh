@@ -6,7 +6,11 @@
 #   run-guest.sh --lines FILE --guest-script FILE [--payload EXE]... [--file SRC[:DEST]]...
 #                [--env NAME=VALUE]... [--module NAME]... [--label LABEL]
 #                [--timeout SECONDS] [--log FILE] [--memory SIZE]
-#                [--disk IMAGE] [--pidfile FILE]
+#                [--disk IMAGE] [--pidfile FILE] [--outdir DIR]
+#
+# --outdir DIR: what the guest script leaves in $HIL_OUT (data for the host's verifier) is
+# copied into DIR once the script ends (a tar written to a second virtio disk; the console is
+# too slow for megabytes), also when the script failed.
 #
 # Exit status: the guest script's; 124 on timeout; 125 when the guest never reported a
 # result (boot or setup failure); 137 when QEMU was killed from outside before the timeout
@@ -28,7 +32,7 @@ ACCEL=${ACCESS_HIL_ACCEL:-tcg}
 # Bump when the way gpio-sim.ko is built changes, so cached modules are rebuilt.
 MODULE_RECIPE=1
 
-LINES_FILE="" GUEST_SCRIPT="" LABEL=accessd-sim LOG="" MEMORY=512M DISK="" PIDFILE=""
+LINES_FILE="" GUEST_SCRIPT="" LABEL=accessd-sim LOG="" MEMORY=512M DISK="" PIDFILE="" OUTDIR=""
 DISK_CACHE=${ACCESS_HIL_DISK_CACHE:-writethrough}
 PAYLOADS=() FILES=() ENVS=() EXTRA_MODULES=()
 
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
     --memory) MEMORY=${2:?}; shift 2 ;;
     --disk) DISK=${2:?}; shift 2 ;;
     --pidfile) PIDFILE=${2:?}; shift 2 ;;
+    --outdir) OUTDIR=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "run-guest.sh: unknown argument '$1'" >&2; usage ;;
     esac
@@ -350,7 +355,7 @@ HIL_MODULES=""
 declare -A SEEN_MODULE=()
 # The disk is a virtio-blk PCI device; both drivers are modules in Debian's kernel.
 DISK_MODULES=()
-[ -n "$DISK" ] && DISK_MODULES=(virtio_pci virtio_blk)
+[ -n "$DISK$OUTDIR" ] && DISK_MODULES=(virtio_pci virtio_blk)
 for mod in gpio-sim "${DISK_MODULES[@]}" "${EXTRA_MODULES[@]}"; do
     deps=$(modprobe -d "$KROOT" -S "$KABI" --show-depends "$mod" 2>>"$SETUP_LOG") ||
         die "module $mod not found for $KABI"
@@ -382,6 +387,10 @@ sq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; } # shell sing
 {
     echo "HIL_MODULES=$(sq "$HIL_MODULES")"
     echo "HIL_LABEL=$(sq "$LABEL")"
+    # The output disk comes after --disk (/dev/vda) when both are given.
+    if [ -n "$OUTDIR" ]; then
+        if [ -n "$DISK" ]; then echo "HIL_OUT_DEV=/dev/vdb"; else echo "HIL_OUT_DEV=/dev/vda"; fi
+    fi
 } >"$R/etc/hil/config"
 {
     if [ ${#LIBDIRS[@]} -gt 0 ]; then
@@ -417,6 +426,11 @@ QEMU=(qemu-system-x86_64 -accel "$ACCEL" -cpu max -m "$MEMORY" -smp 1 -nographic
 if [ -n "$DISK" ]; then
     QEMU+=(-drive "file=$DISK,format=raw,if=virtio,cache=$DISK_CACHE")
 fi
+if [ -n "$OUTDIR" ]; then
+    OUT_IMG=$WORK/out.img
+    truncate -s 1G "$OUT_IMG" # sparse: only what the guest writes takes space
+    QEMU+=(-drive "file=$OUT_IMG,format=raw,if=virtio,cache=writeback")
+fi
 [ -n "$PIDFILE" ] && rm -f "$PIDFILE" && QEMU+=(-pidfile "$PIDFILE")
 say "booting $(basename "$BOOT_KERNEL") with $ACCEL, timeout ${TIMEOUT}s, log $LOG"
 BOOT_START=$(date +%s.%N)
@@ -429,6 +443,16 @@ timeout --kill-after=5 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 |
 QEMU_STATUS=${PIPESTATUS[0]}
 set -e
 BOOT_SECS=$(elapsed "$BOOT_START")
+# The guest's data, whatever happened to the script: a tar at the start of the output disk (all
+# zeros when the guest never wrote it).
+if [ -n "$OUTDIR" ]; then
+    rm -rf "$OUTDIR" && mkdir -p "$OUTDIR"
+    if [ "$(head -c 512 "$OUT_IMG" | tr -d '\0' | wc -c)" -gt 0 ]; then
+        tar -xf "$OUT_IMG" -C "$OUTDIR" || say "cannot unpack the guest's data into $OUTDIR"
+    else
+        say "the guest wrote no data for $OUTDIR"
+    fi
+fi
 
 RESULT=$(sed -n 's/^HIL-RESULT: \([0-9]\{1,3\}\)$/\1/p' "$LOG" | tail -n1)
 # SIGKILL well before the timeout came from outside (timeout's own KILL comes 5 s after it).

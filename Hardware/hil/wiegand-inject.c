@@ -4,7 +4,7 @@
  *   wiegand-inject SIM_DIR D0_OFFSET D1_OFFSET BITS [--count N]
  *   wiegand-inject SIM_DIR D0_OFFSET D1_OFFSET --random-frames N [--seed S]
  *   wiegand-inject SIM_DIR --stdin
- *       common options: [--bit-gap-us 2000] [--frame-gap-ms 150] [--pulse-us 100]
+ *       common options: [--bit-gap-us 2000] [--frame-gap-ms 150] [--pulse-us 100] [--edges FILE]
  *
  * --stdin: one frame per input line "D0_OFFSET D1_OFFSET BITS", sent as soon as the line is
  * read (at least --frame-gap-ms after the previous frame on the same lines); "frame <i> <ns>" is
@@ -23,8 +23,17 @@
  * read just before the write that makes the frame's last falling edge, so a latency
  * measured from it is an upper bound (it includes the cost of that write).
  *
+ * --edges FILE: every edge as it really happened, one line per bit, appended after each frame:
+ *   <frame> <bit> <line 0|1> <fall_before> <fall_after> <rise_before> <rise_after>
+ * CLOCK_MONOTONIC ns read just before and just after each write to `pull`. The kernel stamps the
+ * edge while the write runs (gpio-sim fires the interrupt from inside it), so each stamp lies
+ * between the two: a host verifier can tell a frame sent at reader timing from one the emulated
+ * machine stretched (the injector descheduled mid-frame), which a decoder must refuse.
+ *
  * Timing is scheduled on absolute deadlines (clock_nanosleep TIMER_ABSTIME) so slow
- * writes under QEMU/TCG do not accumulate drift over a frame.
+ * writes under QEMU/TCG do not accumulate drift over a frame. A late bit is not caught up on:
+ * falling edges are never closer than --bit-gap-us, and frames never closer than
+ * --frame-gap-ms, as from a real reader.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,7 +56,8 @@ static void usage(void)
             "usage: %s SIM_DIR D0_OFFSET D1_OFFSET BITS [--count N]\n"
             "       %s SIM_DIR D0_OFFSET D1_OFFSET --random-frames N [--seed S]\n"
             "       %s SIM_DIR --stdin     (lines of \"D0_OFFSET D1_OFFSET BITS\")\n"
-            "options: [--bit-gap-us US (2000)] [--frame-gap-ms MS (150)] [--pulse-us US (100)]\n",
+            "options: [--bit-gap-us US (2000)] [--frame-gap-ms MS (150)] [--pulse-us US (100)]\n"
+            "         [--edges FILE]\n",
             prog, prog, prog);
     exit(2);
 }
@@ -143,19 +153,41 @@ static void random_wiegand26(char out[WIEGAND26_BITS + 1])
     out[WIEGAND26_BITS] = '\0';
 }
 
+static FILE *edges_out;   /* --edges */
+
 /* Sends one frame on the lines whose pull files are fd[0] (D0) and fd[1] (D1), the first bit at
- * *next; returns the time just before the last falling edge and leaves *next one bit slot after it. */
-static uint64_t send_frame(const int fd[2], const char *bits, uint64_t *next, uint64_t bit_gap, uint64_t pulse)
+ * *next; returns the time just before the last falling edge and leaves *next one bit slot after
+ * it, or one bit slot after the last edge really written if that came later. */
+static uint64_t send_frame(const int fd[2], const char *bits, uint64_t *next, uint64_t bit_gap, uint64_t pulse,
+                           uint64_t frame)
 {
-    uint64_t last_fall = 0;
-    for (size_t b = 0; bits[b]; b++) {
+    static uint64_t stamps[1024][4];
+    uint64_t last_fall = 0, last_rise = 0;
+    size_t b;
+    for (b = 0; bits[b] && b < 1024; b++) {
         int line = bits[b] == '1';
         sleep_until(*next);
-        last_fall = now_ns();
+        stamps[b][0] = last_fall = now_ns();
         set_pull(fd[line], 0);           /* falling edge: the bit */
+        stamps[b][1] = now_ns();
         sleep_until(last_fall + pulse);
+        stamps[b][2] = now_ns();
         set_pull(fd[line], 1);           /* back to idle */
+        stamps[b][3] = last_rise = now_ns();
+        /* After a stall, no catch-up burst: the bits that follow keep their spacing. A burst of
+         * writes without a sleep would keep the guest's one CPU from the driver that reads them. */
         *next += bit_gap;
+        if (*next < last_fall + bit_gap)
+            *next = last_fall + bit_gap;
+    }
+    if (*next < last_rise + bit_gap)
+        *next = last_rise + bit_gap;
+    if (edges_out) {
+        for (size_t i = 0; i < b; i++)
+            fprintf(edges_out, "%" PRIu64 " %zu %c %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", frame, i,
+                    bits[i], stamps[i][0], stamps[i][1], stamps[i][2], stamps[i][3]);
+        if (fflush(edges_out) != 0)
+            die("write --edges");
     }
     return last_fall;
 }
@@ -192,7 +224,7 @@ static int stdin_mode(const char *sim_dir, uint64_t bit_gap, uint64_t pulse, uin
             if (free_at[off] > next)
                 next = free_at[off];
         }
-        uint64_t last_fall = send_frame(fd, bits, &next, bit_gap, pulse);
+        uint64_t last_fall = send_frame(fd, bits, &next, bit_gap, pulse, f);
         free_at[d0] = free_at[d1] = next + frame_gap;
         printf("frame %" PRIu64 " %" PRIu64 "\n", f++, last_fall);
     }
@@ -228,6 +260,10 @@ int main(int argc, char **argv)
                 frame_gap_ms = parse_u64(v, "--frame-gap-ms");
             else if (!strcmp(a, "--pulse-us"))
                 pulse_us = parse_u64(v, "--pulse-us");
+            else if (!strcmp(a, "--edges")) {
+                if (!(edges_out = fopen(v, "w")))
+                    die(v);
+            }
             else
                 usage();
         } else {
@@ -281,7 +317,7 @@ int main(int argc, char **argv)
             random_wiegand26(bits_buf);
             bits = bits_buf;
         }
-        uint64_t last_fall = send_frame(fd, bits, &next, bit_gap, pulse);
+        uint64_t last_fall = send_frame(fd, bits, &next, bit_gap, pulse, f);
         if (random_mode)
             printf("frame %" PRIu64 " %" PRIu64 " %s\n", f, last_fall, bits);
         else

@@ -209,6 +209,10 @@ public final class GPIOBoard: @unchecked Sendable {
                 handler(.device(name: "gpio", online: false))
                 return
             }
+            // Silence is judged at the time poll returned, not after the reads: if this thread is
+            // held up in between, edges stamped meanwhile are still queued, and a frame whose next
+            // bit is already waiting must not be declared over.
+            let polledAt = Self.monotonicNanos()
             edges.removeAll(keepingCapacity: true)
             for p in 1..<pollFDs.count where pollFDs[p].revents & Int16(POLLIN) != 0 {
                 let entry = p - 1
@@ -240,7 +244,7 @@ public final class GPIOBoard: @unchecked Sendable {
                 }
             }
             let lines = inputLines
-            for event in processor.due(now: Self.monotonicNanos(), level: { i in
+            for event in processor.due(now: polledAt, level: { i in
                 let v = gpiod_line_get_value(lines[i])
                 return v < 0 ? nil : v == 1
             }) {
