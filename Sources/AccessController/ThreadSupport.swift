@@ -1,92 +1,38 @@
+// Forwarders for the files of this module that still use the old names (threads and clocks now
+// in AccessRuntime, device maps in AccessConfig); they go once those files call the new ones.
+import AccessConfig
 import AccessDevices
-import CMalloc
+@_exported import AccessRuntime
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A mutex and condition variable at fixed addresses (pthread objects must not move, so they
-/// are allocated rather than stored inline in a Swift class).
-final class Monitor: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+typealias Monitor = AccessRuntime.Monitor
 
-    init() {
-        mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        condition.deallocate()
-    }
-
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
-    }
-
-    /// Waits (the lock held by the caller inside `locked`) until signalled or `deadline`
-    /// (CLOCK_MONOTONIC nanoseconds) passes.
-    func wait(until deadline: UInt64? = nil) {
-        guard let deadline else {
-            pthread_cond_wait(condition, mutex)
-            return
-        }
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        pthread_cond_timedwait(condition, mutex, &ts)
-    }
-
-    func broadcast() { pthread_cond_broadcast(condition) }
-}
-
-/// Starts a detached-from-Swift-concurrency thread running `body` (blocking work stays off the
-/// cooperative pool). Returns the handle to join.
-func startThread(_ body: @escaping @Sendable () -> Void) throws -> pthread_t {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body))
-    var handle = pthread_t()
-    let rc = pthread_create(&handle, nil, { raw in
-        guard let raw else { return nil }
-        Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
-        return nil
-    }, box.toOpaque())
-    guard rc == 0 else {
-        box.release()
-        throw ThreadError(code: rc)
-    }
-    return handle
-}
-
-struct ThreadError: Error, CustomStringConvertible {
-    var code: Int32
-    var description: String { "cannot start a thread: \(String(cString: strerror(code))) (errno \(code))" }
+/// Starts a thread named after the calling file (`StoreWorker`, `ControlServer`); returns the
+/// handle to `pthread_join`.
+func startThread(file: String = #fileID, _ body: @escaping @Sendable () -> Void) throws -> pthread_t {
+    let base = file.split(separator: "/").last.map { String($0.prefix { $0 != "." }) } ?? "accessd"
+    return try NamedThread.start(name: base, body).handle
 }
 
 func monotonicNow() -> UInt64 { monotonicNanos() }
 
-/// Hands memory that `free` kept back to the system (glibc `malloc_trim`). Loading a roster
-/// allocates and frees tens of megabytes of rows and temporary tables; glibc keeps freed chunks
-/// inside its arenas, so without this the resident size stays at the load's peak.
-public func releaseFreedHeap() {
-    _ = malloc_trim(0)
-}
-
-/// Microseconds since 1970 on CLOCK_REALTIME: the wall clock, which may be unset or jump.
-public func wallClockMicros() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+extension DeviceMap {
+    /// `DeviceMap.load(path:)` with a driver's error type: the same `FILE:LINE: key: problem`
+    /// text, as `DeviceError.configuration`.
+    static func load(path: String) throws(DeviceError) -> DeviceMap {
+        let text: String
+        do {
+            text = try FileReader.text(path)
+        } catch {
+            throw .configuration(file: path, key: "file", problem: "cannot be read: \(error.reason)")
+        }
+        do {
+            return try DeviceMap.parse(text, file: path)
+        } catch {
+            throw .configuration(file: error.line.map { "\(path):\($0)" } ?? path, key: error.key, problem: error.problem)
+        }
+    }
 }
