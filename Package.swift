@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0", traits: []),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -32,20 +33,27 @@ let package = Package(
         .systemLibrary(name: "CGPIOD", providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "CModbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
-        .systemLibrary(name: "CMalloc"),
+        .systemLibrary(name: "CGlibcExtras"),
 
+        // Threads, executor, monitor, clocks, the errno helper and the file reader: the one copy
+        // every module uses.
+        .target(
+            name: "AccessRuntime",
+            dependencies: ["CGlibcExtras", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // The domain and every decision: pure, no I/O, clock injected.
         .target(
             name: "AccessCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         // SQLite: roster, event log, audit log, migrations; builds the in-memory index.
-        .target(name: "AccessStore", dependencies: ["AccessCore", "CSQLite"]),
+        .target(name: "AccessStore", dependencies: ["AccessCore", "AccessRuntime", "CSQLite"]),
         // Devices by role (locks, contacts, readers, barriers, fence hosts, relay boards), the
-        // libgpiod and libmodbus drivers behind them, the simulated board, and hardware maps.
+        // libgpiod and libmodbus drivers behind them, and the simulated board. Board and device
+        // maps are config values (AccessConfig); the drivers never read TOML.
         .target(
             name: "AccessDevices",
-            dependencies: ["AccessCore", "CGPIOD", "CModbus", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["AccessCore", "AccessConfig", "AccessRuntime", "CGPIOD", "CModbus"]
         ),
         // The control socket's typed requests and replies, their JSON wire format, and the
         // client side: shared by accessd and accessctl, so accessctl never links the controller.
@@ -54,7 +62,7 @@ let package = Package(
         .target(
             name: "AccessController",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "AccessControlProtocol", "CMalloc",
+                "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "AccessControlProtocol", "AccessRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -66,7 +74,7 @@ let package = Package(
         .target(
             name: "AccessAnalytics",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessDevices",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -76,7 +84,7 @@ let package = Package(
         .target(
             name: "AccessUpstream",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessAnalytics", "CMosquitto",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessAnalytics", "AccessRuntime", "CMosquitto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -87,10 +95,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The TOML site description shared by accessd and accessctl.
+        // The one TOML reader and what it reads: the site description shared by accessd and
+        // accessctl, board maps and Modbus device maps.
         .target(
             name: "AccessConfig",
-            dependencies: ["AccessCore", "AccessDevices", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["AccessCore", "AccessRuntime", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         // accessctl's command tree, a library so tests can run it in-process.
         .target(
@@ -110,21 +119,22 @@ let package = Package(
             ]
         ),
         // Runs the real GPIO driver in the hardware-in-the-loop guest (Hardware/hil/).
-        .executableTarget(name: "access-gpio-probe", dependencies: ["AccessDevices"]),
+        .executableTarget(name: "access-gpio-probe", dependencies: ["AccessDevices", "AccessConfig", "AccessRuntime"]),
 
         // Fakes and builders for tests; never linked into a product.
-        .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore", "AccessDevices"]),
+        .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore", "AccessDevices", "AccessRuntime"]),
 
+        .testTarget(name: "AccessRuntimeTests", dependencies: ["AccessRuntime"]),
         .testTarget(name: "AccessCoreTests", dependencies: ["AccessCore", "AccessTestSupport"]),
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
-        .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessTestSupport"]),
+        .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessConfig", "AccessTestSupport"]),
         .testTarget(name: "AccessControlProtocolTests", dependencies: ["AccessControlProtocol"]),
         .testTarget(
             name: "AccessControllerTests",
-            dependencies: ["AccessController", "AccessControlProtocol", "AccessTestSupport"]
+            dependencies: ["AccessController", "AccessControlProtocol", "AccessRuntime", "AccessTestSupport"]
         ),
         .testTarget(name: "AccessAnalyticsTests", dependencies: ["AccessAnalytics", "AccessTestSupport"]),
-        .testTarget(name: "AccessUpstreamTests", dependencies: ["AccessUpstream", "AccessAnalytics", "AccessTestSupport"]),
+        .testTarget(name: "AccessUpstreamTests", dependencies: ["AccessUpstream", "AccessAnalytics", "AccessRuntime", "AccessTestSupport"]),
         .testTarget(
             name: "AccessCtlTests",
             dependencies: ["AccessCtlKit", "AccessConfig", "AccessStore", "AccessControlProtocol", "AccessTestSupport"]
@@ -134,7 +144,7 @@ let package = Package(
             name: "AccessBenchmarks",
             dependencies: [
                 "AccessCore", "AccessStore", "AccessDevices", "AccessConfig", "AccessController", "AccessAnalytics",
-                "AccessTestSupport",
+                "AccessRuntime", "AccessTestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/AccessBenchmarks",

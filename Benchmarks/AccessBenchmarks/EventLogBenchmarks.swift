@@ -4,6 +4,7 @@
 // for the poll benchmark (default 1,000,000; 10,000,000 takes a few minutes to build).
 import AccessController
 import AccessCore
+import AccessRuntime
 import AccessDevices
 import AccessStore
 import AccessTestSupport

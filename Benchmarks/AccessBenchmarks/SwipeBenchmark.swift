@@ -25,6 +25,7 @@
 import AccessConfig
 import AccessController
 import AccessCore
+import AccessRuntime
 import AccessDevices
 import AccessStore
 import AccessTestSupport

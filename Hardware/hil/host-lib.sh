@@ -4,13 +4,13 @@
 # chip_lines MAP: every line a board map names, in order (outputs, inputs, reader D0/D1): the
 # gpio-sim chip's line names.
 chip_lines() {
-    awk '
-        /^\[\[/ { section = $0 }
-        /^[ \t]*(name|d0|d1)[ \t]*=/ {
-            if (section == "[[reader]]" && $1 == "name") next
-            match($0, /"[^"]*"/); print substr($0, RSTART + 1, RLENGTH - 2)
-        }
-    ' "$1"
+    # The board map's own reader (access-gpio-probe --list-lines), built on the host in the
+    # caller's configuration and scratch path (BUILD, SCRATCH; debug and .build by default).
+    local root build=${BUILD:-debug} scratch=${SCRATCH:-.build} bin
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    (cd "$root" && swift build -c "$build" --scratch-path "$scratch" --product access-gpio-probe >&2) || return
+    bin=$(cd "$root" && swift build -c "$build" --scratch-path "$scratch" --show-bin-path) || return
+    "$bin/access-gpio-probe" --list-lines "$1"
 }
 
 # build_for_guest ROOT BUILD SCRATCH DEST: builds accessd and accessctl and puts stripped copies in

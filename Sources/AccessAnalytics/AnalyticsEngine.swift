@@ -1,11 +1,11 @@
 import AccessController
 import AccessCore
-import AccessDevices
+import AccessRuntime
 import AccessStore
 
 /// The engine, its database connection and the snapshot bookkeeping, on their own thread.
 actor AnalyticsEngine {
-    private let thread: ExecutorThread
+    private let thread: ThreadExecutor
     private let db: AccessDatabase
     private let thresholds: AnalyticsThresholds
     private let zone: ZoneRules
@@ -22,7 +22,7 @@ actor AnalyticsEngine {
     nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
     init(path: String, thresholds: AnalyticsThresholds, zone: ZoneRules) throws {
-        thread = try ExecutorThread(name: "analytics")
+        thread = try ThreadExecutor(threadName: "analytics")
         db = try AccessDatabase(path: path, create: false)
         self.thresholds = thresholds
         self.zone = zone

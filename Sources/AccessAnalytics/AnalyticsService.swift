@@ -1,7 +1,7 @@
 import AccessConfig
 import AccessController
 import AccessCore
-import AccessDevices
+import AccessRuntime
 import AccessStore
 import Logging
 import ServiceLifecycle
@@ -25,7 +25,7 @@ import Synchronization
 // (at least once, never lost).
 //
 // Threads: the SQLite calls and the engine run on the analytics' own thread (an actor on an
-// `ExecutorThread`), never on the cooperative pool; the HTTP API's summary and indicator reads
+// `ThreadExecutor`), never on the cooperative pool; the HTTP API's summary and indicator reads
 // are served by the same actor, between pages. Waiting for the controller's writer to make
 // indicator events durable happens on a second thread, so the API never waits for the disk.
 

@@ -1,24 +1,4 @@
 import AccessCore
-import AccessDevices
-
-/// A mistake in the configuration: `FILE:LINE: key: problem`.
-public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var file: String
-    public var line: Int?
-    public var key: String
-    public var problem: String
-
-    public init(file: String, line: Int?, key: String, problem: String) {
-        self.file = file
-        self.line = line
-        self.key = key
-        self.problem = problem
-    }
-
-    public var description: String {
-        "\(file)\(line.map { ":\($0)" } ?? ""): \(key): \(problem)"
-    }
-}
 
 /// The site description shared by `accessd` and `accessctl` (interfaces.md): a plain value with
 /// defaults; `ConfigParser` turns TOML into it.
@@ -175,38 +155,11 @@ public struct SiteConfig: Sendable {
 
     /// Reads and validates a configuration file.
     public static func load(path: String) throws(ConfigError) -> SiteConfig {
-        let text: String
-        do {
-            text = try readFile(path)
-        } catch {
-            throw ConfigError(file: path, line: nil, key: "file", problem: "cannot be read: \(error)")
-        }
-        return try ConfigParser(text: text, file: path).parse()
+        try ConfigParser(try TOMLReader.load(path: path)).parse()
     }
-}
 
-/// A file read with the C library, so the config layer needs no Foundation.
-struct FileReadError: Error, CustomStringConvertible {
-    var errno: Int32
-    var description: String { String(cString: strerror(errno)) }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-func readFile(_ path: String) throws -> String {
-    guard let file = fopen(path, "rb") else { throw FileReadError(errno: errno) }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-        if n < chunk.count {
-            if ferror(file) != 0 { throw FileReadError(errno: errno) }
-            break
-        }
+    /// Validates configuration text; errors name `file`.
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> SiteConfig {
+        try ConfigParser(try TOMLReader(text: text, file: file)).parse()
     }
-    return String(decoding: bytes, as: UTF8.self)
 }

@@ -1,5 +1,6 @@
 import AccessControlProtocol
 import AccessCore
+import AccessRuntime
 import AccessDevices
 import Synchronization
 
@@ -16,7 +17,7 @@ public final class ControlServer: @unchecked Sendable {
     let handler: @Sendable (JSON) -> JSON
     private let listener: Int32
     private let running = Atomic<Bool>(true)
-    private var thread: pthread_t?
+    private var thread: NamedThread?
 
     public init(path: String, handler: @escaping @Sendable (JSON) -> JSON) throws {
         self.path = path
@@ -34,12 +35,12 @@ public final class ControlServer: @unchecked Sendable {
             throw ControlError.unknown("control socket \(path): \(String(cString: strerror(code)))")
         }
         listener = fd
-        thread = try startThread(name: "control") { self.acceptLoop() }  // ends at stop()
+        thread = try NamedThread.start(name: "control") { self.acceptLoop() }  // ends at stop()
     }
 
     public func stop() {
         running.store(false, ordering: .releasing)
-        if let thread { pthread_join(thread, nil) }
+        thread?.join()
         thread = nil
         close(listener)
         unlink(path)

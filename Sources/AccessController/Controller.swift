@@ -1,5 +1,6 @@
 import AccessConfig
 import AccessCore
+import AccessRuntime
 import AccessDevices
 import AccessStore
 import Logging
@@ -9,22 +10,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// The clocks the controller reads: injected, so tests move time by hand.
-public struct ControllerClock: Sendable {
-    /// CLOCK_MONOTONIC in nanoseconds: door and lane timers.
-    public var mono: @Sendable () -> UInt64
-    /// CLOCK_REALTIME in microseconds: event times, validity and schedules.
-    public var wall: @Sendable () -> Int64
-
-    public init(mono: @escaping @Sendable () -> UInt64, wall: @escaping @Sendable () -> Int64) {
-        self.mono = mono
-        self.wall = wall
-    }
-
-    /// The machine's clocks.
-    public static let system = ControllerClock(mono: { monotonicNanos() }, wall: { wallClockMicros() })
-
-    func now() -> SiteTime { SiteTime(mono: mono(), wall: wall()) }
+extension RuntimeClock {
+    /// Both clocks at once, as the site reads them.
+    func siteTime() -> SiteTime { SiteTime(mono: monotonicNanos(), wall: wallMicros()) }
 }
 
 /// The controller: a short interpreter around the site's state machine (`Site`). Each input
@@ -44,7 +32,8 @@ public final class Controller: @unchecked Sendable {
     /// Operational messages: portals, lines, devices and reasons; never credentials or people.
     let logger: Logger
     private let site: Mutex<Site>
-    private let clock: ControllerClock
+    /// Injected, so tests move time by hand.
+    private let clock: any RuntimeClock
     /// Whether `start` runs the ticker thread (tests that move time by hand call `tick()`).
     private let ticks: Bool
     private var board: (any Board)?
@@ -54,7 +43,7 @@ public final class Controller: @unchecked Sendable {
     private var locks: [DoorLock] = []
     /// Fence sirens and lights by name.
     private var fenceOutputs: [String: any OutputLine] = [:]
-    private var ticker: pthread_t?
+    private var ticker: NamedThread?
     private let running = Atomic<Bool>(false)
     /// Follows roster changes; its roster is the controller's first policy, loaded once.
     private nonisolated(unsafe) let rosterWatcher: RosterWatcher
@@ -65,7 +54,7 @@ public final class Controller: @unchecked Sendable {
 
     /// Opens the roster and prepares the site; `attach(board:)` then `start()` runs it.
     /// `ticks: false` leaves time to the caller (`tick()`), for tests with a hand-moved clock.
-    public init(config: SiteConfig, logger: Logger = Logger(label: "accessd.controller"), clock: ControllerClock = .system,
+    public init(config: SiteConfig, logger: Logger = Logger(label: "accessd.controller"), clock: any RuntimeClock = SystemClock(),
                 ticks: Bool = true) throws {
         self.config = config
         self.logger = logger
@@ -78,7 +67,7 @@ public final class Controller: @unchecked Sendable {
         let rosterWatcher = try RosterWatcher(path: config.databasePath, rules: config.rules)
         self.rosterWatcher = rosterWatcher
         let policy = rosterWatcher.policy
-        let eventClock = EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: clock.wall(), mono: clock.mono())
+        let eventClock = EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: clock.wallMicros(), mono: clock.monotonicNanos())
         site = Mutex(Site(layout: config.layout, policy: policy, ledger: try db.antiPassbackLedger(), clock: eventClock))
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
@@ -87,7 +76,7 @@ public final class Controller: @unchecked Sendable {
         self.feed = feed
         let zone = config.controller.timeZone
         worker = try StoreWorker(path: config.databasePath, retention: config.retention, clock: clock, makeEvent: { reason, detail in
-            let now = clock.wall()
+            let now = clock.wallMicros()
             return AccessEvent(timeMicros: now, utcOffset: zone.offset(at: now / 1_000_000), type: .alarm, reason: reason, detail: detail)
         }, onDurable: { [metrics, feed] events in
             metrics.recordDurable(events)
@@ -133,14 +122,14 @@ public final class Controller: @unchecked Sendable {
         running.store(true, ordering: .releasing)
         try board?.start()
         fieldDevices?.start(self)
-        if ticks { ticker = try startThread(name: "ticker") { self.tickLoop() } }  // ends at stop()
+        if ticks { ticker = try NamedThread.start(name: "ticker") { self.tickLoop() } }  // ends at stop()
     }
 
     /// Stops the ticker, returns doors to their safe state, releases the board and writes every
     /// pending event.
     public func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        if let ticker { pthread_join(ticker, nil) }
+        ticker?.join()
         ticker = nil
         fieldDevices?.stop()
         perform(.stop)
@@ -167,7 +156,7 @@ public final class Controller: @unchecked Sendable {
 
     func perform<T>(_ input: SiteInput, swipeEdge: MonotonicNanos? = nil, read: (Site) -> T) -> (effects: [SiteEffect], value: T) {
         let (effects, value): ([SiteEffect], T) = site.withLock { site in
-            let now = clock.now()
+            let now = clock.siteTime()
             let effects = site.step(input, at: now)
             var jobs: [StoreWorker.Job] = []
             var releasedAt: UInt64?
@@ -302,7 +291,7 @@ public final class Controller: @unchecked Sendable {
         let watchdog = SystemdNotifier.watchdogPingNanos
         var nextPing: UInt64 = 0
         while running.load(ordering: .acquiring) {
-            let now = clock.mono()
+            let now = clock.monotonicNanos()
             if let watchdog, now >= nextPing {
                 nextPing = now + watchdog
                 SystemdNotifier.notify("WATCHDOG=1")
@@ -313,8 +302,8 @@ public final class Controller: @unchecked Sendable {
                 nextRefresh = now + 250_000_000
                 refreshRoster()
             }
-            let wake = min(nextTimer ?? .max, nextRefresh, clock.mono() + 50_000_000)
-            let current = clock.mono()
+            let wake = min(nextTimer ?? .max, nextRefresh, clock.monotonicNanos() + 50_000_000)
+            let current = clock.monotonicNanos()
             if wake > current { usleep(useconds_t(min((wake - current) / 1000, 50_000))) }
         }
     }
@@ -340,9 +329,9 @@ public final class Controller: @unchecked Sendable {
             case .refused(let why): throw .refused(why)
             case .done(let state):
                 guard let portal else { return state }
-                let deadline = clock.mono() + 3_000_000_000
+                let deadline = clock.monotonicNanos() + 3_000_000_000
                 return resets.locked {
-                    while let zone = zoneState(portal), zone.pending, clock.mono() < deadline { resets.wait(until: deadline) }
+                    while let zone = zoneState(portal), zone.pending, clock.monotonicNanos() < deadline { resets.wait(until: deadline) }
                     guard let zone = zoneState(portal) else { return state }
                     return ["armed": zone.armed, "alarm": zone.alarm, "pending": zone.pending]
                 }

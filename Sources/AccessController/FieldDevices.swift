@@ -1,5 +1,6 @@
 import AccessConfig
 import AccessCore
+import AccessRuntime
 import AccessDevices
 import Synchronization
 
@@ -29,7 +30,7 @@ final class FieldDevices: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     /// Where the queues and pollers run: their own thread, so a busy or blocked cooperative pool
     /// never delays a barrier command or an alarm.
-    private let thread: ExecutorThread
+    private let thread: ThreadExecutor
 
     /// Reads every device's register map and opens nothing yet; throws naming the device, file
     /// or key at fault.
@@ -46,7 +47,12 @@ final class FieldDevices: Sendable {
         var gates: [String: SimulatedBarrierGate] = [:]
         var hosts: [String: SimulatedFenceHost] = [:]
         for spec in config.modbusDevices {
-            let map = try DeviceMap.load(path: spec.map)
+            let map: DeviceMap
+            do {
+                map = try DeviceMap.load(path: spec.map)
+            } catch {
+                throw .configuration(file: error.line.map { "\(spec.map):\($0)" } ?? spec.map, key: error.key, problem: error.problem)
+            }
             let driver: Driver
             if let bus = buses[spec.bus] {
                 switch map.role {
@@ -88,7 +94,11 @@ final class FieldDevices: Sendable {
             }
         }
         self.devices = devices
-        thread = try ExecutorThread(name: "field-devices")
+        do {
+            thread = try ThreadExecutor(threadName: "field-devices")
+        } catch {
+            throw .configuration(file: config.source, key: "field devices", problem: "cannot start their thread: \(error)")
+        }
         simulatedGates = gates
         simulatedHosts = hosts
     }

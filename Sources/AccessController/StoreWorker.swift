@@ -1,4 +1,5 @@
 import AccessCore
+import AccessRuntime
 import AccessStore
 import Synchronization
 
@@ -24,7 +25,7 @@ public final class StoreWorker: @unchecked Sendable {
     private var submitted = 0
     private var written = 0
     private var stopping = false
-    private var thread: pthread_t?
+    private var thread: NamedThread?
     /// Called on the worker thread with events once they are durable, serials assigned.
     private let onDurable: @Sendable ([AccessEvent]) -> Void
     /// Failed writes, counted; a failed batch is kept and written again (events are never dropped).
@@ -36,7 +37,7 @@ public final class StoreWorker: @unchecked Sendable {
     private let retention: EventRetention?
     private let maintenanceNanos: UInt64
     private let makeEvent: @Sendable (_ reason: EventReason, _ detail: [(String, JSON)]) -> AccessEvent
-    private let clock: ControllerClock
+    private let clock: any RuntimeClock
     /// Maintenance passes asked for with `maintainNow` and passes done (guarded by `monitor`).
     private var maintenanceAsked = 0
     private var maintenanceDone = 0
@@ -46,7 +47,7 @@ public final class StoreWorker: @unchecked Sendable {
     /// `retention`: how much of the log to keep; `makeEvent` builds the worker's own events
     /// (`event_log_nearly_full`, `event_log_pruned`) with the controller's clock and zone.
     /// `clock`: the wall clock retention judges an event's age by.
-    public init(path: String, retention: EventRetention? = nil, maintenanceSeconds: Double = 60, clock: ControllerClock = .system,
+    public init(path: String, retention: EventRetention? = nil, maintenanceSeconds: Double = 60, clock: any RuntimeClock = SystemClock(),
                 makeEvent: @escaping @Sendable (_ reason: EventReason, _ detail: [(String, JSON)]) -> AccessEvent = { reason, detail in
                     AccessEvent(timeMicros: wallClockMicros(), utcOffset: 0, type: .alarm, reason: reason, detail: detail)
                 },
@@ -60,7 +61,7 @@ public final class StoreWorker: @unchecked Sendable {
         self.clock = clock
         let db = try AccessDatabase(path: path, create: false)
         nonisolated(unsafe) let connection = db
-        thread = try startThread(name: "event-writer") { self.run(connection) }  // the thread keeps the worker alive until stop()
+        thread = try NamedThread.start(name: "event-writer") { self.run(connection) }  // the thread keeps the worker alive until stop()
     }
 
     public func submit(_ more: [Job]) {
@@ -96,18 +97,18 @@ public final class StoreWorker: @unchecked Sendable {
             stopping = true
             monitor.broadcast()
         }
-        if let thread { pthread_join(thread, nil) }
+        thread?.join()
         thread = nil
     }
 
     private func run(_ db: AccessDatabase) {
         var pending: [Job] = []
         var retryDelay: UInt32 = 10_000
-        var nextMaintenance = monotonicNow() + maintenanceNanos
+        var nextMaintenance = monotonicNanos() + maintenanceNanos
         while true {
             let asked = monitor.locked { maintenanceAsked }
-            if retention != nil, pending.isEmpty, monotonicNow() >= nextMaintenance || asked > monitor.locked({ maintenanceDone }) {
-                nextMaintenance = monotonicNow() + maintenanceNanos
+            if retention != nil, pending.isEmpty, monotonicNanos() >= nextMaintenance || asked > monitor.locked({ maintenanceDone }) {
+                nextMaintenance = monotonicNanos() + maintenanceNanos
                 maintain(db)
                 monitor.locked {
                     maintenanceDone = asked
@@ -118,7 +119,7 @@ public final class StoreWorker: @unchecked Sendable {
                 while jobs.isEmpty && !stopping && pending.isEmpty && maintenanceAsked == maintenanceDone {
                     if retention == nil { monitor.wait() } else {
                         monitor.wait(until: nextMaintenance)
-                        if monotonicNow() >= nextMaintenance { break }
+                        if monotonicNanos() >= nextMaintenance { break }
                     }
                 }
                 defer { jobs.removeAll(keepingCapacity: true) }
@@ -148,10 +149,10 @@ public final class StoreWorker: @unchecked Sendable {
     private func maintain(_ db: AccessDatabase) {
         guard let retention else { return }
         do {
-            var report = try db.pruneEvents(retention, nowMicros: clock.wall())
+            var report = try db.pruneEvents(retention, nowMicros: clock.wallMicros())
             var unacknowledged = report.deletedUnacknowledged
             while report.deleted > 0 && !monitor.locked({ stopping || !jobs.isEmpty }) {
-                report = try db.pruneEvents(retention, nowMicros: clock.wall())
+                report = try db.pruneEvents(retention, nowMicros: clock.wallMicros())
                 unacknowledged += report.deletedUnacknowledged
             }
             var events: [AccessEvent] = []

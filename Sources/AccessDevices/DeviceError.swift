@@ -14,7 +14,8 @@ public enum DeviceError: Error, Equatable, Sendable, CustomStringConvertible {
     case modbusException(operation: String, device: String, code: ModbusExceptionCode)
     /// The device did not answer after the configured retries.
     case offline(device: String)
-    /// A board or device map is wrong: the file, the key and what is wrong with it.
+    /// A driver was handed configuration it cannot use (a map of another kind, a bad bus): the
+    /// file or bus, the key and what is wrong with it.
     case configuration(file: String, key: String, problem: String)
     /// A name the caller used is not on the board.
     case unknownName(kind: String, name: String)

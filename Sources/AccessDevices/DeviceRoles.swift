@@ -69,11 +69,6 @@ public protocol BarrierGate: Sendable {
     func status() async throws(DeviceError) -> BarrierStatus
 }
 
-/// The alarm types a pulse-fence host reports per zone (GB/T 7946: break and short of conductors).
-public enum FenceAlarm: String, Sendable, CaseIterable {
-    case broken, short, touch, tamper, power
-}
-
 /// One zone of a fence alarm host.
 public struct FenceZoneStatus: Sendable, Equatable {
     public var zone: Int

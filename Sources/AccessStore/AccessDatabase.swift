@@ -1,3 +1,4 @@
+import AccessRuntime
 import CSQLite
 import Glibc
 
@@ -40,9 +41,12 @@ public final class AccessDatabase {
         var built = directory.hasPrefix("/") ? "" : "."
         for component in directory.split(separator: "/") {
             built += "/" + component
-            if mkdir(built, 0o750) != 0 && errno != EEXIST {
-                let code = errno
-                throw .sqlite(operation: "mkdir \(built)", code: SQLITE_CANTOPEN, message: String(cString: strerror(code)))
+            do {
+                _ = try syscall("mkdir \(built)") { mkdir(built, 0o750) }
+            } catch where error.errno == EEXIST {
+                continue
+            } catch {
+                throw .sqlite(operation: error.operation, code: SQLITE_CANTOPEN, message: error.reason)
             }
         }
     }
@@ -167,11 +171,7 @@ public final class AccessDatabase {
     }
 
     /// The current wall-clock time in microseconds.
-    public static func nowMicros() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
-    }
+    public static func nowMicros() -> Int64 { wallClockMicros() }
 }
 
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a

@@ -2,7 +2,7 @@ import AccessAnalytics
 import AccessConfig
 import AccessController
 import AccessCore
-import AccessDevices
+import AccessRuntime
 import AccessStore
 import Hummingbird
 import HummingbirdCore
@@ -308,7 +308,7 @@ final class AuthLimiter: Sendable {
 /// The API's own read connection to the database, on its own thread: SQLite calls block, and they
 /// must not hold the cooperative pool's threads.
 actor LogReader {
-    private let thread: ExecutorThread
+    private let thread: ThreadExecutor
     private let db: AccessDatabase
     private var tokens: [(name: String, hash: String)] = []
     private var tokensVersion: Int64 = -1
@@ -316,7 +316,7 @@ actor LogReader {
     nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
     init(path: String) throws {
-        thread = try ExecutorThread(name: "api-reader")
+        thread = try ThreadExecutor(threadName: "api-reader")
         db = try AccessDatabase(path: path, create: false)
     }
 

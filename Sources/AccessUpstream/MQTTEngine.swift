@@ -1,6 +1,6 @@
 import AccessConfig
 import AccessCore
-import AccessDevices
+import AccessRuntime
 import AccessStore
 import Glibc
 import Logging

@@ -1,7 +1,7 @@
 import AccessConfig
 import AccessController
 import AccessCore
-import AccessDevices
+import AccessRuntime
 import AccessStore
 import Glibc
 import Logging
@@ -148,7 +148,11 @@ public final class MQTTPublisher: Sendable {
                 logger.warning("MQTT outbox cursor is ahead of the event log; events up to it will not be sent",
                                metadata: ["acked_serial": "\(cursor)", "last_serial": "\(head)"])
             }
-            try startThread(name: "accessd-mqtt") { engine.run() }
+            do {
+                try NamedThread.start(name: "accessd-mqtt") { engine.run() }.detach()
+            } catch {
+                throw MQTTError.system("start the MQTT thread", errno: error.errno)
+            }
         } catch {
             shared.finish()
             throw error

@@ -3,13 +3,19 @@
 // pulses the lock output given with --lock, so the test can time last edge → lock line.
 //
 //   access-gpio-probe --board Hardware/boards/sim.toml --lock gate-north.lock [--pulse-ms 5]
+//   access-gpio-probe --list-lines Hardware/boards/sim.toml
+//
+// --list-lines prints every line the map names, one a line, in the order a gpio-sim chip for the
+// board is given them (outputs, inputs, then each reader's D0 and D1), and touches no GPIO.
 //
 // Prints, one per line (times are CLOCK_MONOTONIC nanoseconds, as the kernel stamps edges):
 //   ready | input NAME 0|1 NS | card READER NUMBER BITCOUNT LASTEDGE_NS LOCK_NS | key READER KEY NS
 //   garbled READER REASON | overrun LINE | set NAME 0|1 | error TEXT
 // Reads commands on stdin: `set NAME 0|1`, `get NAME`, `quit` (outputs return to safe values).
+import AccessConfig
 import AccessCore
 import AccessDevices
+import AccessRuntime
 import Glibc
 
 func say(_ text: String) {
@@ -27,7 +33,20 @@ func option(_ name: String) -> String? {
     guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
     return arguments[i + 1]
 }
-guard let boardPath = option("--board") else { fail("usage: access-gpio-probe --board MAP.toml [--lock OUTPUT] [--pulse-ms N]") }
+if let listPath = option("--list-lines") {
+    do {
+        for name in try BoardMap.load(path: listPath).lineNames { say(name) }
+        exit(0)
+    } catch {
+        // On stderr: the caller redirects the list into the chip's definition.
+        let line = Array("access-gpio-probe: \(error)\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(1)
+    }
+}
+guard let boardPath = option("--board") else {
+    fail("usage: access-gpio-probe --board MAP.toml [--lock OUTPUT] [--pulse-ms N] | --list-lines MAP.toml")
+}
 let pulseMillis = Int(option("--pulse-ms") ?? "5") ?? 5
 
 let map: BoardMap

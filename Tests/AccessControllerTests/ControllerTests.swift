@@ -2,6 +2,7 @@ import AccessConfig
 import AccessControlProtocol
 import AccessController
 import AccessCore
+import AccessRuntime
 import AccessDevices
 @_spi(Testing) import AccessStore
 import AccessTestSupport
@@ -19,7 +20,7 @@ final class Rig: @unchecked Sendable {
     let db: AccessDatabase
     /// The controller's time: it moves only with `advance` (no ticker thread runs), unless the
     /// rig runs in real time.
-    let clock = ManualClock()
+    let clock = ManualClock(wallMicros: 1_790_000_000_000_000)
 
     /// `extra`: more TOML appended to the site file (lanes, fences, Modbus lines). `realTime`: the
     /// system clocks and the ticker thread, for devices that move in real time (the simulated
@@ -83,7 +84,7 @@ final class Rig: @unchecked Sendable {
         let config = self.config
         let clock = self.clock
         controller = realTime ? try Controller(config: config)
-            : try Controller(config: config, clock: ControllerClock(mono: { clock.mono }, wall: { clock.wall }), ticks: false)
+            : try Controller(config: config, clock: clock, ticks: false)
         let map = try BoardMap.load(path: "\(Rig.root)/Hardware/boards/sim.toml")
         let controller = self.controller
         board = SimulatedBoard(map: map) { controller.handle($0) }
@@ -100,7 +101,7 @@ final class Rig: @unchecked Sendable {
 
     /// Moves time on by `seconds` and lets the controller see it (timers, clock, roster).
     func advance(_ seconds: Double) {
-        clock.advance(seconds: seconds)
+        clock.advance(nanoseconds: UInt64(seconds * 1e9))
         controller.tick()
     }
 
@@ -273,22 +274,22 @@ struct ControllerTests {
         let rig = try Rig()
         let started = try #require(try rig.events().first { $0.reason == .started })
 
-        rig.clock.setWall(rig.clock.wall + 3_600_000_000)  // an NTP step of an hour
+        rig.clock.setWall(micros: rig.clock.wallMicros() + 3_600_000_000)  // an NTP step of an hour
         rig.controller.tick()
         let jump = try #require(try rig.events().first { $0.reason == .clockJump })
         // Measured against the monotonic clock, which stood still.
         #expect(jump.detail.first { $0.0 == "jump_seconds" }?.1 == .int(3600))
 
-        rig.clock.setWall(5_000_000)  // the RTC battery died: 1970
+        rig.clock.setWall(micros: 5_000_000)  // the RTC battery died: 1970
         rig.controller.tick()
         #expect(try rig.reasons().contains("clock_unset"))
-        rig.clock.advance(seconds: 10)
+        rig.clock.advance(by: .seconds(10))
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
         let access = try #require(try rig.events().last { $0.type == .access })
         #expect(access.reason == .clockUnset && access.granted == false, "no time-based decision on an unset clock")
         #expect(access.timeMicros == started.timeMicros + 3_610_000_000, "the last good time carries on, never 1970")
 
-        rig.clock.setWall(1_790_003_700_000_000)  // NTP is back
+        rig.clock.setWall(micros: 1_790_003_700_000_000)  // NTP is back
         rig.controller.tick()
         #expect(try rig.reasons().contains("clock_set"))
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)

@@ -1,3 +1,4 @@
+import AccessConfig
 import AccessCore
 import AccessDevices
 import AccessTestSupport
@@ -34,22 +35,42 @@ struct BoardMapTests {
         }
     }
 
-    @Test func mistakesNameFileKeyAndValue() {
+    @Test func mistakesNameFileLineKeyAndValue() {
         let head = "[board]\nmodel = \"m\"\n"
         #expect(problem("") == "b.toml: board: the table [board] is required")
-        #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml: output[0].role: \"bell\" is not one of lock, siren, light, relay, barrier-open, barrier-close")
-        #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml: output[0].role: is required (one of lock, siren, light, relay, barrier-open, barrier-close)")
-        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce = 3\n") == "b.toml: input[0].debounce: unknown key (known here: name, role, contact, active_low, bias, debounce_ms, doc)")
-        #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"a\"\n") == "b.toml: reader[0].d1: line \"a\" is already used by reader[0].d0")
-        #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"b\"\nformat = \"35\"\n") == "b.toml: reader[0].format: \"35\" is not one of auto, 26, 34, 37, raw")
-        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce_ms = -1\n") == "b.toml: input[0].debounce_ms: -1 is out of range 0…10000")
-        #expect(problem("[board\n")?.hasPrefix("b.toml: line 1:") == true)
+        #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml:5: output[0].role: \"bell\" is not one of lock, siren, light, relay, barrier-open, barrier-close")
+        #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml:3: output[0].role: is required (one of lock, siren, light, relay, barrier-open, barrier-close)")
+        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce = 3\n") == "b.toml:6: input[0].debounce: unknown key (known here: name, role, contact, active_low, bias, debounce_ms, doc)")
+        #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"a\"\n") == "b.toml:6: reader[0].d1: line \"a\" is already used by reader[0].d0")
+        #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"b\"\nformat = \"35\"\n") == "b.toml:7: reader[0].format: \"35\" is not one of auto, 26, 34, 37, raw")
+        #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce_ms = -1\n") == "b.toml:6: input[0].debounce_ms: -1 is out of range 0…10000")
+        #expect(problem("[board\n")?.hasPrefix("b.toml:1: syntax: ") == true)
+        #expect(problem(head + "[门禁]\n") == "b.toml:3: syntax: a table name cannot start with \"门\" (use letters, digits, _ and -, or quote the name)")
     }
 
     @Test func missingFileIsNamed() {
-        #expect(throws: DeviceError.configuration(file: "/nonexistent.toml", key: "file", problem: "cannot be read: No such file or directory")) {
+        #expect(throws: ConfigError(file: "/nonexistent.toml", line: nil, key: "file", problem: "cannot be read: No such file or directory")) {
             try BoardMap.load(path: "/nonexistent.toml")
         }
+    }
+
+    /// What Hardware/hil/host-lib.sh gives a gpio-sim chip (through `access-gpio-probe --list-lines`).
+    @Test func lineNamesAreOutputsThenInputsThenReaderDataLines() throws {
+        let map = try BoardMap.parse("""
+            [board]
+            model = "m"
+            [[reader]]
+            name = "r"
+            d0 = "r.d0"
+            d1 = "r.d1"
+            [[input]]
+            name = "door"
+            role = "door-contact"
+            [[output]]
+            name = "lock"
+            role = "lock"
+            """, file: "b.toml")
+        #expect(map.lineNames == ["lock", "door", "r.d0", "r.d1"])
     }
 }
 
@@ -130,10 +151,10 @@ struct ContactTests {
             """
         let map = try BoardMap.parse(text, file: "b.toml")
         #expect(map.inputs.map(\.activeLow) == [false, true])
-        #expect(throws: DeviceError.configuration(file: "b.toml", key: "input[0].contact", problem: "give contact or active_low, not both")) {
+        #expect(throws: ConfigError(file: "b.toml", line: 6, key: "input[0].contact", problem: "give contact or active_low, not both")) {
             try BoardMap.parse(text.replacingOccurrences(of: "contact = \"nc\"", with: "contact = \"nc\"\nactive_low = true"), file: "b.toml")
         }
-        #expect(throws: DeviceError.configuration(file: "b.toml", key: "input[0].contact", problem: "\"closed\" is not no or nc")) {
+        #expect(throws: ConfigError(file: "b.toml", line: 6, key: "input[0].contact", problem: "\"closed\" is not no or nc")) {
             try BoardMap.parse(text.replacingOccurrences(of: "contact = \"nc\"", with: "contact = \"closed\""), file: "b.toml")
         }
     }

@@ -1,3 +1,4 @@
+import AccessConfig
 import AccessCore
 import AccessDevices
 import AccessTestSupport
@@ -56,8 +57,8 @@ struct ModbusDeviceMapTests {
 
     static let badMaps: [BadMap] = [
         BadMap(file: "barrier-gate.toml", from: "[command]\nfunction = \"write_single_register\"\naddress = 0",
-               to: "[command]\nfunction = \"write_single_register\"\naddress = 70000", key: "command.address", words: ["70000", "0…65535", "line"]),
-        BadMap(file: "barrier-gate.toml", from: "address = 1\n", to: "address = -3\n", key: "flags.address", words: ["-3", "outside"]),
+               to: "[command]\nfunction = \"write_single_register\"\naddress = 70000", key: "command.address", words: ["70000", "0…65535"]),
+        BadMap(file: "barrier-gate.toml", from: "address = 1\n", to: "address = -3\n", key: "flags.address", words: ["-3", "out of range"]),
         BadMap(file: "barrier-gate.toml", from: "function = \"read_input_registers\"\naddress = 0",
                to: "function = \"read_input_register\"\naddress = 0", key: "position.function", words: ["\"read_input_register\"", "not a Modbus function"]),
         BadMap(file: "barrier-gate.toml", from: "function = \"write_single_register\"", to: "function = \"read_coils\"",
@@ -81,19 +82,16 @@ struct ModbusDeviceMapTests {
         #expect(original.contains(bad.from), "the mutation must apply to the shipped file")
         let dir = TemporaryDirectory("modbus-map")
         let path = dir.write(bad.file, original.replacingFirst(bad.from, with: bad.to))
-        let error = #expect(throws: DeviceError.self) { try DeviceMap.load(path: path) }
-        guard case .configuration(let file, let key, let problem)? = error else {
-            Issue.record("wanted a configuration error, got \(String(describing: error))")
-            return
-        }
-        #expect(file == path)
-        #expect(key == bad.key)
-        for word in bad.words { #expect(problem.contains(word), "\(problem)") }
-        #expect(error?.description.hasPrefix("\(path): \(bad.key): ") == true)
+        let error = try #require(#expect(throws: ConfigError.self) { try DeviceMap.load(path: path) })
+        #expect(error.file == path)
+        #expect(error.key == bad.key)
+        for word in bad.words { #expect(error.problem.contains(word), "\(error.problem)") }
+        let line = try #require(error.line, "the line of \(bad.key)")
+        #expect(error.description.hasPrefix("\(path):\(line): \(bad.key): "))
     }
 
     @Test func missingFileIsNamed() {
-        #expect(throws: DeviceError.configuration(file: "/nonexistent/gate.toml", key: "file", problem: "cannot be read: No such file or directory")) {
+        #expect(throws: ConfigError(file: "/nonexistent/gate.toml", line: nil, key: "file", problem: "cannot be read: No such file or directory")) {
             try DeviceMap.load(path: "/nonexistent/gate.toml")
         }
     }

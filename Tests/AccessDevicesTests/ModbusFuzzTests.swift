@@ -1,3 +1,4 @@
+import AccessConfig
 import AccessCore
 import AccessDevices
 import AccessTestSupport

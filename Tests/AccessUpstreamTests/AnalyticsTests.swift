@@ -2,6 +2,7 @@ import AccessAnalytics
 import AccessConfig
 import AccessController
 import AccessCore
+import AccessRuntime
 import AccessStore
 import AccessTestSupport
 import AccessUpstream

@@ -2,6 +2,7 @@ import AccessAnalytics
 import AccessConfig
 import AccessController
 import AccessCore
+import AccessRuntime
 import AccessDevices
 import AccessStore
 import AccessTestSupport
@@ -25,7 +26,7 @@ final class APISite: @unchecked Sendable {
     private let server: Task<Void, Error>
     /// The server's own thread: tests running beside it may block the cooperative pool's few
     /// threads (child processes, device timers), and the server must answer all the same.
-    private let serverThread: ExecutorThread
+    private let serverThread: ThreadExecutor
     /// The analytics service `analytics` made, running, when given (AnalyticsTests.swift).
     private(set) var analytics: AnalyticsService?
     private var analyticsTask: Task<Void, Error>?
@@ -84,7 +85,7 @@ final class APISite: @unchecked Sendable {
         quiet.logLevel = .critical  // the server is cancelled, not drained, at the end of each test
         let analytics = try makeAnalytics?(controller)
         self.analytics = analytics
-        let serverThread = try ExecutorThread(name: "test-api")
+        let serverThread = try ThreadExecutor(threadName: "test-api")
         self.serverThread = serverThread
         if let analytics { analyticsTask = Task(executorPreference: serverThread) { try await analytics.run() } }
         let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet, analytics: analytics)

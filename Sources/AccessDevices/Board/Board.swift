@@ -1,6 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import AccessConfig
+// Re-exported while code outside this module still reaches `monotonicNanos` and the executor
+// through `import AccessDevices`; such files should import AccessRuntime themselves.
+import AccessRuntime
 
 /// A board of GPIO lines by role: the real one (`GPIOBoard`, libgpiod) or the simulated one
 /// (`SimulatedBoard`, in memory). Events reach the handler given at creation, on the board's
@@ -18,11 +19,3 @@ public protocol Board: AnyObject, Sendable {
 }
 
 extension GPIOBoard: Board {}
-
-/// Nanoseconds on CLOCK_MONOTONIC: the clock of kernel GPIO edge timestamps, door timers and
-/// latency figures (never set, never jumps).
-public func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}

@@ -1,3 +1,4 @@
+import AccessConfig
 import AccessCore
 
 /// Turns raw edges into board events, as a value the driver thread owns: reader bits into Wiegand

@@ -1,4 +1,6 @@
+import AccessConfig
 import AccessCore
+import AccessRuntime
 import Synchronization
 
 #if canImport(Glibc)

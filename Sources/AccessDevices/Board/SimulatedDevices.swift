@@ -1,4 +1,5 @@
 import AccessCore
+import AccessRuntime
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,6 +1,8 @@
 // The real GPIO driver, on libgpiod 1.6 (Debian 12's: the v1 API). The only file that imports
 // CGPIOD, so a move to libgpiod 2 touches this file alone.
+import AccessConfig
 import AccessCore
+import AccessRuntime
 import CGPIOD
 import Synchronization
 
@@ -23,7 +25,7 @@ public final class GPIOBoard: @unchecked Sendable {
     private var inputLines: [OpaquePointer] = []
     private let handler: @Sendable (BoardEvent) -> Void
     private var wakePipe: (read: Int32, write: Int32) = (-1, -1)
-    private var thread: pthread_t?
+    private var thread: NamedThread?
     private let stopping = Atomic<Bool>(false)
     /// Edges and overruns seen, for metrics and tests.
     public let edgeCount = Atomic<Int>(0)
@@ -53,21 +55,27 @@ public final class GPIOBoard: @unchecked Sendable {
     private func find(_ name: String) throws(DeviceError) -> OpaquePointer {
         if let chipName = map.chip {
             if chips.isEmpty {
-                guard let chip = gpiod_chip_open_lookup(chipName) else {
-                    throw .gpio(operation: "open chip \(chipName)", line: name, errno: errno)
+                do {
+                    chips.append(try syscall("open chip \(chipName)") { gpiod_chip_open_lookup(chipName) })
+                } catch {
+                    throw .gpio(operation: error.operation, line: name, errno: error.errno)
                 }
-                chips.append(chip)
             }
-            guard let line = gpiod_chip_find_line(chips[0], name) else {
-                if errno == ENOENT || errno == 0 { throw .lineNotFound(line: name, chip: chipName) }
-                throw .gpio(operation: "find line", line: name, errno: errno)
+            do {
+                return try syscall("find line") { gpiod_chip_find_line(chips[0], name) }
+            } catch where error.errno == ENOENT || error.errno == 0 {
+                throw .lineNotFound(line: name, chip: chipName)
+            } catch {
+                throw .gpio(operation: error.operation, line: name, errno: error.errno)
             }
-            return line
         }
-        errno = 0
-        guard let line = gpiod_line_find(name) else {
-            if errno == ENOENT || errno == 0 { throw .lineNotFound(line: name, chip: nil) }
-            throw .gpio(operation: "find line", line: name, errno: errno)
+        let line: OpaquePointer
+        do {
+            line = try syscall("find line") { gpiod_line_find(name) }
+        } catch where error.errno == ENOENT || error.errno == 0 {
+            throw .lineNotFound(line: name, chip: nil)
+        } catch {
+            throw .gpio(operation: error.operation, line: name, errno: error.errno)
         }
         // gpiod_line_find opened the line's chip for us; keep it to close at the end.
         if let chip = gpiod_line_get_chip(line) { chips.append(chip) }
@@ -91,15 +99,15 @@ public final class GPIOBoard: @unchecked Sendable {
         for output in map.outputs {
             let line = try find(output.name)
             let flags = Self.flags(activeLow: output.activeLow, bias: .asIs)
-            if gpiod_line_request_output_flags(line, consumer, flags, output.safeActive ? 1 : 0) != 0 {
-                throw .gpio(operation: "request output", line: output.name, errno: errno)
+            _ = try gpio("request output", line: output.name) {
+                gpiod_line_request_output_flags(line, consumer, flags, output.safeActive ? 1 : 0)
             }
             outputs[output.name] = GPIOOutputLine(name: output.name, line: line, safe: output.safeActive)
         }
         for (i, input) in map.inputs.enumerated() {
             let line = try find(input.name)
-            if gpiod_line_request_both_edges_events_flags(line, consumer, Self.flags(activeLow: input.activeLow, bias: input.bias)) != 0 {
-                throw .gpio(operation: "request input edges", line: input.name, errno: errno)
+            _ = try gpio("request input edges", line: input.name) {
+                gpiod_line_request_both_edges_events_flags(line, consumer, Self.flags(activeLow: input.activeLow, bias: input.bias))
             }
             eventLines.append((line, input.name, .input(i)))
             inputLines.append(line)
@@ -109,14 +117,14 @@ public final class GPIOBoard: @unchecked Sendable {
         for (r, reader) in map.readers.enumerated() {
             for (bit, name) in [(UInt8(0), reader.d0), (1, reader.d1)] {
                 let line = try find(name)
-                if gpiod_line_request_falling_edge_events_flags(line, consumer, Self.flags(activeLow: false, bias: reader.bias)) != 0 {
-                    throw .gpio(operation: "request falling edges", line: name, errno: errno)
+                _ = try gpio("request falling edges", line: name) {
+                    gpiod_line_request_falling_edge_events_flags(line, consumer, Self.flags(activeLow: false, bias: reader.bias))
                 }
                 eventLines.append((line, name, .reader(r, bit: bit)))
             }
         }
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw .gpio(operation: "pipe", line: "-", errno: errno) }
+        _ = try gpio("pipe", line: "-") { pipe(&fds) }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         wakePipe = (fds[0], fds[1])
     }
@@ -130,30 +138,18 @@ public final class GPIOBoard: @unchecked Sendable {
     /// An input's current logical level.
     public func read(_ name: String) throws(DeviceError) -> Bool {
         guard let i = map.inputs.firstIndex(where: { $0.name == name }) else { throw .unknownName(kind: "input", name: name) }
-        let value = gpiod_line_get_value(inputLines[i])
-        guard value >= 0 else { throw .gpio(operation: "get value", line: name, errno: errno) }
-        return value == 1
+        return try gpio("get value", line: name) { gpiod_line_get_value(inputLines[i]) } == 1
     }
 
     /// Starts the event thread. Every input's level is reported first.
     public func start() throws(DeviceError) {
         guard thread == nil else { return }
-        let box = Unmanaged.passRetained(self)
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        var handle = pthread_t()
-        let rc = pthread_create(&handle, &attributes, { raw in
-            guard let raw else { return nil }
-            let board = Unmanaged<GPIOBoard>.fromOpaque(raw).takeRetainedValue()
-            board.run()
-            return nil
-        }, box.toOpaque())
-        guard rc == 0 else {
-            box.release()
-            throw .gpio(operation: "start event thread", line: "-", errno: rc)
+        do {
+            // The thread holds the board until close() stops and joins it.
+            thread = try NamedThread.start(name: "gpio-events") { [self] in run() }
+        } catch {
+            throw .gpio(operation: "start event thread", line: "-", errno: error.errno)
         }
-        thread = handle
     }
 
     /// Stops the event thread, returns outputs to their safe values and releases every line.
@@ -162,7 +158,7 @@ public final class GPIOBoard: @unchecked Sendable {
             stopping.store(true, ordering: .releasing)
             var one: UInt8 = 1
             _ = write(wakePipe.write, &one, 1)
-            pthread_join(thread, nil)
+            thread.join()
             self.thread = nil
         }
         releaseAll()
@@ -180,12 +176,20 @@ public final class GPIOBoard: @unchecked Sendable {
         wakePipe = (-1, -1)
     }
 
-    static func monotonicNanos() -> UInt64 { AccessDevices.monotonicNanos() }
+    /// Runs a libgpiod call through the runtime's errno helper (EINTR retried); a failure names
+    /// the operation and the line.
+    private func gpio<T: FixedWidthInteger>(_ operation: String, line: String, _ body: () -> T) throws(DeviceError) -> T {
+        do {
+            return try syscall(operation, body)
+        } catch {
+            throw .gpio(operation: operation, line: line, errno: error.errno)
+        }
+    }
 
     /// The event loop: poll every event fd, read batches, order edges by time, decode.
     private func run() {
         var processor = EdgeProcessor(map: map)
-        let now = Self.monotonicNanos()
+        let now = monotonicNanos()
         for (i, line) in inputLines.enumerated() {
             handler(processor.initial(i, active: gpiod_line_get_value(line) == 1, at: now))
         }
@@ -200,19 +204,19 @@ public final class GPIOBoard: @unchecked Sendable {
         while !stopping.load(ordering: .acquiring) {
             var timeout: Int32 = -1
             if let deadline = processor.nextDeadline {
-                let current = Self.monotonicNanos()
+                let current = monotonicNanos()
                 timeout = deadline <= current ? 0 : Int32(min((deadline - current + 999_999) / 1_000_000, 60_000))
             }
-            let ready = poll(&pollFDs, nfds_t(pollFDs.count), timeout)
-            if ready < 0 {
-                if errno == EINTR { continue }
+            do {
+                _ = try syscall("poll GPIO events") { poll(&pollFDs, nfds_t(pollFDs.count), timeout) }
+            } catch {
                 handler(.device(name: "gpio", online: false))
                 return
             }
             // Silence is judged at the time poll returned, not after the reads: if this thread is
             // held up in between, edges stamped meanwhile are still queued, and a frame whose next
             // bit is already waiting must not be declared over.
-            let polledAt = Self.monotonicNanos()
+            let polledAt = monotonicNanos()
             edges.removeAll(keepingCapacity: true)
             for p in 1..<pollFDs.count where pollFDs[p].revents & Int16(POLLIN) != 0 {
                 let entry = p - 1
@@ -224,7 +228,7 @@ public final class GPIOBoard: @unchecked Sendable {
                 edgeCount.add(Int(n), ordering: .relaxed)
                 if n == batch {
                     overrunCount.add(1, ordering: .relaxed)
-                    let when = edges.last?.nanos ?? Self.monotonicNanos()
+                    let when = edges.last?.nanos ?? monotonicNanos()
                     switch eventLines[entry].source {
                     case .reader(let r, _):
                         for event in processor.readerOverrun(r, line: eventLines[entry].name, at: when) { handler(event) }
@@ -268,8 +272,11 @@ final class GPIOOutputLine: OutputLine, @unchecked Sendable {
     }
 
     func set(_ active: Bool) throws(DeviceError) {
-        let rc = lock.withLock { _ in gpiod_line_set_value(line, active ? 1 : 0) }
-        if rc != 0 { throw .gpio(operation: "set value", line: name, errno: errno) }
+        do {
+            _ = try lock.withLock { _ throws(SystemError) in try syscall("set value") { gpiod_line_set_value(line, active ? 1 : 0) } }
+        } catch {
+            throw .gpio(operation: "set value", line: name, errno: error.errno)
+        }
     }
 
     /// Back to the safe value, then released (gpio-sim and most drivers keep the last value).

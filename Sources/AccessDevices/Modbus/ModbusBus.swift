@@ -1,3 +1,5 @@
+import AccessConfig
+import AccessRuntime
 import CModbus
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +20,7 @@ public actor ModbusBus {
     public nonisolated let events: AsyncStream<BoardEvent>
     public private(set) var statistics = ModbusBusStatistics()
 
-    private nonisolated let thread: ExecutorThread
+    private nonisolated let thread: ThreadExecutor
     private let sink: AsyncStream<BoardEvent>.Continuation
     // Used only on the bus thread, and by deinit once nothing else can reach the bus.
     nonisolated(unsafe) private var context: OpaquePointer?
@@ -41,18 +43,25 @@ public actor ModbusBus {
         self.config = config
         backoff = config.reconnectMin
         (events, sink) = AsyncStream.makeStream(of: BoardEvent.self, bufferingPolicy: .bufferingNewest(256))
-        thread = try ExecutorThread(name: config.id)
-
-        let made: OpaquePointer?
-        switch config.transport {
-        case .rtu(let device, let baud, let parity, let dataBits, let stopBits, _, _):
-            made = modbus_new_rtu(device, Int32(baud), CChar(parity.rawValue.utf8.first ?? UInt8(ascii: "N")), Int32(dataBits), Int32(stopBits))
-        case .tcp(let host, let port):
-            made = modbus_new_tcp_pi(host, String(port))
+        do {
+            thread = try ThreadExecutor(threadName: "mb-\(config.id)")
+        } catch {
+            throw .modbus(operation: "start the executor thread", device: config.id, errno: error.errno)
         }
-        guard let made else {
+
+        let made: OpaquePointer
+        do {
+            made = try syscall("set up \(config.endpoint)") { () -> OpaquePointer? in
+                switch config.transport {
+                case .rtu(let device, let baud, let parity, let dataBits, let stopBits, _, _):
+                    modbus_new_rtu(device, Int32(baud), CChar(parity.rawValue.utf8.first ?? UInt8(ascii: "N")), Int32(dataBits), Int32(stopBits))
+                case .tcp(let host, let port):
+                    modbus_new_tcp_pi(host, String(port))
+                }
+            }
+        } catch {
             // deinit stops the thread.
-            throw .modbus(operation: "set up \(config.endpoint)", device: config.id, errno: errno)
+            throw .modbus(operation: error.operation, device: config.id, errno: error.errno)
         }
         let timeout = Self.secondsAndMicros(config.responseTimeout)
         modbus_set_response_timeout(made, timeout.seconds, timeout.micros)
@@ -250,14 +259,18 @@ public actor ModbusBus {
         case .rtu(let device, _, _, _, _, _, _): what = "open serial device \(device)"
         case .tcp: what = "connect to \(config.endpoint)"
         }
-        guard modbus_connect(context) == 0 else {
-            throw .modbus(operation: what, device: config.id, errno: errno)
-        }
-        if case .rtu(let device, _, _, _, _, true, _) = config.transport,
-           modbus_rtu_set_serial_mode(context, MODBUS_RTU_RS485) != 0 {
-            let code = errno
-            modbus_close(context)
-            throw .modbus(operation: "switch \(device) to RS-485 mode", device: config.id, errno: code)
+        do throws(SystemError) {
+            _ = try syscall(what) { modbus_connect(context) }
+            if case .rtu(let device, _, _, _, _, true, _) = config.transport {
+                do {
+                    _ = try syscall("switch \(device) to RS-485 mode") { modbus_rtu_set_serial_mode(context, MODBUS_RTU_RS485) }
+                } catch {
+                    modbus_close(context)
+                    throw error
+                }
+            }
+        } catch {
+            throw .modbus(operation: error.operation, device: config.id, errno: error.errno)
         }
         connected = true
         connectError = nil
@@ -312,80 +325,5 @@ public actor ModbusBus {
     static func secondsAndMicros(_ d: Duration) -> (seconds: UInt32, micros: UInt32) {
         let parts = d.components
         return (UInt32(clamping: parts.seconds), UInt32(clamping: parts.attoseconds / 1_000_000_000_000))
-    }
-}
-
-/// An executor backed by one pthread: a bus actor's jobs run there, in order, so its blocking
-/// libmodbus calls never hold a cooperative-pool thread. As a task executor it also keeps the
-/// controller's device pollers running when the cooperative pool is busy or blocked.
-public final class ExecutorThread: SerialExecutor, TaskExecutor, @unchecked Sendable {
-    // Guarded by `mutex`; pthread primitives live at fixed addresses.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var jobs: [UnownedJob] = []
-    private var stopping = false
-    private let name: String
-
-    public init(name: String) throws(DeviceError) {
-        self.name = name
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
-        var thread = pthread_t()
-        let me = Unmanaged.passRetained(self)
-        let rc = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let executor = Unmanaged<ExecutorThread>.fromOpaque(argument).takeRetainedValue()
-            executor.run()
-            return nil
-        }, me.toOpaque())
-        guard rc == 0 else {
-            me.release()
-            throw .modbus(operation: "start the executor thread", device: name, errno: rc)
-        }
-        pthread_detach(thread)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        pthread_mutex_lock(mutex)
-        jobs.append(job)
-        pthread_cond_signal(condition)
-        pthread_mutex_unlock(mutex)
-    }
-
-    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
-    }
-
-    /// Lets the thread finish the queued jobs and end.
-    public func stop() {
-        pthread_mutex_lock(mutex)
-        stopping = true
-        pthread_cond_signal(condition)
-        pthread_mutex_unlock(mutex)
-    }
-
-    private func run() {
-        while true {
-            pthread_mutex_lock(mutex)
-            while jobs.isEmpty && !stopping { pthread_cond_wait(condition, mutex) }
-            if jobs.isEmpty {
-                pthread_mutex_unlock(mutex)
-                return
-            }
-            let batch = jobs
-            jobs.removeAll(keepingCapacity: true)
-            pthread_mutex_unlock(mutex)
-            for job in batch {
-                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
-            }
-        }
     }
 }

@@ -1,3 +1,4 @@
+import AccessConfig
 import AccessCore
 
 // Role drivers over a ModbusBus: what each register means comes from the device map, so a
@@ -141,4 +142,11 @@ private func readRegisters(_ bus: ModbusBus, _ unit: ModbusUnit, _ point: Modbus
         return try await bus.readInputRegisters(unit: unit, address: point.address, count: count)
     }
     return try await bus.readHoldingRegisters(unit: unit, address: point.address, count: count)
+}
+
+extension DeviceMap {
+    /// The error a driver raises when handed a map of another kind.
+    func wrongKind(wanted: String) -> DeviceError {
+        .configuration(file: file, key: "kind", problem: "\"\(role.kind)\" is not a \(wanted) map")
+    }
 }

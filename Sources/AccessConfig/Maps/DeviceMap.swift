@@ -1,8 +1,5 @@
 import AccessCore
 import TOMLKit
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A Modbus function a device map may name, by the name used in `Hardware/devices/*.toml`.
 public enum ModbusFunction: String, Sendable, CaseIterable {
@@ -102,13 +99,14 @@ public struct DeviceMap: Sendable, Equatable {
     public var role: Role
 
     /// Reads and checks a map file.
-    public static func load(path: String) throws(DeviceError) -> DeviceMap {
-        try parse(try readText(path), file: path)
+    public static func load(path: String) throws(ConfigError) -> DeviceMap {
+        try MapParser(r: try TOMLReader.load(path: path)).parse()
     }
 
-    /// Checks a map's text; errors name `file`, the key (e.g. `position.address`) and the value.
-    public static func parse(_ text: String, file: String) throws(DeviceError) -> DeviceMap {
-        try MapParser(text: text, file: file).parse()
+    /// Checks a map's text; errors name `file`, the line, the key (e.g. `position.address`) and
+    /// the value.
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> DeviceMap {
+        try MapParser(r: try TOMLReader(text: text, file: file)).parse()
     }
 
     public var barrierGate: BarrierGateMap? {
@@ -125,42 +123,23 @@ public struct DeviceMap: Sendable, Equatable {
         if case .relayBoard(let m) = role { return m }
         return nil
     }
-
-    /// The error a driver raises when handed a map of another kind.
-    func wrongKind(wanted: String) -> DeviceError {
-        .configuration(file: file, key: "kind", problem: "\"\(role.kind)\" is not a \(wanted) map")
-    }
 }
 
 private struct MapParser {
-    let text: String
-    let file: String
+    let r: TOMLReader
 
     static let registerReads: [ModbusFunction] = [.readHoldingRegisters, .readInputRegisters]
     static let bitReads: [ModbusFunction] = [.readCoils, .readDiscreteInputs]
     static let registerWrites: [ModbusFunction] = [.writeSingleRegister, .writeMultipleRegisters]
 
-    func error(_ key: String, _ problem: String) -> DeviceError {
-        let line = lineOf(key).map { " (line \($0))" } ?? ""
-        return .configuration(file: file, key: key, problem: problem + line)
-    }
+    func error(_ key: String, _ problem: String) -> ConfigError { r.error(key, problem) }
 
-    func parse() throws(DeviceError) -> DeviceMap {
-        if let (line, problem) = tomlTextProblem(in: text) {
-            throw .configuration(file: file, key: "syntax", problem: "\(problem) (line \(line))")
-        }
-        let root: TOMLTable
-        do {
-            root = try TOMLTable(string: text)
-        } catch let e as TOMLParseError {
-            throw .configuration(file: file, key: "syntax", problem: "\(e.description) (line \(e.source.begin.line))")
-        } catch {
-            throw .configuration(file: file, key: "syntax", problem: "\(error)")
-        }
+    func parse() throws(ConfigError) -> DeviceMap {
+        let root = r.root
         let kinds = ["barrier-gate", "fence-host", "relay-board"]
         let kind = try string(root, "kind")
         let model = try string(root, "model")
-        let note = try string(root, "vendor_note")
+        let note = try r.string(root, "vendor_note", required: true, allowEmpty: true)
         let role: DeviceMap.Role
         switch kind {
         case "barrier-gate":
@@ -175,14 +154,14 @@ private struct MapParser {
         default:
             throw error("kind", "\"\(kind)\" is not one of \(kinds.joined(separator: ", "))")
         }
-        return DeviceMap(file: file, model: model, vendorNote: note, role: role)
+        return DeviceMap(file: r.file, model: model, vendorNote: note, role: role)
     }
 
-    func barrierGate(_ root: TOMLTable) throws(DeviceError) -> BarrierGateMap {
+    func barrierGate(_ root: TOMLTable) throws(ConfigError) -> BarrierGateMap {
         let command = try table(root, "command")
         try allowOnly(command, "command", ["function", "address", "values"])
         let commandPoint = try point(command, "command", allowed: Self.registerWrites, span: 1)
-        let commandTable = try table(command, "values", key: "command.values")
+        let commandTable = try table(command, "command.values")
         try allowOnly(commandTable, "command.values", BarrierCommand.allCases.map(\.rawValue))
         var commandValues: [BarrierCommand: UInt16] = [:]
         for c in BarrierCommand.allCases {
@@ -193,7 +172,7 @@ private struct MapParser {
         let position = try table(root, "position")
         try allowOnly(position, "position", ["function", "address", "values"])
         let positionPoint = try point(position, "position", allowed: Self.registerReads, span: 1)
-        let positionTable = try table(position, "values", key: "position.values")
+        let positionTable = try table(position, "position.values")
         try allowOnly(positionTable, "position.values", BarrierPosition.allCases.map(\.rawValue))
         var positionValues: [UInt16: BarrierPosition] = [:]
         var seen: [(String, Int)] = []
@@ -207,7 +186,7 @@ private struct MapParser {
         let flags = try table(root, "flags")
         try allowOnly(flags, "flags", ["function", "address", "bits"])
         let flagsPoint = try point(flags, "flags", allowed: Self.registerReads, span: 1)
-        let bits = try table(flags, "bits", key: "flags.bits")
+        let bits = try table(flags, "flags.bits")
         try allowOnly(bits, "flags.bits", ["loop_occupied", "locked", "fault"])
         let loop = try int(bits, "flags.bits.loop_occupied", 0...15)
         let locked = try int(bits, "flags.bits.locked", 0...15)
@@ -218,7 +197,7 @@ private struct MapParser {
                               faultBit: fault)
     }
 
-    func fenceHost(_ root: TOMLTable) throws(DeviceError) -> FenceHostMap {
+    func fenceHost(_ root: TOMLTable) throws(ConfigError) -> FenceHostMap {
         let zones = try int(root, "zones", 1...64)
         let arm = try table(root, "arm")
         try allowOnly(arm, "arm", ["function", "address", "armed", "disarmed"])
@@ -238,7 +217,7 @@ private struct MapParser {
         let alarms = try table(root, "alarms")
         try allowOnly(alarms, "alarms", ["function", "address", "bits"])
         let alarmsPoint = try point(alarms, "alarms", allowed: Self.registerReads, span: zones)
-        let bits = try table(alarms, "bits", key: "alarms.bits")
+        let bits = try table(alarms, "alarms.bits")
         try allowOnly(bits, "alarms.bits", FenceAlarm.allCases.map(\.rawValue))
         var alarmBits: [FenceAlarm: Int] = [:]
         for a in FenceAlarm.allCases { alarmBits[a] = try int(bits, "alarms.bits.\(a.rawValue)", 0...15) }
@@ -247,7 +226,7 @@ private struct MapParser {
                             armState: statePoint, reset: resetPoint, alarms: alarmsPoint, alarmBits: alarmBits)
     }
 
-    func relayBoard(_ root: TOMLTable) throws(DeviceError) -> RelayBoardMap {
+    func relayBoard(_ root: TOMLTable) throws(ConfigError) -> RelayBoardMap {
         let channels = try int(root, "channels", 1...256)
         let write = try table(root, "write")
         try allowOnly(write, "write", ["function", "address"])
@@ -261,7 +240,7 @@ private struct MapParser {
     // MARK: Typed access
 
     /// `function` and `address` of a point spanning `span` consecutive addresses.
-    func point(_ t: TOMLTable, _ prefix: String, allowed: [ModbusFunction], span: Int) throws(DeviceError) -> ModbusPoint {
+    func point(_ t: TOMLTable, _ prefix: String, allowed: [ModbusFunction], span: Int) throws(ConfigError) -> ModbusPoint {
         let name = try string(t, "\(prefix).function")
         guard let function = ModbusFunction(rawValue: name) else {
             throw error("\(prefix).function", "\"\(name)\" is not a Modbus function (known: \(ModbusFunction.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -276,65 +255,30 @@ private struct MapParser {
         return ModbusPoint(function, UInt16(address))
     }
 
-    func allowOnly(_ t: TOMLTable, _ prefix: String, _ allowed: [String]) throws(DeviceError) {
-        for key in t.keys.sorted() where !allowed.contains(key) {
-            throw error(prefix.isEmpty ? key : "\(prefix).\(key)", "unknown key (known here: \(allowed.joined(separator: ", ")))")
-        }
+    func allowOnly(_ table: TOMLTable, _ prefix: String, _ allowed: [String]) throws(ConfigError) {
+        try r.allowOnly(table, prefix, allowed)
     }
 
-    func table(_ parent: TOMLTable, _ name: String, key: String? = nil) throws(DeviceError) -> TOMLTable {
-        let full = key ?? name
-        guard let value = parent[name] else { throw error(full, "the table [\(full)] is required") }
-        guard let t = value.table else { throw error(full, "must be a table, not a \(value.type)") }
-        return t
+    /// The table `key`, required.
+    func table(_ parent: TOMLTable, _ key: String) throws(ConfigError) -> TOMLTable {
+        try r.requiredTable(parent, key)
     }
 
-    func leaf(_ key: String) -> String { String(key.split(separator: ".").last ?? "") }
-
-    func string(_ t: TOMLTable, _ key: String) throws(DeviceError) -> String {
-        guard let value = t[leaf(key)] else { throw error(key, "is required") }
-        guard let s = value.string else { throw error(key, "must be a string, not a \(value.type)") }
-        return s
+    /// A required string; empty only where a map may leave it so.
+    func string(_ table: TOMLTable, _ key: String) throws(ConfigError) -> String {
+        try r.string(table, key, required: true, allowEmpty: true)
     }
 
-    func int(_ t: TOMLTable, _ key: String, _ range: ClosedRange<Int>) throws(DeviceError) -> Int {
-        guard let value = t[leaf(key)] else { throw error(key, "is required") }
-        guard let i = value.int else { throw error(key, "must be an integer, not \(value.type) \(value)") }
-        guard range.contains(i) else { throw error(key, "\(i) is outside \(range.lowerBound)…\(range.upperBound)") }
-        return i
+    /// A required integer within `range`.
+    func int(_ table: TOMLTable, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        try r.int(table, key, default: nil, range: range)
     }
 
-    func distinct(_ entries: [(key: String, value: Int)], what: String) throws(DeviceError) {
+    func distinct(_ entries: [(key: String, value: Int)], what: String) throws(ConfigError) {
         var seen: [Int: String] = [:]
         for (key, value) in entries.sorted(by: { $0.key < $1.key }) {
             if let other = seen[value] { throw error(key, "\(what) \(value) is already used by \(other)") }
             seen[value] = key
         }
-    }
-
-    /// The line of `a.b.c`: the `c =` line inside `[a.b]`, or the table's header; TOMLKit gives
-    /// positions only for syntax errors.
-    func lineOf(_ key: String) -> Int? {
-        var table = ""
-        var tableLine: [String: Int] = [:]
-        var keyLine: [String: Int] = [:]
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.drop { $0 == " " || $0 == "\t" }
-            if line.hasPrefix("[") {
-                table = String(line.dropFirst().prefix { $0 != "]" }).filter { $0 != " " }
-                tableLine[table] = tableLine[table] ?? n + 1
-            } else if !line.hasPrefix("#"), let eq = line.firstIndex(of: "=") {
-                let name = line[..<eq].filter { $0 != " " && $0 != "\t" && $0 != "\"" }
-                let full = table.isEmpty ? name : "\(table).\(name)"
-                keyLine[full] = keyLine[full] ?? n + 1
-            }
-        }
-        if let l = keyLine[key] { return l }
-        var k = Substring(key)
-        while let dot = k.lastIndex(of: ".") {
-            k = k[..<dot]
-            if let l = tableLine[String(k)] ?? keyLine[String(k)] { return l }
-        }
-        return nil
     }
 }

@@ -1,12 +1,13 @@
 /// Checks TOML text for what the TOML parser (toml++ through TOMLKit) does not survive: it aborts
 /// the whole process, instead of reporting an error, on a table header whose name starts with a
-/// character that cannot start a key (`[门禁]`, `[#]`, `[[*x]]`), found by fuzzing. Every config
-/// reader calls this first. Also refused here, with their line, are the characters TOML forbids
-/// everywhere: C0 controls but tab and line ends, DEL, and a carriage return without a line feed.
+/// character that cannot start a key (`[门禁]`, `[#]`, `[[*x]]`), found by fuzzing. `TOMLReader`
+/// calls this before the parser sees the text. Also refused here, with their line, are the
+/// characters TOML forbids everywhere: C0 controls but tab and line ends, DEL, and a carriage
+/// return without a line feed.
 ///
 /// Returns the first problem's line and a description, or nil. The scan knows strings (basic,
 /// literal, multi-line), comments and brackets, so a `[` inside a value is not taken for a header.
-public func tomlTextProblem(in text: String) -> (line: Int, problem: String)? {
+func tomlTextProblem(in text: String) -> (line: Int, problem: String)? {
     let scalars = Array(text.unicodeScalars)
     var line = 1
     var i = 0

@@ -1,0 +1,165 @@
+import AccessCore
+import TOMLKit
+
+/// A board's GPIO lines by role, read from `Hardware/boards/*.toml`. Lines are found by name on
+/// the chip (device-tree `gpio-line-names`, or gpio-sim's `name`), never by number.
+public struct BoardMap: Sendable, Equatable {
+    public enum Bias: String, Sendable, CaseIterable {
+        case asIs = "as-is", disable, pullUp = "pull-up", pullDown = "pull-down"
+    }
+
+    /// What an output drives.
+    public enum OutputRole: String, Sendable, CaseIterable {
+        case lock, siren, light, relay
+        case barrierOpen = "barrier-open", barrierClose = "barrier-close"
+    }
+
+    /// What an input reports.
+    public enum InputRole: String, Sendable, CaseIterable {
+        case doorContact = "door-contact", exitButton = "exit-button", fire, call, tamper, loop, fence, generic
+    }
+
+    public struct Output: Sendable, Equatable {
+        public var name: String
+        public var role: OutputRole
+        public var activeLow: Bool
+        /// The value the line takes at start, at stop and before anything else runs.
+        public var safeActive: Bool
+
+        public init(name: String, role: OutputRole, activeLow: Bool = false, safeActive: Bool = false) {
+            self.name = name
+            self.role = role
+            self.activeLow = activeLow
+            self.safeActive = safeActive
+        }
+    }
+
+    public struct Input: Sendable, Equatable {
+        public var name: String
+        public var role: InputRole
+        public var activeLow: Bool
+        public var bias: Bias
+        /// A change is reported once the line has held its new level this long.
+        public var debounceNanos: UInt64
+
+        public init(name: String, role: InputRole, activeLow: Bool = false, bias: Bias = .asIs, debounceNanos: UInt64 = 20_000_000) {
+            self.name = name
+            self.role = role
+            self.activeLow = activeLow
+            self.bias = bias
+            self.debounceNanos = debounceNanos
+        }
+    }
+
+    public struct Reader: Sendable, Equatable {
+        public var name: String
+        public var d0: String
+        public var d1: String
+        public var bias: Bias
+        /// nil: auto (26/34/37 and keypad bursts, frame end by silence).
+        public var format: WiegandFormat?
+        public var silenceNanos: UInt64
+
+        public init(name: String, d0: String, d1: String, bias: Bias = .asIs, format: WiegandFormat?, silenceNanos: UInt64 = 25_000_000) {
+            self.name = name
+            self.d0 = d0
+            self.d1 = d1
+            self.bias = bias
+            self.format = format
+            self.silenceNanos = silenceNanos
+        }
+    }
+
+    public var model: String
+    /// Restricts the line search to one chip (name like `gpiochip0` or label); nil: every chip.
+    public var chip: String?
+    public var outputs: [Output]
+    public var inputs: [Input]
+    public var readers: [Reader]
+
+    /// Every line name the map uses, in declaration order.
+    public var lineNames: [String] { outputs.map(\.name) + inputs.map(\.name) + readers.flatMap { [$0.d0, $0.d1] } }
+
+    public init(model: String, chip: String? = nil, outputs: [Output] = [], inputs: [Input] = [], readers: [Reader] = []) {
+        self.model = model
+        self.chip = chip
+        self.outputs = outputs
+        self.inputs = inputs
+        self.readers = readers
+    }
+
+    /// Reads and validates a board map file.
+    public static func load(path: String) throws(ConfigError) -> BoardMap {
+        try parse(try TOMLReader.load(path: path))
+    }
+
+    /// Validates a board map's text; errors name `file`.
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> BoardMap {
+        try parse(try TOMLReader(text: text, file: file))
+    }
+
+    static func parse(_ t: TOMLReader) throws(ConfigError) -> BoardMap {
+        let root = t.root
+        try t.allowOnly(root, "", ["board", "output", "input", "reader"])
+        let board = try t.requiredTable(root, "board")
+        try t.allowOnly(board, "board", ["model", "chip", "doc"])
+        var map = BoardMap(model: try t.string(board, "board.model", required: true, allowEmpty: true), chip: try t.optionalString(board, "board.chip"))
+
+        for (i, item) in try t.tables(root, "output").enumerated() {
+            let k = "output[\(i)]"
+            try t.allowOnly(item, k, ["name", "role", "active_low", "safe", "doc"])
+            let safe = try t.string(item, "\(k).safe", default: "inactive")
+            guard safe == "inactive" || safe == "active" else { throw t.error("\(k).safe", "\"\(safe)\" is not inactive or active") }
+            map.outputs.append(Output(name: try t.string(item, "\(k).name", required: true, allowEmpty: true),
+                                      role: try t.enumeration(item, "\(k).role", default: nil),
+                                      activeLow: try t.bool(item, "\(k).active_low", default: false),
+                                      safeActive: safe == "active"))
+        }
+        for (i, item) in try t.tables(root, "input").enumerated() {
+            let k = "input[\(i)]"
+            try t.allowOnly(item, k, ["name", "role", "contact", "active_low", "bias", "debounce_ms", "doc"])
+            // A dry contact between the line and ground, with a pull-up: a normally-closed contact
+            // (door reed switch, tamper) is active when it opens and the line goes high; a
+            // normally-open one (exit button, fire panel relay) when it closes and pulls the line low.
+            var activeLow = try t.bool(item, "\(k).active_low", default: false)
+            if let contact = try t.optionalString(item, "\(k).contact") {
+                guard !t.has(item, "active_low") else { throw t.error("\(k).contact", "give contact or active_low, not both") }
+                guard contact == "no" || contact == "nc" else { throw t.error("\(k).contact", "\"\(contact)\" is not no or nc") }
+                activeLow = contact == "no"
+            }
+            map.inputs.append(Input(name: try t.string(item, "\(k).name", required: true, allowEmpty: true),
+                                    role: try t.enumeration(item, "\(k).role", default: nil),
+                                    activeLow: activeLow,
+                                    bias: try t.enumeration(item, "\(k).bias", default: Bias.asIs),
+                                    debounceNanos: UInt64(try t.int(item, "\(k).debounce_ms", default: 20, range: 0...10_000)) * 1_000_000))
+        }
+        for (i, item) in try t.tables(root, "reader").enumerated() {
+            let k = "reader[\(i)]"
+            try t.allowOnly(item, k, ["name", "d0", "d1", "bias", "format", "silence_ms", "doc"])
+            let format = try t.string(item, "\(k).format", default: "auto")
+            guard format == "auto" || WiegandFormat(rawValue: format) != nil else {
+                throw t.error("\(k).format", "\"\(format)\" is not one of auto, 26, 34, 37, raw")
+            }
+            map.readers.append(Reader(name: try t.string(item, "\(k).name", required: true, allowEmpty: true),
+                                      d0: try t.string(item, "\(k).d0", required: true, allowEmpty: true),
+                                      d1: try t.string(item, "\(k).d1", required: true, allowEmpty: true),
+                                      bias: try t.enumeration(item, "\(k).bias", default: Bias.asIs),
+                                      format: WiegandFormat(rawValue: format),
+                                      silenceNanos: UInt64(try t.int(item, "\(k).silence_ms", default: 25, range: 5...1_000)) * 1_000_000))
+        }
+        var seen: [String: String] = [:]
+        let owners = map.outputs.enumerated().map { ("output[\($0.offset)].name", $0.element.name) }
+            + map.inputs.enumerated().map { ("input[\($0.offset)].name", $0.element.name) }
+            + map.readers.enumerated().flatMap { [("reader[\($0.offset)].d0", $0.element.d0), ("reader[\($0.offset)].d1", $0.element.d1)] }
+        for (key, line) in owners {
+            if line.isEmpty { throw t.error(key, "may not be empty") }
+            if let other = seen[line] { throw t.error(key, "line \"\(line)\" is already used by \(other)") }
+            seen[line] = key
+        }
+        var readerNames = Set<String>()
+        for (i, r) in map.readers.enumerated() where !readerNames.insert(r.name).inserted {
+            throw t.error("reader[\(i)].name", "reader \"\(r.name)\" is declared twice")
+        }
+        return map
+    }
+}
