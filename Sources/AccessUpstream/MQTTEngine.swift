@@ -22,7 +22,7 @@ final class MQTTEngine: @unchecked Sendable {
     private let statusTopic: String
 
     /// Monotonic nanoseconds: every wait, backoff, pace and deadline is read off it.
-    private let clock: @Sendable () -> UInt64
+    private let clock: any RuntimeClock
     private var outbox: MQTTOutbox
     private var stored: Int64
     private var eventsBucket: MQTTTokenBucket
@@ -76,7 +76,7 @@ final class MQTTEngine: @unchecked Sendable {
         outbox = MQTTOutbox(cursor: cursor)
         stored = cursor
         clock = publisher.clock
-        let now = publisher.clock()
+        let now = publisher.clock.monotonicNanos()
         eventsBucket = MQTTTokenBucket(rate: publisher.config.backlogRate, now: now)
         alarmsBucket = MQTTTokenBucket(rate: publisher.config.backlogRate, now: now)
         backoff = MQTTReconnectBackoff(initial: tuning.initialBackoff, max: tuning.maxBackoff, stable: tuning.stableConnection)
@@ -121,7 +121,7 @@ final class MQTTEngine: @unchecked Sendable {
     /// One pass at the clock's time: commands, connection attempts and deadlines, publishing and
     /// the cursor. Never waits, so tests drive it with a clock they move by hand.
     func step() -> Pass {
-        let now = clock()
+        let now = clock.monotonicNanos()
         let commands = shared.take()
         if commands.crash {
             connection = nil  // as if the process died: no offline, no DISCONNECT, the cursor as last stored
@@ -146,7 +146,7 @@ final class MQTTEngine: @unchecked Sendable {
         if sessionUp { pump(now: now) }
         if outbox.cursor > stored && now >= lastFlush + tuning.flushInterval.nanoseconds { flush(now: now) }
         publishStatus()
-        return .wait(timeout(now: clock()))
+        return .wait(timeout(now: clock.monotonicNanos()))
     }
 
     /// Failed attempts and lost connections since the last accepted one (tests).
@@ -239,12 +239,12 @@ final class MQTTEngine: @unchecked Sendable {
         } catch {
             // Acknowledgements that came before the failure still count; the error (with its
             // errno) says more than the disconnect callback's code.
-            handleCallbacks(now: clock(), ignoringDisconnect: true)
-            lost("\(error)", now: clock())
+            handleCallbacks(now: clock.monotonicNanos(), ignoringDisconnect: true)
+            lost("\(error)", now: clock.monotonicNanos())
             return
         }
-        handleCallbacks(now: clock())
-        if connection != nil && c.socket < 0 { lost("socket closed", now: clock()) }
+        handleCallbacks(now: clock.monotonicNanos())
+        if connection != nil && c.socket < 0 { lost("socket closed", now: clock.monotonicNanos()) }
     }
 
     private func handleCallbacks(now: UInt64, ignoringDisconnect: Bool = false) {
@@ -411,11 +411,11 @@ final class MQTTEngine: @unchecked Sendable {
     private func stop() {
         // What became durable before the stop (the controller's last events, when it stopped
         // first) goes out first, for up to `finalDrain`.
-        let drainDeadline = clock() + tuning.finalDrain.nanoseconds
+        let drainDeadline = clock.monotonicNanos() + tuning.finalDrain.nanoseconds
         eventsMayHaveMore = true
         alarmsMayHaveMore = true
         while sessionUp {
-            let now = clock()
+            let now = clock.monotonicNanos()
             pump(now: now)
             let pending = eventIndex < eventPage.count || eventsMayHaveMore || alarmIndex < alarmPage.count || alarmsMayHaveMore
             if now >= drainDeadline || (!pending && outbox.events.inflight.isEmpty && outbox.alarms.inflight.isEmpty) { break }
@@ -424,9 +424,9 @@ final class MQTTEngine: @unchecked Sendable {
         if sessionUp, let c = connection {
             do {
                 offlineMid = try c.publish(topic: statusTopic, payload: Array("offline".utf8), qos: 1, retain: true)
-                let deadline = clock() + tuning.stopTimeout.nanoseconds
+                let deadline = clock.monotonicNanos() + tuning.stopTimeout.nanoseconds
                 while connection != nil && !offlineAcked {
-                    let now = clock()
+                    let now = clock.monotonicNanos()
                     guard now < deadline else { break }
                     service(timeout: min(deadline - now, 100_000_000))
                 }
@@ -441,7 +441,7 @@ final class MQTTEngine: @unchecked Sendable {
         connection = nil
         sessionUp = false
         try? db.setBusyTimeout(milliseconds: 2000)
-        flush(now: clock())
+        flush(now: clock.monotonicNanos())
         publishStatus()
         logger.info("MQTT publisher stopped", metadata: [
             "acked_serial": "\(outbox.cursor)", "stored_serial": "\(stored)", "published": "\(publishedMessages)",

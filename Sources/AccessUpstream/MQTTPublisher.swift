@@ -91,8 +91,8 @@ public final class MQTTPublisher: Sendable {
     let feed: EventFeed
     let logger: Logger
     let tuning: Tuning
-    /// Monotonic nanoseconds for the engine; tests pass a clock they move by hand.
-    let clock: @Sendable () -> UInt64
+    /// The engine's clock (monotonic time only); tests pass a clock they move by hand.
+    let clock: any RuntimeClock
     let shared: MQTTShared
     private let forwarder = Mutex<Task<Void, Never>?>(nil)
 
@@ -106,7 +106,7 @@ public final class MQTTPublisher: Sendable {
     }
 
     init(config: SiteConfig.MQTT, controllerID: String, databasePath: String, feed: EventFeed, logger: Logger, tuning: Tuning,
-         clock: @escaping @Sendable () -> UInt64 = monotonicNanos) {
+         clock: any RuntimeClock = SystemClock()) {
         self.config = config
         self.controllerID = controllerID
         self.databasePath = databasePath

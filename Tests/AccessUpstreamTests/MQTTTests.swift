@@ -1,6 +1,7 @@
 import AccessConfig
 import AccessController
 import AccessCore
+import AccessRuntime
 import AccessStore
 import AccessTestSupport
 @testable import AccessUpstream
@@ -835,34 +836,26 @@ struct MQTTTimingTests {
     @Test func theEngineRetriesOnlyWhenItsClockReachesTheBackoff() throws {
         let dir = TemporaryDirectory("mqtt")
         let site = try MQTTSite(dir: dir)
-        let clock = ManualNanos(1_000_000_000)
+        let clock = ManualClock(monotonicNanos: 1_000_000_000)
         // keepalive 1 is refused by libmosquitto at every connect, with no network involved.
         let config = SiteConfig.MQTT(host: "127.0.0.1", port: 1883, topicPrefix: "community", keepaliveSeconds: 1, backlogRate: 100)
         let publisher = MQTTPublisher(config: config, controllerID: MQTTSite.controllerID, databasePath: site.db.path, feed: site.feed,
-                                      logger: Logger(label: "test.mqtt"), tuning: MQTTPublisher.Tuning(), clock: { clock.now })
+                                      logger: Logger(label: "test.mqtt"), tuning: MQTTPublisher.Tuning(), clock: clock)
         let engine = MQTTEngine(publisher: publisher, password: nil, db: site.db, cursor: 0)
         var attempts: [UInt64] = []
         // 70 s of the engine's time in 10 ms passes, in a few milliseconds of real time.
         for _ in 0..<7_000 {
             let before = engine.reconnectFailures
             guard case .wait(let timeout) = engine.step() else { Issue.record("the engine stopped"); return }
-            if engine.reconnectFailures > before { attempts.append(clock.now) }
+            if engine.reconnectFailures > before { attempts.append(clock.monotonicNanos()) }
             #expect(timeout <= 30_000_000_000)
-            clock.advance(10_000_000)
+            clock.advance(nanoseconds: 10_000_000)
         }
         let gaps = zip(attempts, attempts.dropFirst()).map { Double($1 - $0) / 1e9 }
         #expect(attempts.first == 1_000_000_000, "the first attempt at once")
         #expect(gaps == [0.5, 1, 2, 4, 8, 16, 30], "\(gaps)")
         #expect(publisher.status.lastError?.contains("connect") == true && !publisher.status.connected)
     }
-}
-
-/// A monotonic clock in nanoseconds that moves only when told.
-final class ManualNanos: Sendable {
-    private let value: Mutex<UInt64>
-    init(_ start: UInt64) { value = Mutex(start) }
-    var now: UInt64 { value.withLock { $0 } }
-    func advance(_ nanos: UInt64) { value.withLock { $0 += nanos } }
 }
 
 private func format2(_ x: Double) -> String {
