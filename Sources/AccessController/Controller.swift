@@ -154,14 +154,15 @@ public final class Controller: @unchecked Sendable {
         perform(input, swipeEdge: swipeEdge) { _ in () }.effects
     }
 
-    func perform<T>(_ input: SiteInput, swipeEdge: MonotonicNanos? = nil, read: (Site) -> T) -> (effects: [SiteEffect], value: T) {
+    func perform<T>(_ input: SiteInput, swipeEdge: MonotonicNanos? = nil, read: (inout Site) -> T) -> (effects: [SiteEffect], value: T) {
         let (effects, value): ([SiteEffect], T) = site.withLock { site in
+            var failures: [(door: Int, error: String)] = []
+            var outputFailures: [(line: String, error: String)] = []
             let now = clock.siteTime()
-            let effects = site.step(input, at: now)
-            var jobs: [StoreWorker.Job] = []
+            var jobs: [StoreWorker.Job] = []  // relay failures, logged after the step's own events
             var releasedAt: UInt64?
-            // Lines first: nothing else is done before the relay moves.
-            for effect in effects {
+            // Lines are driven the moment the site decides them, before it builds any event.
+            let effects = site.step(input, at: now) { effect in
                 switch effect {
                 case .lock(let door, let released):
                     do {
@@ -171,35 +172,42 @@ public final class Controller: @unchecked Sendable {
                     } catch {
                         let id = config.layout.doors[door].id
                         logger.error("relay failed", metadata: ["door": "\(id)", "error": "\(error)"])
-                        jobs.append(.event(site.event(.alarm, .relayFailed, now, portal: config.layout.doors[door].portals.first,
-                                                      detail: [("door", .string(id)), ("error", .string("\(error)"))])))
+                        failures.append((door, "\(error)"))
                     }
                 case .output(let name, let on):
                     do {
                         try fenceOutputs[name]?.set(on)
                     } catch {
                         logger.error("fence output failed", metadata: ["line": "\(name)", "error": "\(error)"])
-                        jobs.append(.event(site.event(.alarm, .relayFailed, now,
-                                                      detail: [("line", .string(name)), ("error", .string("\(error)"))])))
+                        outputFailures.append((name, "\(error)"))
                     }
                 default: break
                 }
+            }
+            for (door, error) in failures {
+                let id = config.layout.doors[door].id
+                jobs.append(.event(site.event(.alarm, .relayFailed, now, portal: config.layout.doors[door].portals.first,
+                                              detail: [("door", .string(id)), ("error", .string(error))])))
+            }
+            for (name, error) in outputFailures {
+                jobs.append(.event(site.event(.alarm, .relayFailed, now, detail: [("line", .string(name)), ("error", .string(error))])))
             }
             // Only a swipe that drove a lock counts, timed when the line was set.
             if let swipeEdge, let releasedAt, releasedAt >= swipeEdge { metrics.recordSwipeToRelay(nanos: releasedAt - swipeEdge) }
             // Under the lock still, so commands reach each device and events reach the log in the
             // order the site produced them.
+            var records: [StoreWorker.Job] = []
             var events: [StoreWorker.Job] = []
             for effect in effects {
                 switch effect {
                 case .command(let command, let device): fieldDevices?.send(command, to: device)
                 case .log(let event): events.append(.event(event))
-                case .record(let record): jobs.insert(.record(record), at: 0)
+                case .record(let record): records.append(.record(record))
                 default: break
                 }
             }
-            worker.submit(jobs + events)
-            return (effects, read(site))
+            worker.submit(records + events + jobs)
+            return (effects, read(&site))
         }
         for case .notice(let notice) in effects { log(notice) }
         if case .fenceResetDone = input { resets.locked { resets.broadcast() } }

@@ -96,6 +96,16 @@ struct SiteTests {
         #expect(rig.site.counters.decisions == 1 && rig.site.counters.granted == 1)
     }
 
+    @Test func theLockIsHandedOverTheMomentItIsDecidedAndTheLogStillShowsTheDecisionFirst() {
+        var rig = SiteRig()
+        _ = rig.step(.start(modes: [:]))
+        var driven: [SiteEffect] = []
+        let swipe = rig.site.step(.credential(reader: "r-gate", .card(1001)), at: rig.now) { driven.append($0) }
+        #expect(driven == [.lock(door: 0, released: true)], "only lines are handed over")
+        #expect(swipe.reasons == [.granted, .released], "the access event still comes first in the log")
+        #expect(swipe.locks == [.lock(door: 0, released: true)])
+    }
+
     @Test func aPinTypedKeyByKeyDecidesOnlyAtTheHashAndExpiresWhenLeftHalfTyped() {
         var rig = SiteRig()
         _ = rig.step(.start(modes: [:]))

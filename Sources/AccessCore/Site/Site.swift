@@ -82,8 +82,23 @@ public struct Site: Sendable {
     /// The portal a reader or lane camera belongs to.
     public func portal(ofReader reader: String) -> String? { readerPortal[reader] }
 
+    /// Takes one input at `now`; the effects, in order.
     public mutating func step(_ input: SiteInput, at now: SiteTime) -> [SiteEffect] {
-        var out: [SiteEffect] = []
+        step(input, at: now) { _ in }
+    }
+
+    /// The same, handing each `lock` and `output` effect to `drive` the moment it arises, before
+    /// the rest of the step (the events) is built: the relay waits for nothing but the decision.
+    /// Those effects are in the returned list too.
+    public mutating func step(_ input: SiteInput, at now: SiteTime, driving drive: (SiteEffect) -> Void) -> [SiteEffect] {
+        withoutActuallyEscaping(drive) { drive in
+            var out = EffectList(drive: drive)
+            take(input, now, &out)
+            return out.effects
+        }
+    }
+
+    private mutating func take(_ input: SiteInput, _ now: SiteTime, _ out: inout EffectList) {
         switch input {
         case .start(let modes): start(modes: modes, now, &out)
         case .stop:
@@ -148,12 +163,11 @@ public struct Site: Sendable {
         case .roster(let policy):
             self.policy = policy
         }
-        return out
     }
 
     // MARK: Start
 
-    private mutating func start(modes: [String: PortalMode], _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private mutating func start(modes: [String: PortalMode], _ now: SiteTime, _ out: inout EffectList) {
         out.append(.log(event(.system, .started, now, detail: [("controller", .string(layout.rules.controllerID))])))
         for i in doors.indices {
             door(i, doors[i].machine.start(), now, &out)
@@ -176,7 +190,7 @@ public struct Site: Sendable {
 
     // MARK: Decisions
 
-    private mutating func decide(_ credential: PresentedCredential, reader: String, _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private mutating func decide(_ credential: PresentedCredential, reader: String, _ now: SiteTime, _ out: inout EffectList) {
         guard let portalID = readerPortal[reader], let portal = layout.rules.portal(portalID) else {
             out.append(.log(event(.system, .unboundReader, now, detail: [("reader", .string(reader))])))
             return
@@ -190,13 +204,17 @@ public struct Site: Sendable {
         guard let decision = try? policy.decide(request, ledger: ledger) else { return }
         counters.decisions += 1
         lastDecision[reader] = decision
-        var access = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: layout.rules.zone)
-        access.detail.append(("reader", .string(reader)))
-        out.append(.log(access))
+        let first = out.effects.count
         if decision.granted {
+            // The door first, so its lock is driven before any event is built.
             counters.granted += 1
             if let door { self.door(door, doors[door].machine.handle(.granted, at: now.mono), now, &out) }
             if let lane { self.lane(lane, lanes[lane].machine.handle(.granted, at: now.mono), now, &out) }
+        }
+        var access = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: layout.rules.zone)
+        access.detail.append(("reader", .string(reader)))
+        out.effects.insert(.log(access), at: first)  // the log shows the decision before what it did
+        if decision.granted {
             if let subject = decision.subject {
                 ledger.recordPassage(subject: subject, portal: portal, at: request.at)
                 if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
@@ -213,7 +231,7 @@ public struct Site: Sendable {
 
     // MARK: Inputs and devices
 
-    private mutating func input(_ line: String, active: Bool, _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private mutating func input(_ line: String, active: Bool, _ now: SiteTime, _ out: inout EffectList) {
         if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
             door(i, doors[i].machine.handle(.contact(open: active), at: now.mono), now, &out)
         } else if let i = doors.firstIndex(where: { $0.layout.exitButton == line }) {
@@ -232,7 +250,7 @@ public struct Site: Sendable {
         }
     }
 
-    private mutating func deviceOnline(_ device: String, _ online: Bool, _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private mutating func deviceOnline(_ device: String, _ online: Bool, _ now: SiteTime, _ out: inout EffectList) {
         out.append(.notice(.deviceOnline(device, online)))
         out.append(.log(event(online ? .system : .alarm, online ? .deviceOnline : .deviceOffline, now, detail: [("device", .string(device))])))
         for i in lanes.indices where lanes[i].layout.device == device {
@@ -248,7 +266,7 @@ public struct Site: Sendable {
     // MARK: Operators
 
     private mutating func portalCommand(_ portal: String, _ command: DoorCommand, operator who: String, _ now: SiteTime,
-                                        _ out: inout [SiteEffect]) {
+                                        _ out: inout EffectList) {
         if let i = portalLane[portal] {
             out.append(.log(operatorEvent(portal, .init(command), who, now)))
             laneCommand(i, command, now, &out)
@@ -273,7 +291,7 @@ public struct Site: Sendable {
     }
 
     private mutating func fenceCommand(_ portal: String, _ command: FenceCommand, operator who: String, _ now: SiteTime,
-                                       _ out: inout [SiteEffect]) {
+                                       _ out: inout EffectList) {
         guard let i = portalZone[portal] else {
             out.append(.reply(.unknownPortal("portal \(portal) is not a fence zone")))
             return
@@ -297,7 +315,7 @@ public struct Site: Sendable {
     }
 
     /// A lane command as the lane's machine takes it.
-    private mutating func laneCommand(_ i: Int, _ command: DoorCommand, _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private mutating func laneCommand(_ i: Int, _ command: DoorCommand, _ now: SiteTime, _ out: inout EffectList) {
         let inputs: [BarrierLaneStateMachine.Input]
         switch command {
         case .open: inputs = [.command(.open)]
@@ -318,7 +336,7 @@ public struct Site: Sendable {
 
     // MARK: Time
 
-    private mutating func tick(_ now: SiteTime, _ out: inout [SiteEffect]) {
+    private mutating func tick(_ now: SiteTime, _ out: inout EffectList) {
         if let change = clock.observe(wall: now.wall, mono: now.mono) {
             out.append(.notice(.clock(change)))
             out.append(.log(clockEvent(change, now)))
@@ -363,7 +381,7 @@ public struct Site: Sendable {
 
     // MARK: Machines' actions as effects
 
-    private func door(_ i: Int, _ actions: [DoorAction], _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private func door(_ i: Int, _ actions: [DoorAction], _ now: SiteTime, _ out: inout EffectList) {
         for action in actions {
             switch action {
             case .lock(let released): out.append(.lock(door: i, released: released))
@@ -374,7 +392,7 @@ public struct Site: Sendable {
         }
     }
 
-    private func lane(_ i: Int, _ actions: [BarrierLaneAction], _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private func lane(_ i: Int, _ actions: [BarrierLaneAction], _ now: SiteTime, _ out: inout EffectList) {
         for action in actions {
             switch action {
             case .send(let command): out.append(.command(.barrier(command), device: lanes[i].layout.device))
@@ -389,13 +407,13 @@ public struct Site: Sendable {
     /// state, so the machine must have moved first).
     @discardableResult
     private mutating func zoneInput(_ i: Int, _ input: FenceZoneStateMachine.Input, _ now: SiteTime,
-                                    _ out: inout [SiteEffect]) -> [FenceZoneAction] {
+                                    _ out: inout EffectList) -> [FenceZoneAction] {
         let actions = zones[i].machine.handle(input)
         zone(i, actions, now, &out)
         return actions
     }
 
-    private func zone(_ i: Int, _ actions: [FenceZoneAction], _ now: SiteTime, _ out: inout [SiteEffect]) {
+    private func zone(_ i: Int, _ actions: [FenceZoneAction], _ now: SiteTime, _ out: inout EffectList) {
         let zone = zones[i].layout
         for action in actions {
             switch action {
@@ -438,5 +456,25 @@ public struct Site: Sendable {
 
     private func operatorEvent(_ portal: String, _ reason: EventReason, _ who: String, _ now: SiteTime) -> AccessEvent {
         event(.operator, reason, now, portal: portal, detail: [("operator", .string(who))])
+    }
+}
+
+/// The effects of one step as they arise; lock and output effects also go to the interpreter at
+/// once.
+struct EffectList {
+    var effects: [SiteEffect] = []
+    let drive: (SiteEffect) -> Void
+
+    init(drive: @escaping (SiteEffect) -> Void) {
+        self.drive = drive
+        effects.reserveCapacity(8)
+    }
+
+    mutating func append(_ effect: SiteEffect) {
+        switch effect {
+        case .lock, .output: drive(effect)
+        default: break
+        }
+        effects.append(effect)
     }
 }
