@@ -94,7 +94,7 @@ struct FileReaderTests {
                 try syscall("write") { write(fd, buffer.baseAddress, buffer.count) }
             }
         }
-        return String(cString: template)
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     @Test func readsAWholeFileLargerThanOneChunk() throws {

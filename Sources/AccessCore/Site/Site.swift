@@ -273,7 +273,7 @@ public struct Site: Sendable {
             let mode: PortalMode? = [.alwaysOpen, .alwaysClosed, .normal].contains(command) ? lanes[i].mode : nil
             out.append(.record(.operatorCommand(portals: [portal], action: "barrier.\(command.rawValue)", mode: mode, operator: who)))
             out.append(.reply(.done(["locked": lanes[i].machine.lockedMode])))
-        } else if let i = portalZone[portal] {
+        } else if portalZone[portal] != nil {
             guard command == .resetAlarm else {
                 out.append(.reply(.unknownPortal("portal \(portal) is a fence zone: use accessctl fence arm|disarm|reset")))
                 return
