@@ -116,6 +116,16 @@ class Rig:
             return any(line.startswith(f"{PREFIX}/{CONTROLLER}/status online") for line in open(f"{self.work}/subscriber.txt"))
         wait_for("accessd's retained status online", online, 60)
 
+        # The HTTP API is a service of its own in accessd: it may start listening after the
+        # control socket and MQTT are up, so the pollers begin only once it answers.
+        def serving():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=2) as reply:
+                    return reply.status == 200
+            except OSError:
+                return False
+        wait_for("accessd's HTTP API", serving, 60)
+
     def stop(self):
         """SIGTERM to accessd (which must exit 0), then everything else."""
         self.daemon.send_signal(signal.SIGTERM)
