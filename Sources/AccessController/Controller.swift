@@ -170,9 +170,7 @@ public final class Controller: @unchecked Sendable {
                         // The board stamps edges on the machine's monotonic clock: so is this.
                         if released { releasedAt = monotonicNanos() }
                     } catch {
-                        let id = config.layout.doors[door].id
-                        logger.error("relay failed", metadata: ["door": "\(id)", "error": "\(error)"])
-                        failures.append((door, "\(error)"))
+                        failures.append((door, "\(error)"))  // logged after the step: the site holds the door's id
                     }
                 case .output(let name, let on):
                     do {
@@ -185,8 +183,9 @@ public final class Controller: @unchecked Sendable {
                 }
             }
             for (door, error) in failures {
-                let id = config.layout.doors[door].id
-                jobs.append(.event(site.event(.alarm, .relayFailed, now, portal: config.layout.doors[door].portals.first,
+                let id = site.layout.doors[door].id
+                logger.error("relay failed", metadata: ["door": "\(id)", "error": "\(error)"])
+                jobs.append(.event(site.event(.alarm, .relayFailed, now, portal: site.layout.doors[door].portals.first,
                                               detail: [("door", .string(id)), ("error", .string(error))])))
             }
             for (name, error) in outputFailures {

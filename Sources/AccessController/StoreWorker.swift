@@ -83,6 +83,7 @@ public final class StoreWorker: @unchecked Sendable {
 
     /// Runs a retention pass now, after what is queued, and waits for it (tests, operators).
     public func maintainNow() {
+        guard retention != nil else { return }  // nothing to maintain: the worker would never answer
         monitor.locked {
             maintenanceAsked += 1
             let target = maintenanceAsked
@@ -106,8 +107,8 @@ public final class StoreWorker: @unchecked Sendable {
         var retryDelay: UInt32 = 10_000
         var nextMaintenance = monotonicNanos() + maintenanceNanos
         while true {
-            let asked = monitor.locked { maintenanceAsked }
-            if retention != nil, pending.isEmpty, monotonicNanos() >= nextMaintenance || asked > monitor.locked({ maintenanceDone }) {
+            let (asked, done) = monitor.locked { (maintenanceAsked, maintenanceDone) }
+            if retention != nil, pending.isEmpty, monotonicNanos() >= nextMaintenance || asked > done {
                 nextMaintenance = monotonicNanos() + maintenanceNanos
                 maintain(db)
                 monitor.locked {
