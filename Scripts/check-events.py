@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Validates JSON-lines events against API/event.schema.json with a real JSON Schema validator.
+"""Validates JSON lines (events, change sets) against a JSON Schema in API/ with a real validator.
 
 Usage: check-events.py SCHEMA EVENTS.jsonl
 Every line must validate (formats checked: date-time); prints one line per failure with the line
@@ -39,7 +39,8 @@ def main() -> int:
     if checked == 0:
         print(f"{events_path}: no events to check")
         return 1
-    print(f"event schema: {checked} events checked, {len(reasons)} distinct reasons, {failed} failures")
+    title = schema.get("title", schema_path)
+    print(f"{title}: {checked} checked, {len(reasons - {None})} distinct reasons, {failed} failures")
     return 1 if failed else 0
 
 

@@ -22,7 +22,9 @@ swift build --build-tests
 # validated against API/event.schema.json with a real JSON Schema validator.
 pyenv=$(Hardware/sim/setup-python.sh)
 export ACCESS_EVENT_SAMPLES="$PWD/.build/event-samples.jsonl"
-rm -f "$ACCESS_EVENT_SAMPLES"
+# Every roster change set any test applies, validated against API/changeset.schema.json the same way.
+export ACCESS_CHANGESET_SAMPLES="$PWD/.build/changeset-samples.jsonl"
+rm -f "$ACCESS_EVENT_SAMPLES" "$ACCESS_CHANGESET_SAMPLES"
 # In parallel: tests move the controller's time by hand, and the in-process HTTP server runs on a
 # thread of its own, so a test blocked on a child process starves nothing.
 swift test --skip-build 2>&1 | tee .build/swift-test.log
@@ -35,6 +37,8 @@ echo "== soak: 50 swipes/s with a poller and a subscriber for 2 minutes (Scripts
 Scripts/soak-test.sh 120
 echo "== every event the Swift tests, the outage and the soak logged, against API/event.schema.json"
 "$pyenv/bin/python" Scripts/check-events.py API/event.schema.json "$ACCESS_EVENT_SAMPLES"
+"$pyenv/bin/python" Scripts/check-events.py API/changeset.schema.json "$ACCESS_CHANGESET_SAMPLES"
+"$pyenv/bin/python" Scripts/check-events.py API/changeset.schema.json <(tr -d '\n' <API/examples/changeset.json; echo)
 
 echo "== hardware-in-the-loop (QEMU + gpio-sim)"
 python3 Hardware/hil/verify_test.py   # the HIL verifiers fail on damaged data

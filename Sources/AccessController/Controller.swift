@@ -45,8 +45,9 @@ public final class Controller: @unchecked Sendable {
     private var fenceOutputs: [String: any OutputLine] = [:]
     private var ticker: NamedThread?
     private let running = Atomic<Bool>(false)
-    /// Follows roster changes; its roster is the controller's first policy, loaded once.
-    private nonisolated(unsafe) let rosterWatcher: RosterWatcher
+    /// Follows roster changes. Its lock also orders a full reload against a change set applied
+    /// in place (`applyRoster`), which the fleet client does from its own thread.
+    private let rosterWatcher: Mutex<RosterWatcher>
     private var rosterError: String?
     private let initialModes: [String: PortalMode]
     /// Signalled when a fence host has answered a reset.
@@ -65,8 +66,8 @@ public final class Controller: @unchecked Sendable {
         let db = try AccessDatabase(path: config.databasePath)
         try db.saveSite(config.rules)
         let rosterWatcher = try RosterWatcher(path: config.databasePath, rules: config.rules)
-        self.rosterWatcher = rosterWatcher
-        let policy = rosterWatcher.policy
+        let policy = try rosterWatcher.load()
+        self.rosterWatcher = Mutex(rosterWatcher)
         let eventClock = EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: clock.wallMicros(), mono: clock.monotonicNanos())
         site = Mutex(Site(layout: config.layout, policy: policy, ledger: try db.antiPassbackLedger(), clock: eventClock))
         var modes: [String: PortalMode] = [:]
@@ -271,24 +272,49 @@ public final class Controller: @unchecked Sendable {
     }
 
     private func refreshRoster() {
-        let reloaded: Bool
-        do {
-            reloaded = try rosterWatcher.refresh()
-            rosterError = nil
-        } catch {
-            reloaded = false
-            // Said once per distinct failure: the gate goes on with the roster it has.
-            if rosterError != "\(error)" {
+        rosterWatcher.withLock { watcher in
+            let reloaded: AccessPolicy?
+            do {
+                reloaded = try watcher.refresh()
+                rosterError = nil
+            } catch {
+                reloaded = nil
+                // Said once per distinct failure: the gate goes on with the roster it has.
+                if rosterError != "\(error)" {
+                    rosterError = "\(error)"
+                    logger.error("roster reload failed; deciding from the roster loaded before", metadata: ["error": "\(error)"])
+                }
+            }
+            guard let policy = reloaded else { return }
+            perform(.roster(policy))
+            releaseFreedHeap()  // the old index, and what building the new one left
+            metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
+            logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
+        }
+    }
+
+    /// Applies a change set that was just committed to this controller's database (the fleet
+    /// client calls it on its own thread) to the roster in memory, record by record: the gate
+    /// decides on it as soon as this returns. A change that needs the whole index rebuilt
+    /// (schedules, groups) is reloaded here, before the lock is let go.
+    public func applyRoster(_ applied: AccessDatabase.AppliedChangeSet) {
+        rosterWatcher.withLock { watcher in
+            let inPlace = site.withLock { $0.applyRoster(applied.delta) }
+            if inPlace {
+                watcher.acknowledge(generation: applied.generation)
+                metrics.recordRosterChange()
+                return
+            }
+            do {
+                perform(.roster(try watcher.load()))
+                releaseFreedHeap()
+                metrics.recordRosterChange()
+            } catch {
+                // The gate keeps the roster it had; the next tick retries the full reload.
+                logger.error("roster reload after a change set failed; retrying", metadata: ["error": "\(error)"])
                 rosterError = "\(error)"
-                logger.error("roster reload failed; deciding from the roster loaded before", metadata: ["error": "\(error)"])
             }
         }
-        guard reloaded else { return }
-        let policy = rosterWatcher.policy
-        perform(.roster(policy))
-        releaseFreedHeap()  // the old index, and what building the new one left
-        metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
-        logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
     }
 
     private func tickLoop() {

@@ -15,6 +15,7 @@ public final class ControllerMetrics: Sendable {
     private let swipeToRelayTimer: CoreMetrics.Timer
     private let storeFailures: CoreMetrics.Counter
     private let rosterReloads: CoreMetrics.Counter
+    private let rosterChanges: CoreMetrics.Counter
     private let rosterPeople: CoreMetrics.Gauge
     private let rosterCredentials: CoreMetrics.Gauge
     /// Counters by (type, reason), made on first use: the set is bounded by the reasons the code knows.
@@ -35,6 +36,7 @@ public final class ControllerMetrics: Sendable {
         swipeToRelayTimer = Timer(label: "access_swipe_to_relay_seconds", factory: factory)
         storeFailures = Counter(label: "access_event_store_failures_total", factory: factory)
         rosterReloads = Counter(label: "access_roster_reloads_total", factory: factory)
+        rosterChanges = Counter(label: "access_roster_change_sets_total", factory: factory)
         rosterPeople = Gauge(label: "access_roster_people", factory: factory)
         rosterCredentials = Gauge(label: "access_roster_credentials", factory: factory)
     }
@@ -63,6 +65,9 @@ public final class ControllerMetrics: Sendable {
     }
 
     func recordStoreFailure() { storeFailures.increment() }
+
+    /// A fleet change set applied to the roster in memory.
+    func recordRosterChange() { rosterChanges.increment() }
 
     func recordRosterLoad(people: Int, credentials: Int) {
         rosterReloads.increment()

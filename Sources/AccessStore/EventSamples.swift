@@ -26,3 +26,19 @@ enum EventSamples {
         }
     }
 }
+
+/// With `ACCESS_CHANGESET_SAMPLES=FILE` set, every change set applied to a database is appended
+/// to FILE as a JSON line, for checking against `API/changeset.schema.json` (Scripts/test.sh).
+enum ChangeSetSamples {
+    private static let descriptor: Int32? = {
+        guard let path = getenv("ACCESS_CHANGESET_SAMPLES") else { return nil }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        return fd >= 0 ? fd : nil
+    }()
+
+    static func record(_ changeSet: ChangeSet) {
+        guard let fd = descriptor else { return }
+        let text = changeSet.json().rendered() + "\n"
+        _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+}

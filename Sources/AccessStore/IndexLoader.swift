@@ -11,7 +11,7 @@ extension AccessDatabase {
             for schedule in try schedules() { builder.addSchedule(schedule) }
             for group in try groups() { builder.addGroup(group) }
 
-            let houses = try connection.statement("SELECT id, building FROM houses")
+            let houses = try connection.statement("SELECT id, building FROM houses ORDER BY id")
             while try houses.step() { builder.addHouse(id: houses.text(0), building: houses.text(1)) }
 
             // People, their bindings and their groups, merged in person-id order.

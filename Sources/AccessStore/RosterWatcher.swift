@@ -4,36 +4,44 @@ import AccessCore
 ///
 /// `PRAGMA data_version` tells cheaply whether any other connection committed; the roster
 /// generation tells whether the commit touched the roster (event appends do not), so the index is
-/// rebuilt only for roster changes. Owned by one thread, like its connection.
+/// rebuilt only for roster changes. The watcher keeps no policy of its own: the caller holds the
+/// only copy, so a change set applied in place (`acknowledge`) never copies the index. Owned by
+/// one thread at a time, like its connection.
 public final class RosterWatcher {
     let db: AccessDatabase
     let rules: SiteRules
     private var dataVersion: Int64 = -1
     private var generation: Int64 = -1
-    public private(set) var policy: AccessPolicy
 
-    /// Opens its own connection to `path` and loads the current roster.
+    /// Opens its own connection to `path`; `load()` reads the first policy.
     public init(path: String, rules: SiteRules) throws {
         db = try AccessDatabase(path: path, create: false)
         self.rules = rules
-        dataVersion = try db.dataVersion()
-        generation = try db.rosterGeneration()
-        policy = try db.loadPolicy(rules: rules)
-        db.connection.releaseCache()
     }
 
-    /// Reloads when the roster changed since the last call; returns whether it did.
-    @discardableResult
-    public func refresh() throws -> Bool {
-        let version = try db.dataVersion()
-        guard version != dataVersion else { return false }
-        dataVersion = version
-        let current = try db.rosterGeneration()
-        guard current != generation else { return false }
+    /// Loads the current roster, whatever changed.
+    public func load() throws -> AccessPolicy {
+        dataVersion = try db.dataVersion()
         // Read the generation before loading: a change committed meanwhile triggers another reload.
-        generation = current
-        policy = try db.loadPolicy(rules: rules)
+        generation = try db.rosterGeneration()
+        let policy = try db.loadPolicy(rules: rules)
         db.connection.releaseCache()
-        return true
+        return policy
+    }
+
+    /// A new policy when the roster changed since the last load, else nil.
+    public func refresh() throws -> AccessPolicy? {
+        let version = try db.dataVersion()
+        guard version != dataVersion else { return nil }
+        dataVersion = version
+        guard try db.rosterGeneration() != generation else { return nil }
+        return try load()
+    }
+
+    /// Says that the caller's policy already holds roster generation `generation`, applied in
+    /// place from a change set whose transaction wrote it. Taken only when it follows the
+    /// generation loaded last: anything committed in between still causes a full reload.
+    public func acknowledge(generation applied: Int64) {
+        if applied == generation + 1 { generation = applied }
     }
 }

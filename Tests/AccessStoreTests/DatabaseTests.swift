@@ -275,18 +275,36 @@ struct RosterWatcherTests {
         try writer.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "H1", role: .owner)]), operator: "t")
         let watcher = try RosterWatcher(path: path, rules: Fixtures.rules())
         let request = DecisionRequest(portal: "b01-door", credential: .card(42), at: Fixtures.at("2026-11-23T10:00"))
-        #expect(try watcher.policy.decide(request).reason == .unknownCredential)
-        #expect(try watcher.refresh() == false)
+        #expect(try watcher.load().decide(request).reason == .unknownCredential)
+        #expect(try watcher.refresh() == nil)
 
         try writer.appendEvents([AccessEvent(timeMicros: 1, utcOffset: 0, type: .system)])
-        #expect(try watcher.refresh() == false)  // an event is not a roster change
+        #expect(try watcher.refresh() == nil)  // an event is not a roster change
 
         try writer.addCredential(Credential(kind: .card, value: "42", owner: .person("P1")), operator: "t")
-        #expect(try watcher.refresh() == true)
-        #expect(try watcher.policy.decide(request).reason == .granted)
+        #expect(try watcher.refresh()?.decide(request).reason == .granted)
 
         try writer.setCredentialStatus(kind: .card, value: "42", status: .revoked, operator: "t")
-        #expect(try watcher.refresh() == true)
-        #expect(try watcher.policy.decide(request).reason == .revoked)
+        #expect(try watcher.refresh()?.decide(request).reason == .revoked)
+    }
+
+    /// A change set applied in place is not loaded again; a change committed between the last
+    /// load and the change set is.
+    @Test func anAcknowledgedChangeSetIsNotReloaded() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("w.db")
+        let writer = try AccessDatabase(path: path)
+        try writer.saveSite(Fixtures.rules())
+        let watcher = try RosterWatcher(path: path, rules: Fixtures.rules())
+        _ = try watcher.load()
+        let origin = ChangeSet.Origin(user: "u", host: "h", command: "c")
+        let first = try #require(try writer.apply(ChangeSet(community: "x", id: "1", origin: origin, created: 0, changes: [.putHouse(House(id: "H1", building: "B01"))]), sequence: 1))
+        watcher.acknowledge(generation: first.generation)
+        #expect(try watcher.refresh() == nil)
+
+        try writer.addHouse(House(id: "H2", building: "B01"), operator: "t")  // not applied in place
+        let second = try #require(try writer.apply(ChangeSet(community: "x", id: "2", origin: origin, created: 0, changes: [.putHouse(House(id: "H3", building: "B01"))]), sequence: 2))
+        watcher.acknowledge(generation: second.generation)
+        #expect(try watcher.refresh() != nil)
     }
 }

@@ -5,7 +5,7 @@ public struct AccessPolicy: Sendable {
     public static let earliestTrustedTime: UnixSeconds = 1_577_836_800
 
     public let rules: SiteRules
-    public let roster: RosterIndex
+    public internal(set) var roster: RosterIndex
     let passCodes: VisitorPassCode?
 
     public init(rules: SiteRules, roster: RosterIndex, passCodes: VisitorPassCode? = nil) {
@@ -120,7 +120,7 @@ public struct AccessPolicy: Sendable {
 
     /// A household's car: granted when any resident of the house would be.
     func decideHousehold(_ h: Int32, _ context: Context, subject: String, _ decision: inout Decision) {
-        let residents = roster.houseResidents[Int(roster.houseResidentStart[Int(h)])..<Int(roster.houseResidentStart[Int(h) + 1])]
+        let residents = roster.residents(of: h)
         var first: Decision?
         for resident in residents {
             var trial = decision

@@ -77,6 +77,27 @@ public struct RosterIndex: Sendable {
     /// Group indices each role gets by default.
     var roleDefaults: [Role: [Int32]] = [:]
 
+    // What incremental changes (RosterIndex+Apply.swift) keep beside the packed arrays. A full
+    // build leaves them empty: people and houses are then found by binary search, as the
+    // builder adds them in id order.
+    /// `people[0..<sortedPeople]` are in id order (UTF-8 bytes, SQLite's order).
+    var sortedPeople = 0
+    /// `houses[0..<sortedHouses]` are in id order.
+    var sortedHouses = 0
+    /// Slots appended since the build, by id.
+    var addedPeople: [String: Int32] = [:]
+    var addedHouses: [String: Int32] = [:]
+    /// Slots whose record was deleted; found by nobody.
+    var removedPeople: Set<Int32> = []
+    var removedHouses: Set<Int32> = []
+    /// Residents of houses whose residents changed since the build (replaces the packed list).
+    var residentsOverride: [Int32: [Int32]] = [:]
+    /// Visitor passes' plates: plate → the slots of the passes that name it, so that a plate
+    /// given back finds its pass, and a plate two passes share is known.
+    var passPlates: [String: [Int32]] = [:]
+    /// Binding and group entries no person points at any more (reclaimed by the next full build).
+    public internal(set) var garbage = 0
+
     public var personCount: Int { people.count }
 
     /// A schedule by name (fence zones arm by schedule), nil when there is none.
@@ -94,16 +115,18 @@ extension RosterIndex {
     /// to what came before), then `finish()`. References to unknown names are dropped: the store
     /// has already refused them, and a portal removed from the configuration must not break start-up.
     public struct Builder: Sendable {
-        var index = RosterIndex()
+        var index: RosterIndex
         let rules: SiteRules
         var scheduleByName: [String: Int32] = [:]
 
         public init(rules: SiteRules, expectedPeople: Int = 0, expectedCards: Int = 0) {
             self.rules = rules
+            var index = RosterIndex()
             index.people.reserveCapacity(expectedPeople)
             index.personByID.reserveCapacity(expectedPeople)
             index.bindings.reserveCapacity(expectedPeople)
             index.cards.reserveCapacity(expectedCards)
+            self.index = index
         }
 
         public mutating func addSchedule(_ schedule: Schedule) {
@@ -195,6 +218,7 @@ extension RosterIndex {
                 maxUses: Int32(clamping: pass.maxUses), uses: Int32(clamping: pass.uses), status: pass.status, portals: portals
             ))
             index.passByID[pass.id] = p
+            if let plate = pass.plate { index.passPlates[plate, default: []].append(p) }
             if let plate = pass.plate, pass.status == .active {
                 // A resident's or blacklisted plate wins over a visitor's temporary one.
                 if index.plates[plate] == nil { index.plates[plate] = CredentialEntry(owner: .pass(p), status: .active) }
@@ -226,9 +250,23 @@ extension RosterIndex {
             }
             index.houseResidentStart = counts
             index.houseResidents = residents
-            // Decisions never look people or houses up by id; only building does. Free the maps.
-            index.personByID = [:]
-            index.houseByID = [:]
+            // Decisions never look people or houses up by id; only building does. Free the maps:
+            // incremental changes find a record by binary search when the builder was given them
+            // in id order (the store does), else they keep the map.
+            if RosterIndex.isSorted(index.people.lazy.map(\.id)) {
+                index.sortedPeople = index.people.count
+                index.personByID = [:]
+            } else {
+                index.addedPeople = index.personByID
+                index.personByID = [:]
+            }
+            if RosterIndex.isSorted(index.houses.lazy.map(\.id)) {
+                index.sortedHouses = index.houses.count
+                index.houseByID = [:]
+            } else {
+                index.addedHouses = index.houseByID
+                index.houseByID = [:]
+            }
             return index
         }
     }

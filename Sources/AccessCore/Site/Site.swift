@@ -165,6 +165,12 @@ public struct Site: Sendable {
         }
     }
 
+    /// Applies a change set's delta to the roster in place (no copy: the site holds the only
+    /// one). False, changing nothing, when it needs a full reload (a schedule or group changed).
+    public mutating func applyRoster(_ delta: [RosterChange]) -> Bool {
+        policy.apply(delta)
+    }
+
     // MARK: Start
 
     private mutating func start(modes: [String: PortalMode], _ now: SiteTime, _ out: inout EffectList) {
