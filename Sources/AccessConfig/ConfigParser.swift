@@ -1,4 +1,5 @@
 import AccessCore
+import Glibc
 import TOMLKit
 
 /// Turns TOML into a `SiteConfig`, refusing unknown keys and wrong types, and naming the line
@@ -15,7 +16,7 @@ struct ConfigParser {
     func parse() throws(ConfigError) -> SiteConfig {
         let root = r.root
         try r.allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
-                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics"])
+                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics", "fleet"])
 
         let controller = try r.requiredTable(root, "controller")
         try r.allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -27,9 +28,17 @@ struct ConfigParser {
         }
         let community = try r.string(controller, "controller.community", default: "")
 
-        let database = try r.requiredTable(root, "database")
-        try r.allowOnly(database, "database", ["path"])
-        let path = try r.string(database, "database.path", required: true)
+        let fleet = try parseFleet(root)
+        // The property office: [fleet] and no [database]; its replica of the roster is kept per user.
+        let isOffice = fleet != nil && !r.has(root, "database")
+        let path: String
+        if let fleet, isOffice {
+            path = Self.officeReplicaPath(community: fleet.community)
+        } else {
+            let database = try r.requiredTable(root, "database")
+            try r.allowOnly(database, "database", ["path"])
+            path = try r.string(database, "database.path", required: true)
+        }
 
         var portals: [Portal] = []
         var seen: [String: String] = [:]
@@ -56,7 +65,7 @@ struct ConfigParser {
             }
             portals.append(portal)
         }
-        if portals.isEmpty { throw error("portal", "at least one [[portal]] is required") }
+        if portals.isEmpty && !isOffice { throw error("portal", "at least one [[portal]] is required") }
 
         var policy = AntiPassbackPolicy()
         if let apb = try r.table(root, "anti_passback", required: false) {
@@ -153,9 +162,47 @@ struct ConfigParser {
             antiPassback: policy, defaultGroups: defaults, http: http, mqtt: mqtt, source: r.file
         )
         config.retention = retention
+        config.fleet = fleet
+        config.isOffice = isOffice
         config.analytics = try parseAnalytics(root)
         try parseHardware(root, into: &config)
         return config
+    }
+
+    /// `[fleet]`: the servers, the community and the credentials (files are named, read when used).
+    func parseFleet(_ root: TOMLTable) throws(ConfigError) -> SiteConfig.Fleet? {
+        guard let f = try r.table(root, "fleet", required: false) else { return nil }
+        try r.allowOnly(f, "fleet", ["servers", "community", "user", "password_file", "creds_file", "tls_ca_file", "replicas"])
+        let servers = try r.strings(f, "fleet.servers")
+        if servers.isEmpty { throw error("fleet.servers", "at least one server URL is required, e.g. [\"nats://10.0.0.5:4222\"]") }
+        for url in servers where !(url.hasPrefix("nats://") || url.hasPrefix("tls://")) || url.contains(" ") {
+            throw error("fleet.servers", "\"\(url)\" is not a nats:// or tls:// URL")
+        }
+        let community = try r.string(f, "fleet.community", required: true)
+        if community.isEmpty || community.utf8.count > 64 || !community.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil)) || $0 == "-" || $0 == "_" }) {
+            throw error("fleet.community", "\"\(community)\" is not a community name (letters, digits, '-' and '_', at most 64)")
+        }
+        func optional(_ key: String) throws(ConfigError) -> String? {
+            guard r.has(f, key) else { return nil }
+            return try r.string(f, key, required: true)
+        }
+        let user = try optional("fleet.user")
+        let passwordFile = try optional("fleet.password_file")
+        let credsFile = try optional("fleet.creds_file")
+        if passwordFile != nil && user == nil { throw error("fleet.password_file", "needs fleet.user") }
+        if credsFile != nil && user != nil { throw error("fleet.creds_file", "is instead of fleet.user and password_file, not beside them") }
+        return SiteConfig.Fleet(
+            servers: servers, community: community, user: user, passwordFile: passwordFile, credsFile: credsFile,
+            tlsCAFile: try optional("fleet.tls_ca_file"),
+            replicas: try r.int(f, "fleet.replicas", default: servers.count >= 3 ? 3 : 1, range: 1...5)
+        )
+    }
+
+    /// Where the office keeps its replica: `$XDG_STATE_HOME` or `~/.local/state`, per community.
+    static func officeReplicaPath(community: String) -> String {
+        let env = { (name: String) -> String? in getenv(name).flatMap { String(validatingCString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+        let base = env("XDG_STATE_HOME") ?? ((env("HOME") ?? "/tmp") + "/.local/state")
+        return base + "/communityaccess/office-" + community + ".db"
     }
 
     /// `[analytics]`: whether accessd runs the 以房管人 analytics, and its indicators' thresholds.

@@ -120,6 +120,33 @@ public struct SiteConfig: Sendable {
         public var autoClose: Bool
     }
 
+    /// `[fleet]` (interfaces.md, Fleet).
+    public struct Fleet: Sendable, Equatable {
+        /// NATS URLs of the cluster's nodes.
+        public var servers: [String]
+        /// The roster's name in the fleet: letters, digits, '-' and '_'.
+        public var community: String
+        public var user: String?
+        /// Read when connecting, never logged.
+        public var passwordFile: String?
+        /// A NATS .creds file (JWT and nkey seed) instead of user and password.
+        public var credsFile: String?
+        public var tlsCAFile: String?
+        /// Copies JetStream keeps of each stream: 3 on a 3-node cluster, 1 on a single server.
+        public var replicas: Int
+
+        public init(servers: [String], community: String, user: String? = nil, passwordFile: String? = nil,
+                    credsFile: String? = nil, tlsCAFile: String? = nil, replicas: Int = 1) {
+            self.servers = servers
+            self.community = community
+            self.user = user
+            self.passwordFile = passwordFile
+            self.credsFile = credsFile
+            self.tlsCAFile = tlsCAFile
+            self.replicas = replicas
+        }
+    }
+
     /// A fence portal: one zone of a fence alarm host, its arming, and the outputs it sounds.
     public typealias FenceZone = SiteLayout.Zone
 
@@ -131,6 +158,12 @@ public struct SiteConfig: Sendable {
     public var defaultGroups: [Role: [String]]
     public var http: HTTP?
     public var mqtt: MQTT?
+    /// `[fleet]`: the community roster and event streams on NATS JetStream; nil: this controller
+    /// keeps its own roster, as before the fleet.
+    public var fleet: Fleet?
+    /// A config with `[fleet]` and no `[database]`: the property office. Roster commands publish
+    /// change sets, and `databasePath` is the office's local replica of the community roster.
+    public var isOffice = false
     public var analytics = Analytics()
     /// Needed by accessd only.
     public var board: Board?
