@@ -193,6 +193,7 @@ public final class NatsConnection: @unchecked Sendable {
                         expectedLastSubjectSequence: UInt64? = nil, expectedStream: String? = nil,
                         timeout: Duration? = nil) throws(FleetError) -> PublishAck {
         let what = "publish \(subject)"
+        try requireConnected(what)
         let started = monotonicNanos()
         var msg: OpaquePointer?
         let created = payload.withUnsafeBytes { raw in
@@ -226,6 +227,19 @@ public final class NatsConnection: @unchecked Sendable {
         defer { jsPubAck_Destroy(ack) }
         return PublishAck(stream: ack.pointee.Stream.map { String(cString: $0) } ?? "",
                           sequence: ack.pointee.Sequence, duplicate: ack.pointee.Duplicate)
+    }
+
+    /// Fails at once while the link is down: libnats would hold a new request in its reconnect
+    /// buffer until the timeout, and send it later if the link came back (a publish reported as
+    /// failed could then be stored after all). Requests already sent when the link drops fail at
+    /// once too (`natsOptions_SetFailRequestsOnDisconnect`). Retry publishes with the same
+    /// `messageID` so a retry of one that was stored is a duplicate.
+    func requireConnected(_ what: @autoclosure () -> String) throws(FleetError) {
+        let status = natsConnection_Status(handle)
+        guard status != NATS_CONN_STATUS_CONNECTED else { return }
+        let code = status == NATS_CONN_STATUS_CLOSED ? NATS_CONNECTION_CLOSED : NATS_CONNECTION_DISCONNECTED
+        throw .notConnected(FleetFailure(operation: what(), status: Int32(code.rawValue), statusText: NatsLibrary.statusText(code),
+                                         detail: "the connection is \(self.status.rawValue)"))
     }
 
     /// A timeout after the server reported a permissions violation for `subject` since `since`
@@ -307,6 +321,7 @@ public final class NatsConnection: @unchecked Sendable {
 
     /// The stream's configuration summary, state and cluster placement.
     public func streamInfo(_ name: String) throws(FleetError) -> StreamInfo {
+        try requireConnected("stream info \(name)")
         let started = monotonicNanos()
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)

@@ -149,7 +149,7 @@ public final class StreamReader: @unchecked Sendable {
         }
         guard let subscription else { return }
         let now = monotonicNanos()
-        let slice = min(deadline - now, UInt64(nanoseconds(options.checkInterval)))
+        let slice = min(deadline > now ? deadline - now : 0, UInt64(nanoseconds(options.checkInterval)))
         var list = natsMsgList()
         var code = jsErrCode(0)
         let status = natsSubscription_Fetch(&list, subscription, Int32(options.batch), max(Int64(slice / 1_000_000), 1), &code)
