@@ -34,6 +34,7 @@ let package = Package(
         .systemLibrary(name: "CModbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CGlibcExtras"),
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
         // Threads, executor, monitor, clocks, the errno helper and the file reader: the one copy
         // every module uses.
@@ -121,6 +122,10 @@ let package = Package(
         // Runs the real GPIO driver in the hardware-in-the-loop guest (Hardware/hil/).
         .executableTarget(name: "access-gpio-probe", dependencies: ["AccessDevices", "AccessConfig", "AccessRuntime"]),
 
+        // The fleet's transport: a blocking, thread-safe Swift API over libnats (JetStream streams,
+        // ordered reading from a sequence, key-value buckets), for dedicated threads.
+        .target(name: "AccessFleet", dependencies: ["CNats", "AccessRuntime"]),
+
         // Fakes and builders for tests; never linked into a product.
         .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore", "AccessDevices", "AccessRuntime"]),
 
@@ -129,6 +134,7 @@ let package = Package(
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
         .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessConfig", "AccessTestSupport"]),
         .testTarget(name: "AccessControlProtocolTests", dependencies: ["AccessControlProtocol"]),
+        .testTarget(name: "AccessFleetTests", dependencies: ["AccessFleet", "AccessRuntime", "AccessTestSupport"]),
         .testTarget(
             name: "AccessControllerTests",
             dependencies: ["AccessController", "AccessControlProtocol", "AccessRuntime", "AccessTestSupport"]

@@ -3,13 +3,16 @@
 # Idempotent: does nothing when everything is present. Needs root (or sudo) only to install.
 set -euo pipefail
 
-# Build: C libraries behind the system-library targets.
-build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmosquitto-dev)
+# Build: C libraries behind the system-library targets (libnats-dev: the NATS JetStream client
+# behind CNats, which AccessFleet links).
+build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmosquitto-dev libnats-dev pkg-config)
 # Tests: a real QR scanner to decode what `visitor issue` prints; socat for serial-line pairs
 # and Python's venv for the pymodbus peers of the Modbus tests (python3 itself, which also runs
 # the HIL verifiers, Hardware/hil/verify.py, comes with it); mkfs.ext4 for the power-cut test's
-# disk image and the sqlite3 shell for its self-test (Hardware/hil/power-cut-test.sh).
-test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl e2fsprogs sqlite3)
+# disk image and the sqlite3 shell for its self-test (Hardware/hil/power-cut-test.sh); nats-server
+# for the fleet tests' real JetStream clusters (the tests start their own servers on free ports and
+# never use the systemd unit the package enables; openssl makes their TLS certificates).
+test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl e2fsprogs sqlite3 nats-server)
 
 want=("${build_packages[@]}")
 if [[ "${1:-}" == "--tests" ]]; then want+=("${test_packages[@]}"); fi
