@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "AccessCtlKit",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "AccessControlProtocol", "CQRencode",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessControlProtocol", "AccessFleet", "CQRencode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -114,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "accessd",
             dependencies: [
-                "AccessController", "AccessAnalytics", "AccessUpstream",
+                "AccessController", "AccessAnalytics", "AccessUpstream", "AccessFleet", "AccessControlProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -124,7 +124,10 @@ let package = Package(
 
         // The fleet's transport: a blocking, thread-safe Swift API over libnats (JetStream streams,
         // ordered reading from a sequence, key-value buckets), for dedicated threads.
-        .target(name: "AccessFleet", dependencies: ["CNats", "AccessRuntime"]),
+        .target(
+            name: "AccessFleet",
+            dependencies: ["CNats", "AccessRuntime", "AccessCore", "AccessStore", "AccessConfig", .product(name: "Logging", package: "swift-log")]
+        ),
 
         // Fakes and builders for tests; never linked into a product.
         .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore", "AccessDevices", "AccessRuntime"]),
@@ -134,7 +137,10 @@ let package = Package(
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "AccessTestSupport"]),
         .testTarget(name: "AccessDevicesTests", dependencies: ["AccessDevices", "AccessConfig", "AccessTestSupport"]),
         .testTarget(name: "AccessControlProtocolTests", dependencies: ["AccessControlProtocol"]),
-        .testTarget(name: "AccessFleetTests", dependencies: ["AccessFleet", "AccessRuntime", "AccessTestSupport"]),
+        .testTarget(
+            name: "AccessFleetTests",
+            dependencies: ["AccessFleet", "AccessRuntime", "AccessTestSupport", "AccessCtlKit", "AccessControlProtocol", "AccessCore", "AccessStore"]
+        ),
         .testTarget(
             name: "AccessControllerTests",
             dependencies: ["AccessController", "AccessControlProtocol", "AccessRuntime", "AccessTestSupport"]

@@ -64,6 +64,29 @@ public struct ControlStatus: Sendable, Equatable {
         }
     }
 
+    /// The controller's place in the fleet (`[fleet]` configured).
+    public struct Fleet: Sendable, Equatable {
+        public var community: String
+        public var connected: Bool
+        /// The community sequence applied here, and how far the stream is ahead of it.
+        public var applied: Int
+        public var lag: Int
+        /// Why the controller cannot apply the next change set, if it cannot.
+        public var stuck: String?
+        public init(community: String, connected: Bool, applied: Int, lag: Int, stuck: String?) {
+            self.community = community
+            self.connected = connected
+            self.applied = applied
+            self.lag = lag
+            self.stuck = stuck
+        }
+
+        public var json: JSON {
+            .object([("community", .string(community)), ("connected", .bool(connected)), ("applied", .int(applied)),
+                     ("lag", .int(lag)), ("stuck", .string(stuck))])
+        }
+    }
+
     /// The controller's id.
     public var controller: String
     /// Decisions taken since start, and how many granted.
@@ -78,9 +101,11 @@ public struct ControlStatus: Sendable, Equatable {
     public var doors: [Door]
     public var lanes: [Lane]
     public var fenceZones: [FenceZone]
+    /// Nil without `[fleet]`.
+    public var fleet: Fleet?
 
     public init(controller: String, decisions: Int, granted: Int, garbledFrames: Int, gpioOverruns: Int, eventStoreFailures: Int,
-                swipeToRelay: Latency, doors: [Door], lanes: [Lane], fenceZones: [FenceZone]) {
+                swipeToRelay: Latency, doors: [Door], lanes: [Lane], fenceZones: [FenceZone], fleet: Fleet? = nil) {
         self.controller = controller
         self.decisions = decisions
         self.granted = granted
@@ -91,6 +116,7 @@ public struct ControlStatus: Sendable, Equatable {
         self.doors = doors
         self.lanes = lanes
         self.fenceZones = fenceZones
+        self.fleet = fleet
     }
 
     var fields: [(String, JSON)] {
@@ -112,6 +138,7 @@ public struct ControlStatus: Sendable, Equatable {
             ("fence_zones", .array(fenceZones.map { z in
                 .object([("portal", .string(z.portal)), ("armed", .bool(z.armed)), ("latched", .strings(z.latched))])
             })),
+            ("fleet", fleet?.json ?? .null),
         ]
     }
 
@@ -147,5 +174,10 @@ public struct ControlStatus: Sendable, Equatable {
             swipeToRelay: Latency(count: Int(try latency.int("count")), p50: Int(try latency.int("p50")),
                                   p99: Int(try latency.int("p99")), max: Int(try latency.int("max"))),
             doors: doors, lanes: lanes, fenceZones: zones)
+        if let fleet = json["fleet"], case .object = fleet {
+            let g = Fields(fleet)
+            self.fleet = Fleet(community: try g.string("community"), connected: try g.bool("connected"),
+                               applied: Int(try g.int("applied")), lag: Int(try g.int("lag")), stuck: fleet["stuck"]?.stringValue)
+        }
     }
 }

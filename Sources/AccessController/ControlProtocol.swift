@@ -36,7 +36,8 @@ extension Controller {
                 lanes: field.lanes.map {
                     .init(portal: $0.portal, position: BarrierPosition(rawValue: $0.position) ?? .unknown, loopOccupied: $0.loop, locked: $0.locked)
                 },
-                fenceZones: field.zones.map { .init(portal: $0.portal, armed: $0.armed, latched: $0.latched) }))
+                fenceZones: field.zones.map { .init(portal: $0.portal, armed: $0.armed, latched: $0.latched) },
+                fleet: fleetStatus()))
         case .metrics:
             return .metrics(text: metrics.render())
         case .door(let portal, let command, let who):

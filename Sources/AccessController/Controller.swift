@@ -1,4 +1,5 @@
 import AccessConfig
+import AccessControlProtocol
 import AccessCore
 import AccessRuntime
 import AccessDevices
@@ -50,6 +51,9 @@ public final class Controller: @unchecked Sendable {
     private let rosterWatcher: Mutex<RosterWatcher>
     private var rosterError: String?
     private let initialModes: [String: PortalMode]
+    /// Tells the fleet client's state (set by accessd when `[fleet]` is configured).
+    private let fleetProbe = Mutex<(@Sendable () -> ControlStatus.Fleet)?>(nil)
+
     /// Signalled when a fence host has answered a reset.
     private let resets = Monitor()
 
@@ -291,6 +295,19 @@ public final class Controller: @unchecked Sendable {
             metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
             logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
         }
+    }
+
+    /// Lets `status`, `/healthz` and the metrics tell the fleet client's state.
+    public func setFleetProbe(_ probe: @escaping @Sendable () -> ControlStatus.Fleet) {
+        fleetProbe.withLock { $0 = probe }
+    }
+
+    /// The fleet client's state now; nil without `[fleet]`.
+    public func fleetStatus() -> ControlStatus.Fleet? {
+        guard let probe = fleetProbe.withLock({ $0 }) else { return nil }
+        let status = probe()
+        metrics.recordFleet(status)
+        return status
     }
 
     /// Applies a change set that was just committed to this controller's database (the fleet

@@ -1,3 +1,4 @@
+import AccessControlProtocol
 import AccessCore
 import CoreMetrics
 import Prometheus
@@ -16,6 +17,10 @@ public final class ControllerMetrics: Sendable {
     private let storeFailures: CoreMetrics.Counter
     private let rosterReloads: CoreMetrics.Counter
     private let rosterChanges: CoreMetrics.Counter
+    private let fleetConnected: CoreMetrics.Gauge
+    private let fleetApplied: CoreMetrics.Gauge
+    private let fleetLag: CoreMetrics.Gauge
+    private let fleetStuck: CoreMetrics.Gauge
     private let rosterPeople: CoreMetrics.Gauge
     private let rosterCredentials: CoreMetrics.Gauge
     /// Counters by (type, reason), made on first use: the set is bounded by the reasons the code knows.
@@ -37,6 +42,10 @@ public final class ControllerMetrics: Sendable {
         storeFailures = Counter(label: "access_event_store_failures_total", factory: factory)
         rosterReloads = Counter(label: "access_roster_reloads_total", factory: factory)
         rosterChanges = Counter(label: "access_roster_change_sets_total", factory: factory)
+        fleetConnected = CoreMetrics.Gauge(label: "access_fleet_connected", factory: factory)
+        fleetApplied = CoreMetrics.Gauge(label: "access_fleet_applied_sequence", factory: factory)
+        fleetLag = CoreMetrics.Gauge(label: "access_fleet_lag", factory: factory)
+        fleetStuck = CoreMetrics.Gauge(label: "access_fleet_stuck", factory: factory)
         rosterPeople = Gauge(label: "access_roster_people", factory: factory)
         rosterCredentials = Gauge(label: "access_roster_credentials", factory: factory)
     }
@@ -65,6 +74,14 @@ public final class ControllerMetrics: Sendable {
     }
 
     func recordStoreFailure() { storeFailures.increment() }
+
+    /// The fleet client's state, as gauges (read when status or metrics are asked for).
+    func recordFleet(_ fleet: ControlStatus.Fleet) {
+        fleetConnected.record(fleet.connected ? 1 : 0)
+        fleetApplied.record(fleet.applied)
+        fleetLag.record(fleet.lag)
+        fleetStuck.record(fleet.stuck == nil ? 0 : 1)
+    }
 
     /// A fleet change set applied to the roster in memory.
     func recordRosterChange() { rosterChanges.increment() }

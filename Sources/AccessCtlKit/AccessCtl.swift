@@ -1,6 +1,7 @@
 import AccessConfig
 import AccessControlProtocol
 import AccessCore
+import AccessFleet
 import AccessStore
 import ArgumentParser
 
@@ -24,7 +25,7 @@ public struct AccessCtl: ParsableCommand {
             HouseCommand.self, PersonCommand.self, CardCommand.self, PinCommand.self, PlateCommand.self,
             GroupCommand.self, ScheduleCommand.self, VisitorCommand.self, PortalCommand.self,
             ImportCommand.self, ExportCommand.self, CheckCommand.self, EventsCommand.self, AuditCommand.self,
-            DoorControlCommand.self, FenceControlCommand.self, TokenCommand.self, StatusCommand.self, MetricsCommand.self, SimCommand.self, DatabaseCommand.self,
+            DoorControlCommand.self, FenceControlCommand.self, TokenCommand.self, StatusCommand.self, MetricsCommand.self, SimCommand.self, DatabaseCommand.self, FleetCommand.self,
         ]
     )
 
@@ -42,7 +43,8 @@ public struct AccessCtl: ParsableCommand {
                 console.err(error.description + "\n")
                 return 1
             } catch let error where error is RosterError || error is StoreError || error is ConfigError
-                || error is CLIError || error is DecisionError || error is ScheduleError || error is ControlProtocolError {
+                || error is CLIError || error is DecisionError || error is ScheduleError || error is ControlProtocolError
+                || error is FleetError || error is FleetSyncError || error is ChangeSetError {
                 console.err("accessctl: \(error)\n")
                 return 1
             } catch {

@@ -1,5 +1,6 @@
 import AccessCore
 import Glibc
+import Synchronization
 
 /// Where a command's output goes: the terminal, or a buffer in tests.
 public struct Console: Sendable {
@@ -7,6 +8,8 @@ public struct Console: Sendable {
     let err: @Sendable (String) -> Void
     /// Whether stderr is a terminal (progress bars are drawn only then).
     let interactive: Bool
+    /// The community sequence a fleet roster command's change set got; added to its JSON reply.
+    let published = PublishedSequence()
 
     public init(out: @escaping @Sendable (String) -> Void, err: @escaping @Sendable (String) -> Void, interactive: Bool = false) {
         self.out = out
@@ -40,7 +43,14 @@ public struct Console: Sendable {
 /// Output helpers every command uses.
 enum Say {
     static func line(_ text: String = "") { Console.current.out(text + "\n") }
-    static func json(_ value: JSON) { Console.current.out(value.rendered() + "\n") }
+    static func json(_ value: JSON) {
+        var value = value
+        if let sequence = Console.current.published.value, case .object(var pairs) = value {
+            pairs.append(("sequence", .int(Int64(sequence))))
+            value = .object(pairs)
+        }
+        Console.current.out(value.rendered() + "\n")
+    }
     static func warn(_ text: String) { Console.current.err(text + "\n") }
 }
 
@@ -105,4 +115,13 @@ func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Set once a roster command's change set is stored by the fleet.
+final class PublishedSequence: Sendable {
+    private let box = Mutex<UInt64?>(nil)
+    var value: UInt64? {
+        get { box.withLock { $0 } }
+        set { box.withLock { $0 = newValue } }
+    }
 }

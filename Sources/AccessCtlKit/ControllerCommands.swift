@@ -78,6 +78,10 @@ struct StatusCommand: SiteCommand {
         for zone in status.fenceZones {
             Say.line("fence \(zone.portal): \(zone.armed ? "armed" : "disarmed")\(zone.latched.isEmpty ? "" : ", ALARM " + zone.latched.joined(separator: ", "))")
         }
+        if let fleet = status.fleet {
+            let link = fleet.connected ? "connected" : "PARTITIONED (deciding from the local roster)"
+            Say.line("fleet \(fleet.community): \(link), applied sequence \(fleet.applied), \(fleet.lag) behind\(fleet.stuck.map { ", STUCK: " + $0 } ?? "")")
+        }
     }
 }
 

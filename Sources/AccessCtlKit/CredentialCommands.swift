@@ -71,7 +71,7 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
 
         func run(site: Site) throws {
             let owner: CredentialOwner = person.map(CredentialOwner.person) ?? house.map(CredentialOwner.house) ?? .none
-            try site.db.addCredential(Credential(kind: Tag.kind, value: value, owner: owner, note: note), operator: site.operatorName)
+            try site.changeRoster { db in try db.addCredential(Credential(kind: Tag.kind, value: value, owner: owner, note: note), operator: site.operatorName) }
             try CredentialCommand.report(value, "added", site: site)
         }
     }
@@ -83,7 +83,7 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
         @Flag(help: "Record it as lost rather than revoked.") var lost = false
 
         func run(site: Site) throws {
-            try site.db.setCredentialStatus(kind: Tag.kind, value: value, status: lost ? .lost : .revoked, operator: site.operatorName)
+            try site.changeRoster { db in try db.setCredentialStatus(kind: Tag.kind, value: value, status: lost ? .lost : .revoked, operator: site.operatorName) }
             try CredentialCommand.report(value, lost ? "lost" : "revoked", site: site)
         }
     }
@@ -94,7 +94,7 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
         @Argument var value: String
 
         func run(site: Site) throws {
-            try site.db.setCredentialStatus(kind: Tag.kind, value: value, status: .active, operator: site.operatorName)
+            try site.changeRoster { db in try db.setCredentialStatus(kind: Tag.kind, value: value, status: .active, operator: site.operatorName) }
             try CredentialCommand.report(value, "resumed", site: site)
         }
     }
@@ -108,7 +108,7 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
         @Option(help: "Why (recorded with it).") var note: String?
 
         func run(site: Site) throws {
-            try site.db.setCredentialStatus(kind: Tag.kind, value: value, status: .blacklisted, note: note, operator: site.operatorName)
+            try site.changeRoster { db in try db.setCredentialStatus(kind: Tag.kind, value: value, status: .blacklisted, note: note, operator: site.operatorName) }
             try CredentialCommand.report(value, "blacklisted", site: site)
         }
     }
@@ -119,7 +119,7 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
         @Argument var value: String
 
         func run(site: Site) throws {
-            try site.db.removeCredential(kind: Tag.kind, value: value, operator: site.operatorName)
+            try site.changeRoster { db in try db.removeCredential(kind: Tag.kind, value: value, operator: site.operatorName) }
             try CredentialCommand.report(value, "removed", site: site)
         }
     }

@@ -21,7 +21,7 @@ struct GroupCommand: ParsableCommand {
 
         func run(site: Site) throws {
             guard !portals.isEmpty else { throw ValidationError("give at least one --portal") }
-            try site.db.saveGroup(AccessGroup(name: name, portals: portals, schedule: schedule), isNew: true, operator: site.operatorName)
+            try site.changeRoster { db in try db.saveGroup(AccessGroup(name: name, portals: portals, schedule: schedule), isNew: true, operator: site.operatorName) }
             try GroupCommand.show(name, site: site, verb: "added")
         }
     }
@@ -39,7 +39,7 @@ struct GroupCommand: ParsableCommand {
             guard var group = try site.db.group(name) else { throw RosterError.notFound(kind: "group", id: name) }
             group.portals = Array(Set(group.portals).union(add).subtracting(remove)).sorted()
             if noSchedule { group.schedule = nil } else if let schedule { group.schedule = schedule }
-            try site.db.saveGroup(group, isNew: false, operator: site.operatorName)
+            try site.changeRoster { db in try db.saveGroup(group, isNew: false, operator: site.operatorName) }
             try GroupCommand.show(name, site: site, verb: "updated")
         }
     }
@@ -49,7 +49,7 @@ struct GroupCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
         func run(site: Site) throws {
-            try site.db.removeGroup(name, operator: site.operatorName)
+            try site.changeRoster { db in try db.removeGroup(name, operator: site.operatorName) }
             if site.json { Say.json(.object([("removed", .string(name))])) } else { Say.line("removed group \(name)") }
         }
     }
@@ -102,7 +102,7 @@ struct ScheduleCommand: ParsableCommand {
 
         func run(site: Site) throws {
             guard !segments.isEmpty else { throw ValidationError("give at least one --segment") }
-            try site.db.saveSchedule(try Schedule(name: name, specs: segments), isNew: true, operator: site.operatorName)
+            try site.changeRoster { db in try db.saveSchedule(try Schedule(name: name, specs: segments), isNew: true, operator: site.operatorName) }
             try ScheduleCommand.show(name, site: site, verb: "added")
         }
     }
@@ -118,7 +118,7 @@ struct ScheduleCommand: ParsableCommand {
             var schedule = try Schedule(name: name, specs: segments)
             schedule.holidays = old.holidays
             schedule.exceptions = old.exceptions
-            try site.db.saveSchedule(schedule, isNew: false, operator: site.operatorName)
+            try site.changeRoster { db in try db.saveSchedule(schedule, isNew: false, operator: site.operatorName) }
             try ScheduleCommand.show(name, site: site, verb: "updated")
         }
     }
@@ -128,7 +128,7 @@ struct ScheduleCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
         func run(site: Site) throws {
-            try site.db.removeSchedule(name, operator: site.operatorName)
+            try site.changeRoster { db in try db.removeSchedule(name, operator: site.operatorName) }
             if site.json { Say.json(.object([("removed", .string(name))])) } else { Say.line("removed schedule \(name)") }
         }
     }
@@ -225,7 +225,7 @@ struct ScheduleCommand: ParsableCommand {
     static func change(_ name: String, site: Site, _ body: (inout Schedule) -> Void) throws {
         guard var schedule = try site.db.schedule(name) else { throw RosterError.notFound(kind: "schedule", id: name) }
         body(&schedule)
-        try site.db.saveSchedule(schedule, isNew: false, operator: site.operatorName)
+        try site.changeRoster { db in try db.saveSchedule(schedule, isNew: false, operator: site.operatorName) }
         try show(name, site: site, verb: "updated")
     }
 

@@ -25,7 +25,7 @@ struct HouseCommand: ParsableCommand {
         func run(site: Site) throws {
             guard let building = place.building else { throw ValidationError("--building is required") }
             let house = House(id: id, building: building, unit: place.unit ?? "", floor: place.floor ?? "", room: place.room ?? "")
-            try site.db.addHouse(house, operator: site.operatorName)
+            try site.changeRoster { db in try db.addHouse(house, operator: site.operatorName) }
             if site.json { Say.json(RosterJSON.house(house)) } else { Say.line("added house \(id)") }
         }
     }
@@ -37,12 +37,12 @@ struct HouseCommand: ParsableCommand {
         @OptionGroup var place: Place
 
         func run(site: Site) throws {
-            try site.db.editHouse(id, operator: site.operatorName) { house in
+            try site.changeRoster { db in try db.editHouse(id, operator: site.operatorName) { house in
                 if let v = place.building { house.building = v }
                 if let v = place.unit { house.unit = v }
                 if let v = place.floor { house.floor = v }
                 if let v = place.room { house.room = v }
-            }
+            } }
             let house = try site.db.house(id)
             if site.json, let house { Say.json(RosterJSON.house(house)) } else { Say.line("updated house \(id)") }
         }
@@ -54,7 +54,7 @@ struct HouseCommand: ParsableCommand {
         @Argument var id: String
 
         func run(site: Site) throws {
-            try site.db.removeHouse(id, operator: site.operatorName)
+            try site.changeRoster { db in try db.removeHouse(id, operator: site.operatorName) }
             if site.json { Say.json(.object([("removed", .string(id))])) } else { Say.line("removed house \(id)") }
         }
     }

@@ -37,7 +37,10 @@ struct ImportCommand: SiteCommand {
         }
         var bar = ProgressBar(total: size, label: dryRun ? "checking" : "importing")
         let options = ImportOptions(fileName: file, zone: site.zone, operator: site.operatorName, dryRun: dryRun, replace: replace)
-        let report = try site.db.importRoster(&reader, options: options) { bar.update($0) }
+        // A dry run changes nothing and publishes nothing; a real import is one change set.
+        let report = dryRun
+            ? try site.db.importRoster(&reader, options: options) { bar.update($0) }
+            : try site.changeRoster { db in try db.importRoster(&reader, options: options) { bar.update($0) } }
         bar.finish()
         if site.json {
             return Say.json(.object([

@@ -43,9 +43,12 @@ struct PersonCommand: ParsableCommand {
             // Normalise first, so a bad card or plate refuses the whole command before anything is written.
             let credentials = try cards.map { Credential(kind: .card, value: try AccessDatabase.normalise(.card, $0), owner: .person(id)) }
                 + plates.map { Credential(kind: .plate, value: try AccessDatabase.normalise(.plate, $0), owner: .person(id)) }
-            try site.db.transaction {
-                try site.db.addPerson(person, operator: site.operatorName)
-                for c in credentials { try site.db.addCredential(c, operator: site.operatorName) }
+            // One transaction here, one change set in the fleet.
+            try site.changeRoster { db in
+                try db.transaction {
+                    try db.addPerson(person, operator: site.operatorName)
+                    for c in credentials { try db.addCredential(c, operator: site.operatorName) }
+                }
             }
             try PersonCommand.show(id, site: site, verb: "added")
         }
@@ -81,7 +84,7 @@ struct PersonCommand: ParsableCommand {
                 }
                 extra.append(HouseBinding(houseID: String(parts[0]), role: r))
             }
-            try site.db.editPerson(id, operator: site.operatorName) { p in
+            try site.changeRoster { db in try db.editPerson(id, operator: site.operatorName) { p in
                 if let name { p.name = name }
                 if let phone { p.phone = phone }
                 if let from { p.validFrom = from }
@@ -97,7 +100,7 @@ struct PersonCommand: ParsableCommand {
                 for b in extra { p.houses.removeAll { $0.houseID == b.houseID }; p.houses.append(b) }
                 p.houses.removeAll { removeHouses.contains($0.houseID) }
                 if defaultGroups { p.groups = [] } else if !groups.isEmpty { p.groups = groups }
-            }
+            } }
             try PersonCommand.show(id, site: site, verb: "updated")
         }
     }
@@ -128,7 +131,7 @@ struct PersonCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
         func run(site: Site) throws {
-            try site.db.removePerson(id, operator: site.operatorName)
+            try site.changeRoster { db in try db.removePerson(id, operator: site.operatorName) }
             if site.json { Say.json(.object([("removed", .string(id))])) } else { Say.line("removed person \(id)") }
         }
     }
@@ -163,7 +166,7 @@ struct PersonCommand: ParsableCommand {
     }
 
     static func setStatus(_ id: String, _ status: PersonStatus, action: String, site: Site) throws {
-        try site.db.editPerson(id, action: action, operator: site.operatorName) { $0.status = status }
+        try site.changeRoster { db in try db.editPerson(id, action: action, operator: site.operatorName) { $0.status = status } }
         try show(id, site: site, verb: status.rawValue == "active" ? "resumed" : status.rawValue)
     }
 

@@ -1,5 +1,6 @@
 import AccessConfig
 import AccessCore
+import AccessFleet
 import AccessStore
 import ArgumentParser
 import Glibc
@@ -49,23 +50,63 @@ final class Site {
     let json: Bool
     /// accessd's control socket, from the configuration.
     let controlSocket: String?
+    /// `[fleet]`: roster commands publish change sets to the community instead of writing here.
+    let fleet: SiteConfig.Fleet?
+    /// The property office: `db` is its replica of the roster, brought up to date before each command.
+    let isOffice: Bool
     var zone: ZoneRules { rules.zone }
 
-    init(db: AccessDatabase, rules: SiteRules, operatorName: String, json: Bool, controlSocket: String? = nil) {
+    init(db: AccessDatabase, rules: SiteRules, operatorName: String, json: Bool, controlSocket: String? = nil,
+         fleet: SiteConfig.Fleet? = nil, isOffice: Bool = false) {
         self.db = db
         self.rules = rules
         self.operatorName = operatorName
         self.json = json
         self.controlSocket = controlSocket
+        self.fleet = fleet
+        self.isOffice = isOffice
+    }
+
+    /// Runs a roster command. Without `[fleet]` it writes this database. With it, the command
+    /// runs on the replica brought up to the community's latest change set, and its changes are
+    /// published as one change set that returns once the cluster has stored it (another
+    /// operator's change that came first is applied below it and the command re-checked). On a
+    /// controller, accessd applies it; this waits up to 3 s for that, so a `check` right after
+    /// sees it.
+    func changeRoster<T>(_ body: (AccessDatabase) throws -> T) throws -> T {
+        guard let fleet else { return try body(db) }
+        let connection = try NatsConnection(FleetClient.options(fleet, name: "accessctl " + operatorName))
+        defer { connection.close() }
+        let publisher = RosterPublisher(connection: connection, names: FleetNames(community: fleet.community), replica: db, applyLocally: isOffice)
+        if isOffice { try publisher.ensureStreams(replicas: fleet.replicas) }
+        let words = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
+        let origin = ChangeSet.Origin(user: operatorName, host: Self.hostName(), command: words.joined(separator: " "))
+        let (result, sequence) = try publisher.change(origin: origin) { try body($0) }
+        guard let sequence else { return result }
+        Console.current.published.value = sequence
+        if !isOffice {
+            let deadline = ContinuousClock.now + .seconds(3)
+            while try db.fleetSequence() < sequence, ContinuousClock.now < deadline { usleep(20_000) }
+            if try db.fleetSequence() < sequence {
+                Say.warn("accessctl: change set \(sequence) is stored by the fleet; accessd has not applied it here yet (is it running?)")
+            }
+        }
+        return result
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func open(_ options: GlobalOptions) throws -> Site {
         if let path = options.configPath {
             let config = try SiteConfig.load(path: path)
             let db = try AccessDatabase(path: config.databasePath)
-            try db.saveSite(config.rules)
+            if !config.isOffice { try db.saveSite(config.rules) }
             return Site(db: db, rules: config.rules, operatorName: options.operatorIdentity, json: options.json,
-                        controlSocket: config.controlSocket)
+                        controlSocket: config.controlSocket, fleet: config.fleet, isOffice: config.isOffice)
         }
         guard let path = options.db else {
             throw CLIError("no database: give --config PATH (the accessd configuration) or --db PATH")

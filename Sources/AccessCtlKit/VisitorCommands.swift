@@ -36,8 +36,8 @@ struct VisitorCommand: ParsableCommand {
         func run(site: Site) throws {
             let start = try from.map { try site.instant($0, option: "--from") } ?? Site.now()
             let end = try until.map { try site.instant($0, option: "--until", until: true) } ?? start + Int64(hours ?? 4) * 3600
-            let pass = try site.db.issuePass(houseID: house, visitorName: name, phone: phone, plate: plate, validFrom: start,
-                                             validUntil: end, maxUses: uses, portals: portals, operator: site.operatorName)
+            let pass = try site.changeRoster { db in try db.issuePass(houseID: house, visitorName: name, phone: phone, plate: plate, validFrom: start,
+                                             validUntil: end, maxUses: uses, portals: portals, operator: site.operatorName) }
             try VisitorCommand.print(pass, site: site, invert: invert, verb: "issued")
         }
     }
@@ -78,7 +78,7 @@ struct VisitorCommand: ParsableCommand {
         @Argument var id: String
 
         func run(site: Site) throws {
-            try site.db.revokePass(id, operator: site.operatorName)
+            try site.changeRoster { db in try db.revokePass(id, operator: site.operatorName) }
             if site.json, let pass = try site.db.pass(id) { Say.json(RosterJSON.pass(pass, zone: site.zone)) } else { Say.line("revoked visitor pass \(id)") }
         }
     }

@@ -72,7 +72,10 @@ public struct UpstreamAPI: Sendable {
 
     func health() async throws -> Response {
         let last = controller.feed.lastSerial
-        return json(.ok, .object([("status", "ok"), ("controller", .string(controller.config.controller.id)), ("last_serial", .int(last))]))
+        // The gate decides from its local replica whatever the fleet does: a partitioned
+        // controller is still healthy, and says how far behind it is.
+        return json(.ok, .object([("status", "ok"), ("controller", .string(controller.config.controller.id)), ("last_serial", .int(last)),
+                                  ("fleet", controller.fleetStatus()?.json ?? .null)]))
     }
 
     func events(_ request: Request) async throws -> Response {

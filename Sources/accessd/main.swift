@@ -2,9 +2,11 @@
 // controller, and one ServiceGroup that stops everything in order on SIGTERM/SIGINT.
 import AccessAnalytics
 import AccessConfig
+import AccessControlProtocol
 import AccessController
 import AccessCore
 import AccessDevices
+import AccessFleet
 import AccessUpstream
 import Glibc
 import Logging
@@ -47,6 +49,21 @@ do {
         ? SimulatedBoard(map: map) { controller.handle($0) }
         : try GPIOBoard(map: map, consumer: "accessd") { controller.handle($0) }
     try controller.attach(board: board)
+    // The fleet: the community roster followed on a thread of its own, each change set applied
+    // to the roster in memory as it lands; the gate never waits on the network.
+    var fleetClient: FleetClient?
+    if let fleet = config.fleet {
+        let client = FleetClient(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath,
+                                 logger: Logger(label: "accessd.fleet")) { controller.applyRoster($0) }
+        controller.setFleetProbe {
+            let s = client.state
+            return ControlStatus.Fleet(community: fleet.community, connected: s.connected, applied: Int(s.applied), lag: Int(s.lag), stuck: s.stuck)
+        }
+        try client.start()
+        fleetClient = client
+        logger.info("fleet", metadata: ["community": "\(fleet.community)", "servers": "\(fleet.servers.joined(separator: ","))"])
+    }
+    defer { fleetClient?.stop() }
     // Stopped in reverse order: the upstream API goes first, the controller (doors to safe state) last.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
         .init(service: ControllerService(controller: controller, logger: logger), serviceName: "controller"),

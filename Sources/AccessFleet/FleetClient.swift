@@ -1,0 +1,187 @@
+import AccessConfig
+import AccessCore
+import AccessRuntime
+import AccessStore
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// accessd's member of the fleet: on a thread of its own, it follows the community's roster
+/// stream into the controller's database, hands every applied change set to the controller's
+/// in-memory roster, and tells the fleet what it has applied. The gate never waits on it: a
+/// partitioned controller goes on deciding from its replica and says so (`state`).
+public final class FleetClient: Sendable {
+    /// What `accessctl status`, `/healthz` and the metrics say of the fleet.
+    public struct State: Sendable, Equatable {
+        public var connected = false
+        /// The community sequence applied here.
+        public var applied: UInt64 = 0
+        public var digest = ""
+        /// The stream's last sequence when last seen; `lag` is how far behind this controller is.
+        public var streamLast: UInt64 = 0
+        public var lag: UInt64 { streamLast > applied ? streamLast - applied : 0 }
+        /// Set while a change set cannot be read: the controller decides on its last good roster.
+        public var stuck: String?
+        public var lastError: String?
+        public var changeSetsApplied = 0
+    }
+
+    let fleet: SiteConfig.Fleet
+    let controllerID: String
+    let databasePath: String
+    let logger: Logger
+    let onApplied: @Sendable (AccessDatabase.AppliedChangeSet) -> Void
+    private let running = Atomic<Bool>(false)
+    private let stateBox = Mutex(State())
+    private let threadBox = Mutex<NamedThread?>(nil)
+
+    public var state: State { stateBox.withLock { $0 } }
+
+    public init(fleet: SiteConfig.Fleet, controllerID: String, databasePath: String, logger: Logger,
+                onApplied: @escaping @Sendable (AccessDatabase.AppliedChangeSet) -> Void) {
+        self.fleet = fleet
+        self.controllerID = controllerID
+        self.databasePath = databasePath
+        self.logger = logger
+        self.onApplied = onApplied
+    }
+
+    public func start() throws {
+        running.store(true, ordering: .releasing)
+        let thread = try NamedThread.start(name: "fleet") { [self] in run() }
+        threadBox.withLock { $0 = thread }
+    }
+
+    /// Stops following; returns once the thread has ended (within about a second).
+    public func stop() {
+        running.store(false, ordering: .releasing)
+        let thread = threadBox.withLock { t -> NamedThread? in defer { t = nil }; return t }
+        thread?.join()
+    }
+
+    /// Connection options from `[fleet]`.
+    public static func options(_ fleet: SiteConfig.Fleet, name: String) -> FleetConnectionOptions {
+        FleetConnectionOptions(servers: fleet.servers, name: name, user: fleet.user, passwordFile: fleet.passwordFile,
+                               credsFile: fleet.credsFile, tlsCAFile: fleet.tlsCAFile)
+    }
+
+    private func run() {
+        let names = FleetNames(community: fleet.community)
+        var backoff: Duration = .milliseconds(250)
+        while running.load(ordering: .acquiring) {
+            do {
+                let db = try AccessDatabase(path: databasePath, create: false)
+                try db.setBusyTimeout(milliseconds: 5_000)
+                stateBox.withLock { $0.applied = (try? db.fleetSequence()) ?? 0; $0.digest = (try? db.fleetDigest().hex) ?? "" }
+                let connection = try NatsConnection(Self.options(fleet, name: "accessd " + controllerID))
+                defer { connection.close() }
+                stateBox.withLock { $0.connected = true; $0.lastError = nil }
+                logger.info("fleet connected", metadata: ["community": "\(fleet.community)"])
+                backoff = .milliseconds(250)
+                try follow(connection, names, db)
+            } catch {
+                stateBox.withLock { $0.connected = false; $0.lastError = "\(error)" }
+                logger.warning("fleet unavailable; deciding from the local roster", metadata: ["error": "\(error)"])
+                sleepWhileRunning(backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func follow(_ connection: NatsConnection, _ names: FleetNames, _ db: AccessDatabase) throws {
+        let follower = RosterFollower(connection: connection, names: names, db: db)
+        var status = try? KeyValueBucket.bind(names.statusBucket, on: connection)
+        var nextReport = ContinuousClock.now
+        var stuckAt: UInt64?
+        while running.load(ordering: .acquiring) {
+            stateBox.withLock { $0.connected = connection.isConnected }
+            if ContinuousClock.now >= nextReport {
+                nextReport = ContinuousClock.now + .seconds(2)
+                if status == nil { status = try? KeyValueBucket.bind(names.statusBucket, on: connection) }  // the office makes it
+                report(status, connection, names)
+            }
+            if stuckAt != nil {
+                sleepWhileRunning(.seconds(1))  // an upgrade (restart) is what moves it on
+                continue
+            }
+            do {
+                guard let step = try follower.next(timeout: .milliseconds(500)) else { continue }
+                switch step {
+                case .applied(let applied, let set):
+                    onApplied(applied)
+                    stateBox.withLock {
+                        $0.applied = applied.sequence
+                        $0.digest = applied.digest.hex
+                        $0.changeSetsApplied += 1
+                        $0.streamLast = max($0.streamLast, applied.sequence)
+                    }
+                    logger.info("roster change set applied", metadata: [
+                        "sequence": "\(applied.sequence)", "changes": "\(set.changes.count)", "by": "\(set.origin.user)@\(set.origin.host)",
+                    ])
+                    report(status, connection, names)
+                case .refused(let sequence, let id, let reason):
+                    stateBox.withLock { $0.applied = sequence }
+                    logger.error("roster change set refused: it does not fit the roster", metadata: ["sequence": "\(sequence)", "id": "\(id)", "reason": "\(reason)"])
+                case .dropped(let id, let reason):
+                    logger.warning("incomplete roster change set dropped", metadata: ["id": "\(id)", "reason": "\(reason)"])
+                case .partial, .alreadyApplied:
+                    continue
+                }
+            } catch let stuck as RosterFollower.Stuck {
+                stuckAt = stuck.sequence
+                stateBox.withLock { $0.stuck = stuck.description }
+                logger.critical("roster stream stuck; deciding from the last good roster", metadata: ["problem": "\(stuck)"])
+                report(status, connection, names)
+            }
+        }
+    }
+
+    /// Puts this controller's line in the status bucket (best effort: the gate does not care).
+    private func report(_ bucket: KeyValueBucket?, _ connection: NatsConnection, _ names: FleetNames) {
+        if let last = try? connection.streamInfo(names.rosterStream).lastSequence {
+            stateBox.withLock { $0.streamLast = last }
+        }
+        guard let bucket else { return }
+        let s = state
+        let line = ControllerStatus(id: controllerID, applied: s.applied, digest: s.digest, stuck: s.stuck,
+                                    time: AccessDatabase.nowMicros() / 1_000_000)
+        _ = try? bucket.put(controllerID, Array(line.json().rendered().utf8))
+    }
+
+    private func sleepWhileRunning(_ duration: Duration) {
+        let end = ContinuousClock.now + duration
+        while running.load(ordering: .acquiring), ContinuousClock.now < end {
+            usleep(50_000)
+        }
+    }
+}
+
+/// One controller's line in the community's status bucket.
+public struct ControllerStatus: Sendable, Equatable {
+    public var id: String
+    public var applied: UInt64
+    public var digest: String
+    public var stuck: String?
+    /// When it was written (Unix seconds).
+    public var time: Int64
+
+    public init(id: String, applied: UInt64, digest: String, stuck: String?, time: Int64) {
+        self.id = id
+        self.applied = applied
+        self.digest = digest
+        self.stuck = stuck
+        self.time = time
+    }
+
+    public func json() -> JSON {
+        .object([("id", .string(id)), ("applied", .int(Int64(applied))), ("digest", .string(digest)),
+                 ("stuck", .string(stuck)), ("time", .int(time))])
+    }
+
+    public init?(json: JSON) {
+        guard let id = json["id"]?.stringValue, let applied = json["applied"]?.intValue, let time = json["time"]?.intValue else { return nil }
+        self.init(id: id, applied: UInt64(max(0, applied)), digest: json["digest"]?.stringValue ?? "", stuck: json["stuck"]?.stringValue, time: time)
+    }
+}

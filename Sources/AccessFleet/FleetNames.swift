@@ -1,0 +1,16 @@
+/// The JetStream names of one community (interfaces.md, Fleet). The NATS permissions in
+/// Config/fleet/ grant by these subjects, so they are fixed, not configurable.
+public struct FleetNames: Sendable, Equatable {
+    public let community: String
+
+    public init(community: String) { self.community = community }
+
+    /// The community's roster change sets, in order: the stream sequence is the community sequence.
+    public var rosterStream: String { "ROSTER_" + community }
+    public var rosterSubject: String { "access.\(community).roster" }
+    /// Every controller's events.
+    public var eventsStream: String { "EVENTS_" + community }
+    public func eventsSubject(controller: String, type: String) -> String { "access.\(community).events.\(controller).\(type)" }
+    /// One key per controller: what it has applied and when it was last heard.
+    public var statusBucket: String { "access_\(community)_controllers" }
+}

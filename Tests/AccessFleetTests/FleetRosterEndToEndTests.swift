@@ -1,0 +1,220 @@
+import AccessControlProtocol
+import AccessCore
+import AccessCtlKit
+import AccessFleet
+import AccessStore
+import AccessTestSupport
+import Foundation
+import Testing
+
+/// One community on a real 3-node JetStream cluster: the property office changes the roster with
+/// accessctl, two real accessd processes (north and south, simulated boards) follow it, and a card
+/// is decided at both gates from each one's own replica.
+@Suite("Fleet: one roster, two controllers, a real cluster", .serialized)
+final class FleetRosterEndToEndTests {
+    let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+    let dir = TemporaryDirectory("fleet-e2e")
+    let cluster: NatsCluster
+    var daemons: [String: Process] = [:]
+
+    init() throws {
+        cluster = try NatsCluster(nodes: 3, users: NatsClusterUsers(community: "xfl", controllers: ["north", "south"]))
+    }
+
+    deinit {
+        for process in daemons.values where process.isRunning {
+            kill(process.processIdentifier, SIGCONT)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    func fleetSection(user: String) -> String {
+        """
+
+        [fleet]
+        servers = [\(cluster.urls.map { "\"\($0)\"" }.joined(separator: ", "))]
+        community = "xfl"
+        user = "\(user)"
+        password_file = "\(cluster.passwordFile(for: user))"
+        """
+    }
+
+    /// Config/accessd-sim.toml for controller `id`, its files under the test's directory.
+    func controllerConfig(_ id: String) throws -> String {
+        var text = try #require(readTextFile(root + "/Config/accessd-sim.toml"))
+        text = text.replacingOccurrences(of: "id = \"xfl-north-1\"", with: "id = \"\(id)\"")
+            .replacingOccurrences(of: "path = \"var/sim/access.db\"", with: "path = \"\(dir.file(id + ".db"))\"")
+            .replacingOccurrences(of: "socket = \"var/sim/accessd.sock\"", with: "socket = \"\(dir.file(id + ".sock"))\"")
+            .replacingOccurrences(of: "listen = \"127.0.0.1:8380\"", with: "listen = \"127.0.0.1:0\"")
+            .replacingOccurrences(of: "map = \"Hardware/", with: "map = \"\(root)/Hardware/")
+        return dir.write(id + ".toml", text + fleetSection(user: id))
+    }
+
+    func officeConfig(_ name: String) -> String {
+        dir.write(name + ".toml", "[controller]\nid = \"\(name)\"\ntime_zone = \"Asia/Shanghai\"\n" + fleetSection(user: "office"))
+    }
+
+    struct Output {
+        var code: Int32
+        var out: String
+        var err: String
+        var json: JSON? { JSON.parse(out.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// accessctl in this process; `office` picks the replica (each office has its own state dir).
+    @discardableResult
+    func ctl(_ config: String, _ arguments: String...) -> Output {
+        let captured = CapturedOutput()
+        let console = Console(out: { captured.appendOut($0) }, err: { captured.appendErr($0) })
+        let code = AccessCtl.run(["--config", config, "--operator", "wang"] + arguments, console: console)
+        return Output(code: code, out: captured.stdout, err: captured.stderr)
+    }
+
+    func startAccessd(_ id: String) throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path))
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--config", try controllerConfig(id)]
+        process.standardError = FileHandle(forWritingAtPath: dir.write(id + ".log", ""))
+        try process.run()
+        daemons[id] = process
+        #expect(eventually(15) { (try? ControlClient.send(.status, to: self.dir.file(id + ".sock"))) != nil }, "\(id) answers")
+    }
+
+    func swipe(_ id: String, card: UInt64) -> JSON? {
+        try? ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", .int(Int64(card)))]), to: dir.file(id + ".sock"))
+    }
+
+    func granted(_ id: String, card: UInt64) -> Bool { swipe(id, card: card)?["decision"]?["granted"] == .bool(true) }
+
+    func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+
+    @Test func anOfficeChangeIsDecidedAtEveryGateAndAConflictIsReChecked() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-a"), 1)
+        let office = officeConfig("office-a")
+        let house = ctl(office, "house", "add", "B01-U1-0301", "--building", "B01", "--json")
+        #expect(house.code == 0, "\(house.err)")
+        #expect(house.json?["sequence"]?.intValue == 1)
+        try startAccessd("north")
+        try startAccessd("south")
+
+        // A person with a card, made at the office: both gates grant it from their own replica.
+        let added = ctl(office, "person", "add", "P1", "--house", "B01-U1-0301", "--role", "owner", "--name", "张伟", "--card", "6553701", "--json")
+        #expect(added.code == 0, "\(added.err)")
+        let sequence = try #require(added.json?["sequence"]?.intValue)
+        for id in ["north", "south"] {
+            #expect(eventually(5) { self.granted(id, card: 6_553_701) }, "\(id) grants the new card")
+        }
+
+        // Reported lost at the office: refused at both gates.
+        #expect(ctl(office, "card", "revoke", "6553701", "--lost").code == 0)
+        for id in ["north", "south"] {
+            #expect(eventually(5) { self.swipe(id, card: 6_553_701)?["decision"]?["reason"] == "revoked" }, "\(id) refuses the lost card")
+        }
+
+        // A second office whose replica is behind: its command is re-checked on top of the first
+        // office's change and refused, naming the conflict; the roster is unchanged.
+        setenv("XDG_STATE_HOME", dir.file("office-b"), 1)
+        let officeB = officeConfig("office-b")
+        #expect(ctl(officeB, "house", "add", "B01-U1-0302", "--building", "B01").code == 0)  // catches up first: no conflict
+        setenv("XDG_STATE_HOME", dir.file("office-a"), 1)
+        let stale = ctl(office, "person", "add", "P2", "--house", "B01-U1-0301", "--role", "family", "--card", "6553702")
+        #expect(stale.code == 0, "office A catches up and applies on top: \(stale.err)")
+        setenv("XDG_STATE_HOME", dir.file("office-b"), 1)
+        let taken = ctl(officeB, "card", "add", "6553702", "--person", "P1")
+        #expect(taken.code == 1)
+        #expect(taken.err.contains("6553702") && taken.err.contains("P2"), "\(taken.err)")
+
+        // Both controllers end on the same roster: same sequence, same digest as the office's.
+        setenv("XDG_STATE_HOME", dir.file("office-a"), 1)
+        #expect(eventually(10) {
+            let status = self.ctl(office, "fleet", "status", "--json").json
+            var lines: [JSON] = []
+            if case .array(let items)? = status?["controllers"] { lines = items }
+            return lines.count == 2 && lines.allSatisfy { $0["in_step"] == .bool(true) }
+        }, "fleet status: both in step")
+        #expect(Int64(sequence) < (ctl(office, "fleet", "status", "--json").json?["sequence"]?.intValue ?? 0))
+    }
+
+    /// Two operators at once: B's command runs, A's change lands before B publishes. B's
+    /// publish is refused by JetStream (expected last sequence), B catches up and runs again on
+    /// top: a command that still fits is applied after A's, one that no longer fits is refused
+    /// with a message that says so. Nothing is silently overwritten.
+    @Test func twoOperatorsAtOnceNeverOverwriteEachOther() throws {
+        let connect = { () throws -> NatsConnection in
+            try NatsConnection(FleetConnectionOptions(servers: self.cluster.urls, name: "op", user: "office",
+                                                      passwordFile: self.cluster.passwordFile(for: "office")))
+        }
+        let names = FleetNames(community: "xfl")
+        let a = RosterPublisher(connection: try connect(), names: names, replica: try AccessDatabase(path: dir.file("a.db")), applyLocally: true)
+        let b = RosterPublisher(connection: try connect(), names: names, replica: try AccessDatabase(path: dir.file("b.db")), applyLocally: true)
+        try a.ensureStreams(replicas: 3)
+        let origin = ChangeSet.Origin(user: "op", host: "h", command: "test")
+        _ = try a.change(origin: origin) { db in
+            try db.addHouse(House(id: "H1", building: "B01"), operator: "a")
+            try db.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "H1", role: .owner)]), operator: "a")
+            try db.addPerson(Person(id: "P2", houses: [HouseBinding(houseID: "H1", role: .owner)]), operator: "a")
+        }
+
+        // Still fits on top: B's card goes to P2 after A's card went to P1.
+        var interleaved = false
+        let (_, fits) = try b.change(origin: origin) { db in
+            if !interleaved {
+                interleaved = true
+                _ = try a.change(origin: origin) { try $0.addCredential(Credential(kind: .card, value: "100", owner: .person("P1")), operator: "a") }
+            }
+            try db.addCredential(Credential(kind: .card, value: "200", owner: .person("P2")), operator: "b")
+        }
+        #expect(fits == 3)
+        #expect(try b.replica.credential(kind: .card, value: "100")?.owner == .person("P1"))
+
+        // No longer fits: both give card 300, A to P1 first; B's is refused, naming the conflict.
+        interleaved = false
+        let error = #expect(throws: FleetSyncError.self) {
+            try b.change(origin: origin) { db in
+                if !interleaved {
+                    interleaved = true
+                    _ = try a.change(origin: origin) { try $0.addCredential(Credential(kind: .card, value: "300", owner: .person("P1")), operator: "a") }
+                }
+                try db.addCredential(Credential(kind: .card, value: "300", owner: .person("P2")), operator: "b")
+            }
+        }
+        #expect(error?.description.contains("another operator changed the roster first") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("person P1") == true, "\(String(describing: error))")
+        _ = try b.follower.catchUp()
+        #expect(try b.replica.credential(kind: .card, value: "300")?.owner == .person("P1"))
+        #expect(try a.replica.fleetDigest() == b.replica.fleetDigest())
+    }
+
+    @Test func aPausedControllerAndAKilledNodeCatchUp() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-p"), 1)
+        let office = officeConfig("office-p")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        try startAccessd("north")
+        try startAccessd("south")
+        let south = try #require(daemons["south"])
+        kill(south.processIdentifier, SIGSTOP)  // partitioned, as far as the fleet can tell
+        for i in 0..<20 {
+            let r = ctl(office, "person", "add", "P\(i)", "--house", "H1", "--role", "owner", "--card", String(7_000_000 + i))
+            #expect(r.code == 0, "\(r.err)")
+            if i == 10 { cluster.kill(node: 0) }  // a node dies half way; the others carry on
+        }
+        #expect(eventually(10) { self.granted("north", card: 7_000_019) })
+        kill(south.processIdentifier, SIGCONT)
+        #expect(eventually(20) { self.granted("south", card: 7_000_019) && self.granted("south", card: 7_000_000) }, "south catches up")
+        let northDB = try AccessDatabase(path: dir.file("north.db"), create: false)
+        let southDB = try AccessDatabase(path: dir.file("south.db"), create: false)
+        #expect(eventually(10) { (try? southDB.fleetSequence()) == (try? northDB.fleetSequence()) })
+        #expect(try southDB.fleetDigest() == northDB.fleetDigest())
+        #expect(try southDB.computeRosterDigest() == southDB.fleetDigest())
+    }
+}
