@@ -135,6 +135,7 @@ let benchmarks: @Sendable () -> Void = {
     swipeBenchmarks()
     eventLogBenchmarks()
     analyticsBenchmarks()
+    rosterChangeBenchmarks()
 }
 
 /// Keeps the temporary directory alive as long as the database that lives in it.

@@ -144,6 +144,10 @@ public struct RosterPublisher {
     /// Creates the community's roster stream when this user may (the office's may; a
     /// controller's finds it made).
     public func ensureStreams(replicas: Int) throws {
+        try Self.retryingTransient { try ensureStreamsOnce(replicas: replicas) }
+    }
+
+    private func ensureStreamsOnce(replicas: Int) throws {
         do {
             _ = try connection.ensureStream(StreamSpec(
                 name: names.rosterStream, subjects: [names.rosterSubject],

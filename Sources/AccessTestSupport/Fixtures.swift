@@ -125,7 +125,7 @@ public enum SyntheticRoster {
         return "京" + String(letters[(n / 100_000) % letters.count]) + pad(n % 100_000, 5)
     }
 
-    static func pad(_ v: Int, _ width: Int) -> String {
+    public static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }
