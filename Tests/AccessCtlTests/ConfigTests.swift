@@ -37,6 +37,44 @@ struct ConfigTests {
         }
     }
 
+    @Test func fleetIsReadAndAnOfficeNeedsNoDatabase() throws {
+        let controller = try parse(Self.minimal + """
+
+            [fleet]
+            servers = ["nats://10.0.0.5:4222", "nats://10.0.0.6:4222", "nats://10.0.0.7:4222"]
+            community = "xfl"
+            user = "xfl-north-1"
+            password_file = "/etc/accessd/fleet.password"
+            """)
+        #expect(controller.fleet?.replicas == 3)
+        #expect(controller.isOffice == false)
+        #expect(controller.databasePath == "/tmp/x.db")
+        let office = try parse("""
+            [controller]
+            id = "office"
+
+            [fleet]
+            servers = ["nats://127.0.0.1:4222"]
+            community = "xfl"
+            """)
+        #expect(office.isOffice)
+        #expect(office.fleet?.replicas == 1)
+        #expect(office.databasePath.hasSuffix("/communityaccess/office-xfl.db"))
+    }
+
+    @Test(arguments: [
+        ("servers = []\ncommunity = \"x\"", "fleet.servers: at least one server URL is required"),
+        ("servers = [\"http://a:1\"]\ncommunity = \"x\"", "fleet.servers: \"http://a:1\" is not a nats:// or tls:// URL"),
+        ("servers = [\"nats://a:1\"]\ncommunity = \"x y\"", "fleet.community: \"x y\" is not a community name"),
+        ("servers = [\"nats://a:1\"]\ncommunity = \"x\"\npassword_file = \"/p\"", "fleet.password_file: needs fleet.user"),
+        ("servers = [\"nats://a:1\"]\ncommunity = \"x\"\nuser = \"u\"\ncreds_file = \"/c\"", "fleet.creds_file: is instead of"),
+        ("servers = [\"nats://a:1\"]\ncommunity = \"x\"\nsubject = \"s\"", "fleet.subject"),
+    ])
+    func badFleetKeysAreNamed(body: String, expected: String) {
+        let message = error("[controller]\nid = \"office\"\n[fleet]\n" + body)
+        #expect(message?.contains(expected) == true, "\(message ?? "accepted")")
+    }
+
     /// toml++ aborted the process on a control character in a key (found by ConfigFuzzTests).
     @Test func controlCharactersAreRefusedWithTheirLine() {
         #expect(error(Self.minimal + "\n[[\u{7F}modbus.bus]]\n") == "16: syntax: the control character U+007F is not allowed in TOML")
