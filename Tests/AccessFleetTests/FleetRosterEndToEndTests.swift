@@ -18,7 +18,7 @@ final class FleetRosterEndToEndTests {
     var daemons: [String: Process] = [:]
 
     init() throws {
-        cluster = try NatsCluster(nodes: 3, users: NatsClusterUsers(community: "xfl", controllers: ["north", "south"]))
+        cluster = try NatsCluster(nodes: 3, users: NatsClusterUsers(community: "xfl", controllers: ["north", "south", "c3", "c4", "c5"]))
     }
 
     deinit {
@@ -193,6 +193,36 @@ final class FleetRosterEndToEndTests {
         _ = try b.follower.catchUp()
         #expect(try b.replica.credential(kind: .card, value: "300")?.owner == .person("P1"))
         #expect(try a.replica.fleetDigest() == b.replica.fleetDigest())
+    }
+
+    /// A figure, not a check (ACCESS_FLEET_FIGURES=1): five controllers on the 3-node cluster,
+    /// change → effective at every gate. Each change is a new person with a card, published from
+    /// the office; the clock runs from the command's start until the last of the five gates grants
+    /// the card (each polled through its control socket's simulated swipe).
+    @Test(.enabled(if: getenv("ACCESS_FLEET_FIGURES") != nil))
+    func changeToEffectiveAtEveryGateFigure() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-f"), 1)
+        let office = officeConfig("office-f")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        let ids = ["north", "south"] + (3...5).map { "c\($0)" }
+        for id in ids { try startAccessd(id) }
+        let changes = Int(getenv("ACCESS_FLEET_FIGURES_COUNT").flatMap { Int(String(cString: $0)) } ?? 50)
+        var samples: [Double] = []
+        for i in 0..<changes {
+            let card = UInt64(8_000_000 + i)
+            let start = Date()
+            let r = ctl(office, "person", "add", "F\(i)", "--house", "H1", "--role", "owner", "--card", String(card))
+            #expect(r.code == 0, "\(r.err)")
+            var pending = Set(ids)
+            while !pending.isEmpty, Date().timeIntervalSince(start) < 10 {
+                for id in pending where granted(id, card: card) { pending.remove(id) }
+            }
+            #expect(pending.isEmpty)
+            samples.append(Date().timeIntervalSince(start) * 1000)
+        }
+        samples.sort()
+        let p = { (q: Double) in samples[min(samples.count - 1, Int(Double(samples.count) * q))] }
+        print("fleet figure: change → effective at all \(ids.count) gates, \(changes) changes: p50 \(Int(p(0.5))) ms, p99 \(Int(p(0.99))) ms, max \(Int(samples.last ?? 0)) ms")
     }
 
     @Test func aPausedControllerAndAKilledNodeCatchUp() throws {
