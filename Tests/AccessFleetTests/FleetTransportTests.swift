@@ -362,3 +362,57 @@ private func poll(_ what: String, timeout: Duration = .seconds(10), _ condition:
         nanosleep(&ts, nil)
     }
 }
+
+@Suite("Fleet cluster harness", .serialized)
+struct NatsClusterHarnessTests {
+    @Test("a paused stream leader is replaced; resumed, it catches up and nothing is stored twice")
+    func pausedLeader() throws {
+        let cluster = try NatsCluster(nodes: 3)
+        let conn = try office(cluster)
+        _ = try retrying { () throws(FleetError) in try conn.ensureStream(rosterSpec) }
+        func publish(_ i: Int) throws {
+            _ = try retrying(.seconds(30)) { () throws(FleetError) in
+                try conn.publish(subject: rosterSubject, payload: bytes("m\(i)"), messageID: "m\(i)", timeout: .seconds(2))
+            }
+        }
+        for i in 1...10 { try publish(i) }
+        let leader = try #require(try conn.streamInfo("ROSTER_xfl").leader)
+        let paused = try #require(cluster.index(of: leader))
+        cluster.pause(node: paused)
+        for i in 11...20 { try publish(i) }
+        cluster.resume(node: paused)
+        let info = try retrying { () throws(FleetError) -> StreamInfo in
+            let info = try conn.streamInfo("ROSTER_xfl")
+            guard info.followers.count == 2, info.followers.allSatisfy({ $0.current && !$0.offline }) else {
+                throw .timeout(FleetFailure(operation: "wait for replicas", status: 0, statusText: "not current"))
+            }
+            return info
+        }
+        #expect(info.messages == 20 && info.lastSequence == 20)
+        #expect(cluster.isRunning(node: paused))
+        cluster.shutdown()
+        #expect(cluster.nodes.indices.allSatisfy { !cluster.isRunning(node: $0) })
+    }
+
+    @Test("Scripts/nats-cluster.sh starts a cluster people and shell tests can use, and stops it by PID")
+    func shellScript() throws {
+        let dir = TemporaryDirectory("access-nats-sh")
+        let script = "\(ModbusTestEnvironment.repo)/Scripts/nats-cluster.sh"
+        let start = try PeerProcess(["/bin/bash", script, "start", dir.file("c"), "1"], log: dir.file("start.log"))
+        #expect(start.wait() == 0, "\(start.output)")
+        defer { _ = try? PeerProcess(["/bin/bash", script, "stop", dir.file("c")], log: dir.file("stop-again.log")).wait() }
+        let url = try #require(start.output.split(separator: "\n").last.map(String.init))
+        #expect(url.hasPrefix("nats://127.0.0.1:"))
+        let env = try #require(dir.read("c/env"))
+        let password = try #require(env.split(separator: "\n").first { $0.hasPrefix("NATS_OFFICE_PASSWORD=") }?.split(separator: "=", maxSplits: 1).last)
+        let pid = try #require(dir.read("c/n1.pid").flatMap { Int32($0.split(separator: "\n").first ?? "") })
+        #expect(kill(pid, 0) == 0)
+        let conn = try NatsConnection(FleetConnectionOptions(servers: [url], user: "office", password: String(password)))
+        try conn.ensureStream(StreamSpec(name: "ROSTER_xfl", subjects: [rosterSubject]))
+        #expect(try conn.publish(subject: rosterSubject, payload: bytes("x")).sequence == 1)
+        conn.close()
+        let stop = try PeerProcess(["/bin/bash", script, "stop", dir.file("c")], log: dir.file("stop.log"))
+        #expect(stop.wait() == 0, "\(stop.output)")
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "the server is gone")
+    }
+}
