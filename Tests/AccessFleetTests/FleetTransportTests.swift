@@ -131,8 +131,8 @@ struct FleetTransportTests {
         }
         for i in 1...20 { try publish(i) }
 
-        let reader = try controller(cluster, "ctl-1").read(stream: "ROSTER_xfl", filter: rosterSubject, fromSequence: 5,
-                                                            options: StreamReaderOptions(batch: 7))
+        let ctl = try controller(cluster, "ctl-1")
+        let reader = ctl.read(stream: "ROSTER_xfl", filter: rosterSubject, fromSequence: 5, options: StreamReaderOptions(batch: 7))
         let received = Mutex<[StreamMessage]>([])
         // Errors the reader threw while servers died (it may: a stream briefly without a leader);
         // the thread goes on reading, as an applier would, and the order must still hold.
@@ -177,20 +177,37 @@ struct FleetTransportTests {
             }
             return l
         }
-        cluster.kill(node: try #require(cluster.index(of: second)))
+        let secondKilled = try #require(cluster.index(of: second))
+        cluster.kill(node: secondKilled)
         for i in 41...60 { try publish(i) }
         waitFor(56)
+        // Back again, and then the server the reader's own connection uses dies: the reader must
+        // start a new consumer after the reconnect.
+        try cluster.restart(node: secondKilled)
+        _ = try retrying { () throws(FleetError) -> Bool in
+            let info = try conn.streamInfo("ROSTER_xfl")
+            guard info.leader != nil, info.followers.count == 2, info.followers.allSatisfy({ $0.current && !$0.offline }) else {
+                throw .timeout(FleetFailure(operation: "wait for replicas", status: 0, statusText: "not current"))
+            }
+            return true
+        }
+        let port = try #require(ctl.health.connectedURL?.split(separator: ":").last.flatMap { Int($0) })
+        let readersNode = try #require(cluster.nodes.firstIndex { $0.clientPort == port })
+        cluster.kill(node: readersNode)
+        for i in 61...70 { try publish(i) }
+        waitFor(66)
+        #expect(reader.stats.restartsAfterReconnect >= 1, "\(reader.stats)")
 
         let thrown = errors.withLock { $0 }
         #expect(thrown.allSatisfy { if case .notFound = $0 { false } else if case .notPermitted = $0 { false } else { true } },
                 "\(thrown)")
         let got = received.withLock { $0 }
         let last = try retrying { () throws(FleetError) in try conn.streamInfo("ROSTER_xfl") }.lastSequence
-        #expect(last == 60, "every publish stored once")
-        #expect(got.map(\.sequence) == Array(5...60), "no gap, no repeat, in order")
-        #expect(got.map { text($0.payload) } == (5...60).map { "m\($0)" })
+        #expect(last == 70, "every publish stored once")
+        #expect(got.map(\.sequence) == Array(5...70), "no gap, no repeat, in order")
+        #expect(got.map { text($0.payload) } == (5...70).map { "m\($0)" })
         #expect(got.allSatisfy { $0.subject == rosterSubject && $0.timestampNanos > 1_700_000_000_000_000_000 })
-        #expect(reader.nextSequence == 61, "\(reader.stats)")
+        #expect(reader.nextSequence == 71, "\(reader.stats)")
     }
 
     @Test("a reader started past the end waits for new messages; purge keeps what a snapshot still needs")
