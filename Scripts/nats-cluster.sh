@@ -41,9 +41,13 @@ fill() {
     printf '%s\n' "$text"
 }
 
-meta_leader() {  # meta_leader MONITOR_PORT: the meta leader's name as the node sees it, or nothing
-    curl -fsS --max-time 1 "http://127.0.0.1:$1/jsz" 2>/dev/null \
-        | python3 -c 'import json,sys; print((json.load(sys.stdin).get("meta_cluster") or {}).get("leader") or "")' 2>/dev/null || true
+meta_leader() {  # meta_leader MONITOR_PORT: the meta leader's name as the node sees it (a single server: its own), or nothing
+    curl -fsS --max-time 1 "http://127.0.0.1:$1/jsz" 2>/dev/null | python3 -c '
+import json, sys
+jsz = json.load(sys.stdin)
+meta = jsz.get("meta_cluster")
+print((meta or {}).get("leader") or "" if meta is not None else (jsz.get("server_name") or "standalone" if jsz.get("config") else ""))
+' 2>/dev/null || true
 }
 
 start() {

@@ -131,8 +131,8 @@ struct FleetTransportTests {
         }
         for i in 1...20 { try publish(i) }
 
-        let reader = try controller(cluster, "ctl-1").read(stream: "ROSTER_xfl", filter: rosterSubject, fromSequence: 5,
-                                                            options: StreamReaderOptions(batch: 7))
+        let ctl = try controller(cluster, "ctl-1")
+        let reader = ctl.read(stream: "ROSTER_xfl", filter: rosterSubject, fromSequence: 5, options: StreamReaderOptions(batch: 7))
         let received = Mutex<[StreamMessage]>([])
         // Errors the reader threw while servers died (it may: a stream briefly without a leader);
         // the thread goes on reading, as an applier would, and the order must still hold.
@@ -177,20 +177,37 @@ struct FleetTransportTests {
             }
             return l
         }
-        cluster.kill(node: try #require(cluster.index(of: second)))
+        let secondKilled = try #require(cluster.index(of: second))
+        cluster.kill(node: secondKilled)
         for i in 41...60 { try publish(i) }
         waitFor(56)
+        // Back again, and then the server the reader's own connection uses dies: the reader must
+        // start a new consumer after the reconnect.
+        try cluster.restart(node: secondKilled)
+        _ = try retrying { () throws(FleetError) -> Bool in
+            let info = try conn.streamInfo("ROSTER_xfl")
+            guard info.leader != nil, info.followers.count == 2, info.followers.allSatisfy({ $0.current && !$0.offline }) else {
+                throw .timeout(FleetFailure(operation: "wait for replicas", status: 0, statusText: "not current"))
+            }
+            return true
+        }
+        let port = try #require(ctl.health.connectedURL?.split(separator: ":").last.flatMap { Int($0) })
+        let readersNode = try #require(cluster.nodes.firstIndex { $0.clientPort == port })
+        cluster.kill(node: readersNode)
+        for i in 61...70 { try publish(i) }
+        waitFor(66)
+        #expect(reader.stats.restartsAfterReconnect >= 1, "\(reader.stats)")
 
         let thrown = errors.withLock { $0 }
         #expect(thrown.allSatisfy { if case .notFound = $0 { false } else if case .notPermitted = $0 { false } else { true } },
                 "\(thrown)")
         let got = received.withLock { $0 }
         let last = try retrying { () throws(FleetError) in try conn.streamInfo("ROSTER_xfl") }.lastSequence
-        #expect(last == 60, "every publish stored once")
-        #expect(got.map(\.sequence) == Array(5...60), "no gap, no repeat, in order")
-        #expect(got.map { text($0.payload) } == (5...60).map { "m\($0)" })
+        #expect(last == 70, "every publish stored once")
+        #expect(got.map(\.sequence) == Array(5...70), "no gap, no repeat, in order")
+        #expect(got.map { text($0.payload) } == (5...70).map { "m\($0)" })
         #expect(got.allSatisfy { $0.subject == rosterSubject && $0.timestampNanos > 1_700_000_000_000_000_000 })
-        #expect(reader.nextSequence == 61, "\(reader.stats)")
+        #expect(reader.nextSequence == 71, "\(reader.stats)")
     }
 
     @Test("a reader started past the end waits for new messages; purge keeps what a snapshot still needs")
@@ -360,5 +377,59 @@ private func poll(_ what: String, timeout: Duration = .seconds(10), _ condition:
         guard monotonicNanos() < deadline else { throw PeerError(description: "\(what): not within \(timeout)") }
         var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
         nanosleep(&ts, nil)
+    }
+}
+
+@Suite("Fleet cluster harness", .serialized)
+struct NatsClusterHarnessTests {
+    @Test("a paused stream leader is replaced; resumed, it catches up and nothing is stored twice")
+    func pausedLeader() throws {
+        let cluster = try NatsCluster(nodes: 3)
+        let conn = try office(cluster)
+        _ = try retrying { () throws(FleetError) in try conn.ensureStream(rosterSpec) }
+        func publish(_ i: Int) throws {
+            _ = try retrying(.seconds(30)) { () throws(FleetError) in
+                try conn.publish(subject: rosterSubject, payload: bytes("m\(i)"), messageID: "m\(i)", timeout: .seconds(2))
+            }
+        }
+        for i in 1...10 { try publish(i) }
+        let leader = try #require(try conn.streamInfo("ROSTER_xfl").leader)
+        let paused = try #require(cluster.index(of: leader))
+        cluster.pause(node: paused)
+        for i in 11...20 { try publish(i) }
+        cluster.resume(node: paused)
+        let info = try retrying { () throws(FleetError) -> StreamInfo in
+            let info = try conn.streamInfo("ROSTER_xfl")
+            guard info.followers.count == 2, info.followers.allSatisfy({ $0.current && !$0.offline }) else {
+                throw .timeout(FleetFailure(operation: "wait for replicas", status: 0, statusText: "not current"))
+            }
+            return info
+        }
+        #expect(info.messages == 20 && info.lastSequence == 20)
+        #expect(cluster.isRunning(node: paused))
+        cluster.shutdown()
+        #expect(cluster.nodes.indices.allSatisfy { !cluster.isRunning(node: $0) })
+    }
+
+    @Test("Scripts/nats-cluster.sh starts a cluster people and shell tests can use, and stops it by PID")
+    func shellScript() throws {
+        let dir = TemporaryDirectory("access-nats-sh")
+        let script = "\(ModbusTestEnvironment.repo)/Scripts/nats-cluster.sh"
+        let start = try PeerProcess(["/bin/bash", script, "start", dir.file("c"), "1"], log: dir.file("start.log"))
+        #expect(start.wait() == 0, "\(start.output)")
+        defer { _ = try? PeerProcess(["/bin/bash", script, "stop", dir.file("c")], log: dir.file("stop-again.log")).wait() }
+        let url = try #require(start.output.split(separator: "\n").last.map(String.init))
+        #expect(url.hasPrefix("nats://127.0.0.1:"))
+        let env = try #require(dir.read("c/env"))
+        let password = try #require(env.split(separator: "\n").first { $0.hasPrefix("NATS_OFFICE_PASSWORD=") }?.split(separator: "=", maxSplits: 1).last)
+        let pid = try #require(dir.read("c/n1.pid").flatMap { Int32($0.split(separator: "\n").first ?? "") })
+        #expect(kill(pid, 0) == 0)
+        let conn = try NatsConnection(FleetConnectionOptions(servers: [url], user: "office", password: String(password)))
+        try conn.ensureStream(StreamSpec(name: "ROSTER_xfl", subjects: [rosterSubject]))
+        #expect(try conn.publish(subject: rosterSubject, payload: bytes("x")).sequence == 1)
+        conn.close()
+        let stop = try PeerProcess(["/bin/bash", script, "stop", dir.file("c")], log: dir.file("stop.log"))
+        #expect(stop.wait() == 0, "\(stop.output)")
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "the server is gone")
     }
 }
