@@ -131,7 +131,8 @@ let package = Package(
         .testTarget(name: "AccessControlProtocolTests", dependencies: ["AccessControlProtocol"]),
         .testTarget(
             name: "AccessControllerTests",
-            dependencies: ["AccessController", "AccessControlProtocol", "AccessRuntime", "AccessTestSupport"]
+            dependencies: ["AccessController", "AccessControlProtocol", "AccessRuntime", "AccessTestSupport",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AccessAnalyticsTests", dependencies: ["AccessAnalytics", "AccessTestSupport"]),
         .testTarget(name: "AccessUpstreamTests", dependencies: ["AccessUpstream", "AccessAnalytics", "AccessRuntime", "AccessTestSupport"]),
