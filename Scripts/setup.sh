@@ -10,9 +10,16 @@ build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmos
 # the HIL verifiers, Hardware/hil/verify.py, comes with it); mkfs.ext4 for the power-cut test's
 # disk image and the sqlite3 shell for its self-test (Hardware/hil/power-cut-test.sh).
 test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl e2fsprogs sqlite3)
+# The package (Scripts/package.sh): dpkg-shlibdeps computes Depends:. Its test builds a Debian 12
+# guest with systemd from Debian's packages (mmdebstrap; Hardware/hil/systemd-guest.sh).
+package_packages=(dpkg-dev binutils)
+package_test_packages=(mmdebstrap)
 
 want=("${build_packages[@]}")
-if [[ "${1:-}" == "--tests" ]]; then want+=("${test_packages[@]}"); fi
+case "${1:-}" in
+--tests) want+=("${test_packages[@]}" "${package_packages[@]}" "${package_test_packages[@]}") ;;
+--package) want+=("${package_packages[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
