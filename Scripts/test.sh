@@ -6,7 +6,12 @@
 #   3. the hardware-in-the-loop tier: Debian's kernel in QEMU with a gpio-sim chip, first the
 #      harness's smoke test, then the real GPIO driver (outputs, inputs, 1000 Wiegand frames), then
 #      the real accessd end to end (Hardware/hil/accessd-test.sh), then three power cuts of the
-#      guest while accessd writes its log to a virtio disk (Hardware/hil/power-cut-test.sh).
+#      guest while accessd writes its log to a virtio disk (Hardware/hil/power-cut-test.sh);
+#   4. the package: Scripts/package.sh --debug (a debug build with the Swift runtime static, in its
+#      own scratch path .build-package: a second full debug build on a clean checkout), installed with dpkg -i in a Debian 12 guest with systemd as PID 1 and booted twice
+#      (Hardware/hil/package-test.sh): start, Wiegand → lock, journal fields and no personal data,
+#      watchdog, stop, start at boot, upgrade, remove, purge. The release package and its figures
+#      come from Scripts/package.sh (release build, not in CI: a release build takes 10 minutes here).
 # Set ACCESS_HIL_OPTIONAL=1 only on a machine that cannot run QEMU; the skip is announced loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,3 +47,6 @@ Hardware/hil/smoke-test.sh
 Hardware/hil/gpio-driver-test.sh
 Hardware/hil/accessd-test.sh
 Hardware/hil/power-cut-test.sh 3
+
+echo "== the Debian package under systemd (Debian 12 guest; debug build with the static Swift runtime in .build-package)"
+Hardware/hil/package-test.sh
