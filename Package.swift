@@ -143,7 +143,8 @@ let package = Package(
         ),
         .testTarget(
             name: "AccessControllerTests",
-            dependencies: ["AccessController", "AccessControlProtocol", "AccessRuntime", "AccessTestSupport"]
+            dependencies: ["AccessController", "AccessControlProtocol", "AccessRuntime", "AccessTestSupport",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AccessAnalyticsTests", dependencies: ["AccessAnalytics", "AccessTestSupport"]),
         .testTarget(name: "AccessUpstreamTests", dependencies: ["AccessUpstream", "AccessAnalytics", "AccessRuntime", "AccessTestSupport"]),

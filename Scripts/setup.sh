@@ -13,9 +13,16 @@ build_packages=(libsqlite3-dev libqrencode-dev libgpiod-dev libmodbus-dev libmos
 # for the fleet tests' real JetStream clusters (the tests start their own servers on free ports and
 # never use the systemd unit the package enables; openssl makes their TLS certificates).
 test_packages=(zbar-tools socat python3-venv mosquitto mosquitto-clients curl openssl e2fsprogs sqlite3 nats-server)
+# The package (Scripts/package.sh): dpkg-shlibdeps computes Depends:. Its test builds a Debian 12
+# guest with systemd from Debian's packages (mmdebstrap; Hardware/hil/systemd-guest.sh).
+package_packages=(dpkg-dev binutils)
+package_test_packages=(mmdebstrap)
 
 want=("${build_packages[@]}")
-if [[ "${1:-}" == "--tests" ]]; then want+=("${test_packages[@]}"); fi
+case "${1:-}" in
+--tests) want+=("${test_packages[@]}" "${package_packages[@]}" "${package_test_packages[@]}") ;;
+--package) want+=("${package_packages[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

@@ -7,6 +7,10 @@
 #      harness's smoke test, then the real GPIO driver (outputs, inputs, 1000 Wiegand frames), then
 #      the real accessd end to end (Hardware/hil/accessd-test.sh), then three power cuts of the
 #      guest while accessd writes its log to a virtio disk (Hardware/hil/power-cut-test.sh).
+# The package tier (Scripts/package.sh --debug, then Hardware/hil/package-test.sh: dpkg -i in a
+# Debian 12 guest with systemd as PID 1) is run by hand for now: on a clean checkout it needs a
+# second full debug build (the static Swift runtime, .build-package) and two guest boots, about 20
+# minutes, which would take CI past its 30-minute budget (issue 14 stays open on that).
 # Set ACCESS_HIL_OPTIONAL=1 only on a machine that cannot run QEMU; the skip is announced loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."

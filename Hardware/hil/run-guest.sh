@@ -7,6 +7,12 @@
 #                [--env NAME=VALUE]... [--module NAME]... [--label LABEL]
 #                [--timeout SECONDS] [--log FILE] [--memory SIZE]
 #                [--disk IMAGE] [--pidfile FILE] [--outdir DIR]
+#   run-guest.sh --prepare-only
+#
+# --prepare-only: only fetch the kernel and build gpio-sim.ko into the cache, then print the
+# kernel's cache directory (KDIR: KDIR/root is the unpacked linux-image with modules.dep and
+# extra/gpio-sim.ko, KDIR/vmlinux the PVH-bootable kernel when it could be extracted) and the
+# kernel ABI, "KDIR KABI" on one line. The systemd guest (systemd-guest.sh) boots the same kernel.
 #
 # --outdir DIR: what the guest script leaves in $HIL_OUT (data for the host's verifier) is
 # copied into DIR once the script ends (a tar written to a second virtio disk; the console is
@@ -34,7 +40,7 @@ MODULE_RECIPE=1
 
 LINES_FILE="" GUEST_SCRIPT="" LABEL=accessd-sim LOG="" MEMORY=512M DISK="" PIDFILE="" OUTDIR=""
 DISK_CACHE=${ACCESS_HIL_DISK_CACHE:-writethrough}
-PAYLOADS=() FILES=() ENVS=() EXTRA_MODULES=()
+PAYLOADS=() FILES=() ENVS=() EXTRA_MODULES=() PREPARE_ONLY=0
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
@@ -56,13 +62,14 @@ while [ $# -gt 0 ]; do
     --disk) DISK=${2:?}; shift 2 ;;
     --pidfile) PIDFILE=${2:?}; shift 2 ;;
     --outdir) OUTDIR=${2:?}; shift 2 ;;
+    --prepare-only) PREPARE_ONLY=1; shift ;;
     -h | --help) usage ;;
     *) echo "run-guest.sh: unknown argument '$1'" >&2; usage ;;
     esac
 done
-if [ -z "$LINES_FILE" ] || [ -z "$GUEST_SCRIPT" ]; then usage; fi
-[ -f "$LINES_FILE" ] || { echo "run-guest.sh: no such lines file: $LINES_FILE" >&2; exit 2; }
-[ -f "$GUEST_SCRIPT" ] || { echo "run-guest.sh: no such guest script: $GUEST_SCRIPT" >&2; exit 2; }
+if [ "$PREPARE_ONLY" = 0 ] && { [ -z "$LINES_FILE" ] || [ -z "$GUEST_SCRIPT" ]; }; then usage; fi
+[ "$PREPARE_ONLY" = 1 ] || [ -f "$LINES_FILE" ] || { echo "run-guest.sh: no such lines file: $LINES_FILE" >&2; exit 2; }
+[ "$PREPARE_ONLY" = 1 ] || [ -f "$GUEST_SCRIPT" ] || { echo "run-guest.sh: no such guest script: $GUEST_SCRIPT" >&2; exit 2; }
 for p in "${PAYLOADS[@]}"; do
     if [ ! -f "$p" ] || [ ! -x "$p" ]; then
         echo "run-guest.sh: payload not an executable file: $p" >&2
@@ -285,6 +292,11 @@ EOF
     install -D -m644 "$B/gpio-sim.ko" "$GPIO_SIM_KO"
     depmod -b "$KROOT" "$KABI"
     echo "$MODULE_RECIPE" >"$KDIR/.gpio-sim-ok"
+fi
+
+if [ "$PREPARE_ONLY" = 1 ]; then
+    echo "$KDIR $KABI"
+    exit 0
 fi
 
 # ---------------------------------------------------------------- host-built helpers

@@ -214,6 +214,7 @@ public final class Controller: @unchecked Sendable {
             return (effects, read(&site))
         }
         for case .notice(let notice) in effects { log(notice) }
+        for case .log(let event) in effects { logEvent(event) }
         if case .fenceResetDone = input { resets.locked { resets.broadcast() } }
         return (effects, value)
     }
@@ -430,6 +431,22 @@ public final class Controller: @unchecked Sendable {
     /// store worker, so their serials stay in the one log; durable once `flush()` returns.
     public func record(_ events: [AccessEvent]) {
         worker.submit(events.map { .event($0) })
+        for event in events { logEvent(event) }
+    }
+
+    /// One log line an event, after the lines were driven: its type, portal, reason and outcome,
+    /// as fields of their own in the journal (`PORTAL=`, `REASON=` …). Never the credential, the
+    /// person, the house or the event's detail (an operator's name, a plate): those stay in the
+    /// event log, for those allowed to read it.
+    func logEvent(_ event: AccessEvent) {
+        var metadata: Logger.Metadata = ["type": "\(event.type.rawValue)"]
+        if let portal = event.portal { metadata["portal"] = "\(portal)" }
+        if let reason = event.reason { metadata["reason"] = "\(reason.rawValue)" }
+        if let granted = event.granted { metadata["granted"] = "\(granted)" }
+        if let direction = event.direction { metadata["direction"] = "\(direction.rawValue)" }
+        if let kind = event.credentialKind { metadata["credential_kind"] = "\(kind.rawValue)" }
+        let what = [event.type.rawValue, event.reason?.rawValue, event.portal.map { "at \($0)" }].compactMap { $0 }
+        logger.log(level: event.type == .alarm ? .warning : .info, "\(what.joined(separator: " "))", metadata: metadata)
     }
 }
 

@@ -1,4 +1,7 @@
 import CSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A failure of the store, naming the operation and SQLite's own code and message.
 public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -43,6 +46,13 @@ final class SQLiteConnection {
         var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
         flags |= SQLITE_OPEN_NOMUTEX
+        // SQLite would create the file 0644 whatever the umask allows; made here, it gets 0666 less
+        // the umask (0660 under accessd's UMask=0007, so the operators' group can write it), and
+        // SQLite gives its -wal and -shm files the same mode. An empty file is an empty database.
+        if create && !readOnly {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if fd >= 0 { close(fd) }
+        }
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"

@@ -12,22 +12,40 @@ import Glibc
 import Logging
 import ServiceLifecycle
 
-// Logs go to stderr (journald adds the time); level from ACCESSD_LOG_LEVEL (default info). They
-// name portals, devices and reasons, never card numbers, plates, PINs or people.
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    if let level = getenv("ACCESSD_LOG_LEVEL").flatMap({ Logger.Level(rawValue: String(cString: $0)) }) {
-        handler.logLevel = level
-    }
-    return handler
-}
+// Logs: journald's native fields under systemd, JSON lines to a file or pipe, text on a terminal
+// (LogOutput); level from ACCESSD_LOG_LEVEL (default info). They name portals, devices and reasons,
+// never card numbers, plates, PINs or people.
+LogOutput.bootstrap(identifier: "accessd")
 let logger = Logger(label: "accessd")
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.count == 2, arguments[0] == "--config" else {
-    logger.error("usage: accessd --config PATH")
+var configPath: String?
+var checkOnly = false
+var rest = Array(CommandLine.arguments.dropFirst())[...]
+while let argument = rest.popFirst() {
+    switch argument {
+    case "--config" where !rest.isEmpty: configPath = rest.popFirst()
+    case "--check-config": checkOnly = true
+    default: configPath = nil; rest = []
+    }
+}
+guard let configPath else {
+    StandardError.write("usage: accessd --config PATH [--check-config]\n")
     exit(64)
 }
+
+// --check-config: the site, the board map, the device maps and every line they name, without
+// touching a line or the database; exit 0, or 1 with every problem as FILE:LINE: key: problem.
+if checkOnly {
+    let (config, errors) = SiteConfig.check(path: configPath)
+    if errors.isEmpty, let config {
+        print("\(configPath): ok (\(config.portals.count) portals, \(config.doors.count) doors, board \(config.board?.map ?? "-"))")
+        exit(0)
+    }
+    for error in errors { StandardError.write("\(error)\n") }
+    StandardError.write("\(configPath): \(errors.count) problem\(errors.count == 1 ? "" : "s")\n")
+    exit(1)
+}
+
 
 // A parent may hand down a blocked signal mask (Foundation's Process does): the service group
 // must see SIGTERM and SIGINT.
@@ -39,7 +57,7 @@ pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 signal(SIGPIPE, SIG_IGN)
 
 do {
-    let config = try SiteConfig.load(path: arguments[1])
+    let config = try SiteConfig.load(path: configPath)
     guard let boardConfig = config.board else {
         throw ConfigError(file: config.source, line: nil, key: "board", problem: "accessd needs a [board] table (map, simulated)")
     }
@@ -100,4 +118,12 @@ do {
 } catch {
     logger.error("\(error)")
     exit(1)
+}
+
+/// stderr without Foundation: one write.
+enum StandardError {
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.write(2, &bytes, bytes.count)
+    }
 }

@@ -7,6 +7,7 @@ import AccessDevices
 @_spi(Testing) import AccessStore
 import AccessTestSupport
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -25,7 +26,7 @@ final class Rig: @unchecked Sendable {
     /// `extra`: more TOML appended to the site file (lanes, fences, Modbus lines). `realTime`: the
     /// system clocks and the ticker thread, for devices that move in real time (the simulated
     /// barrier's travel, pollers).
-    init(heldOpenSeconds: Int = 1, extra: String = "", realTime: Bool = false) throws {
+    init(heldOpenSeconds: Int = 1, extra: String = "", realTime: Bool = false, logger: Logger = Logger(label: "accessd.controller")) throws {
         let path = dir.write("site.toml", """
             [controller]
             id = "rig-1"
@@ -83,8 +84,8 @@ final class Rig: @unchecked Sendable {
         try db.addCredential(Credential(kind: .pin, value: "246810", owner: .person("P1")), operator: "t")
         let config = self.config
         let clock = self.clock
-        controller = realTime ? try Controller(config: config)
-            : try Controller(config: config, clock: clock, ticks: false)
+        controller = realTime ? try Controller(config: config, logger: logger)
+            : try Controller(config: config, logger: logger, clock: clock, ticks: false)
         let map = try BoardMap.load(path: "\(Rig.root)/Hardware/boards/sim.toml")
         let controller = self.controller
         board = SimulatedBoard(map: map) { controller.handle($0) }

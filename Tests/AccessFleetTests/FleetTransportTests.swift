@@ -196,7 +196,10 @@ struct FleetTransportTests {
         cluster.kill(node: readersNode)
         for i in 61...70 { try publish(i) }
         waitFor(66)
-        #expect(reader.stats.restartsAfterReconnect >= 1, "\(reader.stats)")
+        // It must have started a new consumer after losing its node; which check noticed first
+        // (the reconnect, a failed fetch, the once-a-second check) depends on timing under load.
+        let stats = reader.stats
+        #expect(stats.restartsAfterReconnect + stats.restartsAfterError + stats.restartsAfterCheck + stats.restartsAfterGap >= 1, "\(stats)")
 
         let thrown = errors.withLock { $0 }
         #expect(thrown.allSatisfy { if case .notFound = $0 { false } else if case .notPermitted = $0 { false } else { true } },

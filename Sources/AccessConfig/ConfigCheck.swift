@@ -1,0 +1,65 @@
+/// What `accessd --check-config` checks before a start: the site description, the board map and
+/// every Modbus device map it names, and that each line a door, the linkage or a fence zone uses is
+/// on the board with the right direction. Reads files only: no line is requested and the database
+/// is not opened, so it can run as systemd's `ExecStartPre=` and on an installer's laptop.
+extension SiteConfig {
+    /// Every problem found, each as `FILE:LINE: key: problem`; empty when accessd can start.
+    /// A config that does not parse stops the check at its first error (the rest of the file is
+    /// unknown then).
+    public static func check(path: String) -> (config: SiteConfig?, errors: [ConfigError]) {
+        let config: SiteConfig
+        do {
+            config = try SiteConfig.load(path: path)
+        } catch {
+            return (nil, [error])
+        }
+        var errors: [ConfigError] = []
+        func problem(_ key: String, _ text: String) {
+            errors.append(ConfigError(file: config.source, line: nil, key: key, problem: text))
+        }
+        var maps: [String] = []
+        for spec in config.modbusDevices where !maps.contains(spec.map) { maps.append(spec.map) }
+        for map in maps {
+            do {
+                _ = try DeviceMap.load(path: map)
+            } catch {
+                errors.append(error)
+            }
+        }
+        guard let board = config.board else {
+            problem("board", "accessd needs a [board] table (map, simulated)")
+            return (config, errors)
+        }
+        let map: BoardMap
+        do {
+            map = try BoardMap.load(path: board.map)
+        } catch {
+            errors.append(error)
+            return (config, errors)
+        }
+        let outputs = Set(map.outputs.map(\.name))
+        let inputs = Set(map.inputs.map(\.name))
+        let readers = Set(map.readers.map(\.name))
+        let where_ = "not in the board map \(board.map)"
+        for door in config.doors {
+            if !outputs.contains(door.lock) { problem("door \(door.id).lock", "output \"\(door.lock)\" \(where_)") }
+            for (key, line) in [("contact", door.contact), ("exit", door.exitButton)] {
+                if let line, !inputs.contains(line) { problem("door \(door.id).\(key)", "input \"\(line)\" \(where_)") }
+            }
+            for portal in door.portals {
+                for reader in config.portals.first(where: { $0.id == portal })?.readers ?? [] where !readers.contains(reader) {
+                    // A barrier portal's readers are plate cameras on the network, not board lines.
+                    problem("portal \(portal).readers", "reader \"\(reader)\" \(where_)")
+                }
+            }
+        }
+        for (key, lines) in [("linkage.fire", config.linkage.fire), ("linkage.call", config.linkage.call),
+                             ("linkage.tamper", config.linkage.tamper)] {
+            for line in lines where !inputs.contains(line) { problem(key, "input \"\(line)\" \(where_)") }
+        }
+        for zone in config.fenceZones {
+            for line in zone.outputs where !outputs.contains(line) { problem("fence \(zone.portal).outputs", "output \"\(line)\" \(where_)") }
+        }
+        return (config, errors)
+    }
+}
