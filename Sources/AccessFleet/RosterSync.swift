@@ -81,17 +81,19 @@ public final class RosterFollower {
         }
     }
 
-    /// Applies everything the stream holds now; returns the last sequence applied.
+    /// Applies everything the stream holds now. Returns the stream position read up to: the
+    /// last sequence applied, or past it when the stream ends in the parts of a change set whose
+    /// publisher stopped half way (the next change set published after them drops them).
     @discardableResult
     public func catchUp(timeout: Duration = .seconds(10)) throws -> UInt64 {
         let last = try connection.streamInfo(names.rosterStream).lastSequence
         let deadline = ContinuousClock.now + timeout
-        while try db.fleetSequence() < last || assembler.isAssembling {
+        while try db.fleetSequence() < last {
+            if let reader, reader.nextSequence > last { return last }  // read to the end; a tail of parts is pending
             guard ContinuousClock.now < deadline else {
                 throw FleetSyncError.timeout("catching up with the roster stream (at \(try db.fleetSequence()) of \(last))")
             }
             _ = try next(timeout: .milliseconds(500))
-            if let reader, reader.nextSequence > last, !assembler.isAssembling { break }
         }
         return try db.fleetSequence()
     }

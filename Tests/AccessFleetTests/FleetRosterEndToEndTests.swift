@@ -193,6 +193,18 @@ final class FleetRosterEndToEndTests {
         _ = try b.follower.catchUp()
         #expect(try b.replica.credential(kind: .card, value: "300")?.owner == .person("P1"))
         #expect(try a.replica.fleetDigest() == b.replica.fleetDigest())
+
+        // A publisher that died after the first of two parts: the next command goes on top, and
+        // every replica drops the lone part alike.
+        let lone = ChangeSet(community: "xfl", id: "dead", origin: origin, created: 0, changes: [.putHouse(House(id: "GHOST", building: "B09"))])
+        _ = try connect().publish(subject: names.rosterSubject, payload: Array(lone.json().rendered().utf8),
+                                  headers: [ChangeSetParts.idHeader: "dead", ChangeSetParts.partHeader: "1/2"], messageID: "dead/1/2")
+        let (_, after) = try b.change(origin: origin) { try $0.addHouse(House(id: "H2", building: "B01"), operator: "b") }
+        #expect(after != nil)
+        _ = try a.follower.catchUp()
+        #expect(try a.replica.house("H2") != nil)
+        #expect(try a.replica.house("GHOST") == nil)
+        #expect(try a.replica.fleetDigest() == b.replica.fleetDigest())
     }
 
     /// A figure, not a check (ACCESS_FLEET_FIGURES=1): five controllers on the 3-node cluster,
