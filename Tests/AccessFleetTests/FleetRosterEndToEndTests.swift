@@ -237,6 +237,29 @@ final class FleetRosterEndToEndTests {
         print("fleet figure: change → effective at all \(ids.count) gates, \(changes) changes: p50 \(Int(p(0.5))) ms, p99 \(Int(p(0.99))) ms, max \(Int(samples.last ?? 0)) ms")
     }
 
+    /// A change set this build cannot read (a newer format): the controller stops before it,
+    /// keeps deciding on its last good roster and says it is stuck; what came before still holds.
+    @Test func aChangeSetOfAnUnknownVersionLeavesTheControllerStuckButDeciding() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-v"), 1)
+        let office = officeConfig("office-v")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        #expect(ctl(office, "person", "add", "P1", "--house", "H1", "--role", "owner", "--card", "6553710").code == 0)
+        try startAccessd("north")
+        #expect(eventually(5) { self.granted("north", card: 6_553_710) })
+        let future = #"{"version": 2, "community": "xfl", "id": "v2", "origin": {"user": "p", "host": "h", "command": "c"}, "created": 1, "changes": []}"#
+        let connection = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "platform", user: "office",
+                                                                   passwordFile: cluster.passwordFile(for: "office")))
+        _ = try connection.publish(subject: FleetNames(community: "xfl").rosterSubject, payload: Array(future.utf8), messageID: "v2")
+        let socket = dir.file("north.sock")
+        var stuck: String?
+        #expect(eventually(5) {
+            if case .status(let status)? = try? ControlClient.send(.status, to: socket) { stuck = status.fleet?.stuck }
+            return stuck != nil
+        })
+        #expect(stuck?.contains("format 2 is not supported") == true, "\(stuck ?? "not stuck")")
+        #expect(granted("north", card: 6_553_710), "still deciding on the last good roster")
+    }
+
     @Test func aPausedControllerAndAKilledNodeCatchUp() throws {
         setenv("XDG_STATE_HOME", dir.file("office-p"), 1)
         let office = officeConfig("office-p")
