@@ -414,7 +414,10 @@ struct NatsClusterHarnessTests {
         // follower applies by sequence. Duplicates are counted, not failed.
         var payloads: [String] = []
         for sequence in info.firstSequence...max(info.firstSequence, info.lastSequence) {
-            if let message = try conn.message(stream: "ROSTER_xfl", sequence: sequence) { payloads.append(String(decoding: message.payload, as: UTF8.self)) }
+            // Right after the leader change the stream may still answer 10008 (JetStream
+            // temporarily unavailable): a read is retried like any other request here.
+            let message = try retrying { () throws(FleetError) in try conn.message(stream: "ROSTER_xfl", sequence: sequence) }
+            if let message { payloads.append(String(decoding: message.payload, as: UTF8.self)) }
         }
         let missing = (1...20).map { "m\($0)" }.filter { !payloads.contains($0) }
         #expect(missing.isEmpty, "lost: \(missing); stored: \(payloads)")
