@@ -10,6 +10,7 @@ public struct FleetNames: Sendable, Equatable {
     public var rosterSubject: String { "access.\(community).roster" }
     /// Every controller's events.
     public var eventsStream: String { "EVENTS_" + community }
+    public var eventsSubjects: String { "access.\(community).events.>" }
     public func eventsSubject(controller: String, type: String) -> String { "access.\(community).events.\(controller).\(type)" }
     /// One key per controller: what it has applied and when it was last heard.
     public var statusBucket: String { "access_\(community)_controllers" }
