@@ -14,4 +14,9 @@ public struct FleetNames: Sendable, Equatable {
     public func eventsSubject(controller: String, type: String) -> String { "access.\(community).events.\(controller).\(type)" }
     /// One key per controller: what it has applied and when it was last heard.
     public var statusBucket: String { "access_\(community)_controllers" }
+    /// The community's secrets (key `visitor_pass`: what signs visitor QR codes), written by the
+    /// office, read by the controllers.
+    public var secretsBucket: String { "access_\(community)_secrets" }
+    /// The other controllers' access events, from which visitor-pass uses are counted.
+    public var accessEventsFilter: String { "access.\(community).events.*.access" }
 }

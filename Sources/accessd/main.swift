@@ -75,8 +75,10 @@ do {
     var fleetEvents: FleetEventPublisher?
     var fleetWake: Task<Void, Never>?
     if let fleet = config.fleet {
+        let hooks = FleetClient.Hooks(passUses: { try controller.recordFleetPassUses($0, commit: $1) },
+                                      passSecretChanged: { controller.passSecretChanged() })
         let client = FleetClient(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath,
-                                 logger: Logger(label: "accessd.fleet")) { controller.applyRoster($0) }
+                                 logger: Logger(label: "accessd.fleet"), hooks: hooks) { controller.applyRoster($0) }
         let events = FleetEventPublisher(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath)
         controller.setFleetProbe {
             let s = client.state

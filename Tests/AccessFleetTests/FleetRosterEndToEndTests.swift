@@ -345,4 +345,63 @@ final class FleetRosterEndToEndTests {
             Issue.record("south's status")
         }
     }
+
+    func plate(_ id: String, _ plate: String) -> JSON? {
+        try? ControlClient.send(.object([("op", "sim.plate"), ("lane", "lpr-lane-in"), ("plate", .string(plate))]), to: dir.file(id + ".sock"))
+    }
+
+    func passUses(_ id: String, _ pass: String) -> Int? {
+        (try? AccessDatabase(path: dir.file(id + ".db"), create: false).pass(pass)).flatMap { $0?.uses }
+    }
+
+    /// A visitor pass issued at the office: its QR code is signed with the community's secret,
+    /// which both gates take from the fleet (and never log); a use spent at one gate is counted
+    /// at the other; with the whole cluster down, each gate decides on the uses it has seen, so a
+    /// pass with one use left lets one car in at each (one too many: the stated bound), and once
+    /// the cluster is back both count every use.
+    @Test func aVisitorPassIsOneAcrossTheFleetAndAPartitionCostsAtMostTheUsesLeftPerSide() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-v2"), 1)
+        let office = officeConfig("office-v2")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        let issued = ctl(office, "visitor", "issue", "--house", "H1", "--name", "李娜", "--plate", "京A12345", "--uses", "2", "--hours", "4", "--json")
+        #expect(issued.code == 0, "\(issued.err)")
+        let pass = try #require(issued.json?["id"]?.stringValue)
+        let code = try #require(issued.json?["qr"]?.stringValue)
+        try startAccessd("north")
+        try startAccessd("south")
+
+        // The code opens at both gates: each took the community's secret.
+        for id in ["north", "south"] {
+            #expect(eventually(10) {
+                self.ctl(try! self.controllerConfig(id), "check", "--portal", "gate-north-in", "--qr", code, "--json").json?["granted"] == .bool(true)
+            }, "\(id) verifies the office's code")
+        }
+        let secret = try AccessDatabase(path: dir.file("north.db"), create: false).passSecretHex()
+        #expect(try AccessDatabase(path: dir.file("south.db"), create: false).passSecretHex() == secret)
+        for id in ["north", "south"] {
+            #expect(readTextFile(dir.file(id + ".log"))?.contains(secret) == false, "\(id) never logs the secret")
+        }
+
+        // A use at north is counted at south, and the second use at south at north.
+        #expect(eventually(5) { self.plate("north", "京A12345")?["decision"]?["granted"] == .bool(true) })
+        #expect(eventually(5) { self.passUses("south", pass) == 1 }, "south counts north's use")
+        #expect(plate("south", "京A12345")?["decision"]?["granted"] == .bool(true))
+        #expect(eventually(5) { self.passUses("north", pass) == 2 }, "north counts south's use")
+        #expect(plate("north", "京A12345")?["decision"]?["reason"] == "uses_exhausted")
+
+        // Partitioned (every node down): a pass with one use left opens once at each gate.
+        let second = ctl(office, "visitor", "issue", "--house", "H1", "--name", "王芳", "--plate", "京B67890", "--uses", "1", "--hours", "4", "--json")
+        let pass2 = try #require(second.json?["id"]?.stringValue)
+        #expect(eventually(5) { self.ctl(try! self.controllerConfig("south"), "check", "--portal", "lane-in", "--plate", "京B67890", "--json").json?["granted"] == .bool(true) })
+        for node in cluster.nodes.indices { cluster.kill(node: node) }
+        #expect(plate("north", "京B67890")?["decision"]?["granted"] == .bool(true))
+        #expect(plate("south", "京B67890")?["decision"]?["granted"] == .bool(true), "one use too many while partitioned")
+        #expect(plate("north", "京B67890")?["decision"]?["reason"] == "uses_exhausted", "never more than the uses left per side")
+        // The whole cluster restarted: each gate counts the other's use.
+        try cluster.restartAll()
+        for id in ["north", "south"] {
+            #expect(eventually(30) { self.passUses(id, pass2) == 2 }, "\(id) counts both uses after the partition: \(String(describing: self.passUses(id, pass2))); \(readTextFile(self.dir.file(id + ".log"))?.suffix(3000) ?? "")")
+            #expect(plate(id, "京B67890")?["decision"]?["reason"] == "uses_exhausted")
+        }
+    }
 }

@@ -6,7 +6,7 @@ public struct AccessPolicy: Sendable {
 
     public let rules: SiteRules
     public internal(set) var roster: RosterIndex
-    let passCodes: VisitorPassCode?
+    internal(set) var passCodes: VisitorPassCode?
 
     public init(rules: SiteRules, roster: RosterIndex, passCodes: VisitorPassCode? = nil) {
         self.rules = rules

@@ -268,4 +268,22 @@ extension AccessPolicy {
     public mutating func apply(_ delta: [RosterChange]) -> Bool {
         roster.apply(delta, rules: rules)
     }
+
+    /// Counts a use of pass `id` spent elsewhere (another gate of the fleet); false when this
+    /// roster has no such pass.
+    public mutating func recordPassUse(_ id: String) -> Bool {
+        guard let slot = roster.passByID[id] else { return false }
+        roster.passes[Int(slot)].uses &+= 1
+        return true
+    }
+
+    /// Signs and checks visitor QR codes with `secret` from now on (the fleet's community secret).
+    public mutating func usePassSecret(_ secret: [UInt8]) {
+        passCodes = VisitorPassCode(secret: secret)
+    }
+
+    /// The uses counted against pass `id` here, nil when there is no such pass.
+    public func passUses(_ id: String) -> Int? {
+        roster.passByID[id].map { Int(roster.passes[Int($0)].uses) }
+    }
 }

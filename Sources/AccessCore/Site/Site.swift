@@ -171,6 +171,16 @@ public struct Site: Sendable {
         policy.apply(delta)
     }
 
+    /// Counts uses of visitor passes spent at other gates of the fleet (already in the database).
+    public mutating func recordPassUses(_ ids: [String]) {
+        for id in ids { _ = policy.recordPassUse(id) }
+    }
+
+    /// Checks visitor QR codes with the community's secret from now on.
+    public mutating func usePassSecret(_ secret: [UInt8]) {
+        policy.usePassSecret(secret)
+    }
+
     // MARK: Start
 
     private mutating func start(modes: [String: PortalMode], _ now: SiteTime, _ out: inout EffectList) {
@@ -225,7 +235,12 @@ public struct Site: Sendable {
                 ledger.recordPassage(subject: subject, portal: portal, at: request.at)
                 if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
             }
-            if decision.consumesVisitorUse, let pass = decision.visitorPassID { out.append(.record(.passUse(pass))) }
+            if decision.consumesVisitorUse, let pass = decision.visitorPassID {
+                // Counted here at once, so the next read of the same pass sees it; the store
+                // worker makes it durable.
+                _ = policy.recordPassUse(pass)
+                out.append(.record(.passUse(pass)))
+            }
         }
         if decision.alarm {
             var alarm = event(.alarm, .blacklistedCredential, now, portal: portalID)
