@@ -17,6 +17,9 @@ public struct FleetNames: Sendable, Equatable {
     /// The community's secrets (key `visitor_pass`: what signs visitor QR codes), written by the
     /// office, read by the controllers.
     public var secretsBucket: String { "access_\(community)_secrets" }
+    /// One key per indicator change raised in the community: the first controller to create it
+    /// logs the change (`IndicatorClaims`).
+    public var indicatorsBucket: String { "access_\(community)_indicators" }
     /// The other controllers' access events, from which visitor-pass uses are counted.
     public var accessEventsFilter: String { "access.\(community).events.*.access" }
 }

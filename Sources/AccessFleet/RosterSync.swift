@@ -175,6 +175,9 @@ public struct RosterPublisher {
         }
         do {
             _ = try KeyValueBucket.ensure(BucketSpec(name: names.statusBucket, replicas: replicas), on: connection)
+            // Indicator claims are kept as long as the events they stand for.
+            _ = try KeyValueBucket.ensure(BucketSpec(name: names.indicatorsBucket, replicas: replicas,
+                                                     ttl: .seconds(Self.eventsRetentionDays * 86_400)), on: connection)
         } catch FleetError.notPermitted {}
     }
 

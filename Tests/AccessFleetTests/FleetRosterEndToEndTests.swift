@@ -41,6 +41,9 @@ final class FleetRosterEndToEndTests {
     }
 
     /// Config/accessd-sim.toml for controller `id`, its files under the test's directory.
+    /// More TOML for every controller's config (a test's own thresholds).
+    var extraControllerConfig = ""
+
     func controllerConfig(_ id: String) throws -> String {
         var text = try #require(readTextFile(root + "/Config/accessd-sim.toml"))
         text = text.replacingOccurrences(of: "id = \"xfl-north-1\"", with: "id = \"\(id)\"")
@@ -48,7 +51,7 @@ final class FleetRosterEndToEndTests {
             .replacingOccurrences(of: "socket = \"var/sim/accessd.sock\"", with: "socket = \"\(dir.file(id + ".sock"))\"")
             .replacingOccurrences(of: "listen = \"127.0.0.1:8380\"", with: "listen = \"127.0.0.1:0\"")
             .replacingOccurrences(of: "map = \"Hardware/", with: "map = \"\(root)/Hardware/")
-        return dir.write(id + ".toml", text + fleetSection(user: id))
+        return dir.write(id + ".toml", text + extraControllerConfig + fleetSection(user: id))
     }
 
     func officeConfig(_ name: String) -> String {
@@ -402,6 +405,52 @@ final class FleetRosterEndToEndTests {
         for id in ["north", "south"] {
             #expect(eventually(30) { self.passUses(id, pass2) == 2 }, "\(id) counts both uses after the partition: \(String(describing: self.passUses(id, pass2))); \(readTextFile(self.dir.file(id + ".log"))?.suffix(3000) ?? "")")
             #expect(plate(id, "京B67890")?["decision"]?["reason"] == "uses_exhausted")
+        }
+    }
+
+    /// The analytics are the community's: a house whose residents' three cards are seen, two at
+    /// north and one at south, is crowded (more than 2 distinct credentials), which neither
+    /// controller could tell from its own gates; every controller computes it, and the indicator
+    /// is raised once in the community (one alarm in the events stream, by whichever claimed it).
+    @Test func analyticsCountEveryGateAndAnIndicatorFiresOncePerCommunity() throws {
+        extraControllerConfig = "\n[analytics]\ndistinct_credentials_max = 2\n"
+        setenv("XDG_STATE_HOME", dir.file("office-a2"), 1)
+        let office = officeConfig("office-a2")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        for (i, role) in ["owner", "family", "family"].enumerated() {
+            let r = ctl(office, "person", "add", "P\(i)", "--house", "H1", "--role", role, "--card", String(6_600_000 + i))
+            #expect(r.code == 0, "\(r.err)")
+        }
+        try startAccessd("north")
+        try startAccessd("south")
+        #expect(eventually(10) { self.granted("north", card: 6_600_000) })
+        #expect(granted("north", card: 6_600_001))
+        #expect(eventually(10) { self.granted("south", card: 6_600_002) })
+
+        func crowdedAlarms() -> [JSON] {
+            ctl(office, "fleet", "events", "--json").out.split(separator: "\n").compactMap { JSON.parse(String($0)) }
+                .filter { $0["event"]?["reason"] == "indicator_crowded_house" }
+        }
+        #expect(eventually(20) { crowdedAlarms().count == 1 }, "the indicator is raised in the community")
+        // Both controllers have computed it by now or soon; still only one alarm.
+        usleep(3_000_000)
+        let alarms = crowdedAlarms()
+        #expect(alarms.count == 1, "once per community: \(alarms)")
+        #expect(alarms.first?["event"]?["house_id"] == "H1")
+        // Neither controller's own gates saw three cards of H1.
+        for id in ["north", "south"] {
+            let local = try AccessDatabase(path: dir.file(id + ".db"), create: false).events(EventQuery(after: 0, limit: 1_000))
+            let cards = Set(local.filter { $0.type == .access && $0.granted == true && $0.houseID == "H1" }.compactMap(\.credential))
+            #expect(cards.count < 3, "\(id) alone saw \(cards.count) cards")
+        }
+        // Both computed it: stopped, each writes its analytics snapshot, which holds it.
+        for id in ["north", "south"] {
+            let process = try #require(daemons[id])
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            let state = try AccessDatabase(path: dir.file(id + ".db"), create: false).analyticsState(source: "fleet:xfl")
+            #expect(state.appliedSerial != nil, "\(id) keeps a community-wide snapshot")
+            #expect(state.rows.contains { $0.key.hasPrefix("i:crowded_house:H1") }, "\(id) has the indicator in force")
         }
     }
 }
