@@ -93,6 +93,16 @@ final class Site {
         let (result, sequence) = try publisher.change(origin: origin) { try body($0) }
         guard let sequence else { return result }
         Console.current.published.value = sequence
+        // The office keeps the roster stream bounded: past the threshold, a snapshot replaces
+        // all but the last change sets (a failure here leaves the change published; next time).
+        if isOffice, let info = try? connection.streamInfo(names.rosterStream), info.messages > RosterSnapshots.automaticThreshold {
+            do {
+                let done = try RosterSnapshots(connection: connection, names: names).compact(replica: db, origin: origin, replicas: fleet.replicas)
+                Say.warn("accessctl: the roster stream was compacted: snapshot at sequence \(done.sequence), change sets from \(done.firstKept) kept")
+            } catch {
+                Say.warn("accessctl: the roster stream could not be compacted (it will be tried again): \(error)")
+            }
+        }
         if !isOffice {
             let deadline = ContinuousClock.now + .seconds(3)
             while try db.fleetSequence() < sequence, ContinuousClock.now < deadline { usleep(20_000) }

@@ -453,4 +453,65 @@ final class FleetRosterEndToEndTests {
             #expect(state.rows.contains { $0.key.hasPrefix("i:crowded_house:H1") }, "\(id) has the indicator in force")
         }
     }
+
+    /// The roster stream stays bounded: a compaction stores a snapshot and purges all but the
+    /// last change sets. A new controller starts from the snapshot and the tail; a controller
+    /// paused across a second compaction finds its next change set purged and loads the
+    /// snapshot; a new office replica does the same; all end on one digest.
+    @Test func aCompactedStreamIsFollowedFromItsSnapshot() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-c"), 1)
+        let office = officeConfig("office-c")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        try startAccessd("north")
+        for i in 0..<20 {
+            #expect(ctl(office, "person", "add", "P\(i)", "--house", "H1", "--role", "owner", "--card", String(6_700_000 + i)).code == 0)
+        }
+        let first = ctl(office, "fleet", "compact", "--keep", "5", "--json")
+        #expect(first.code == 0, "\(first.err)")
+        #expect(first.json?["sequence"]?.intValue == 21)
+        #expect(first.json?["first_kept"]?.intValue == 17)
+        let admin = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "admin", user: "office",
+                                                              passwordFile: cluster.passwordFile(for: "office")))
+        defer { admin.close() }
+        #expect(try admin.streamInfo("ROSTER_xfl").messages == 5)
+        #expect(try admin.streamInfo("ROSTER_SNAPSHOTS_xfl").messages == 1)
+
+        // A new controller: the snapshot, then the tail.
+        try startAccessd("south")
+        #expect(eventually(10) { self.granted("south", card: 6_700_000) && self.granted("south", card: 6_700_019) },
+                "\(readTextFile(dir.file("south.log"))?.suffix(3000) ?? "")")
+
+        // North paused while the roster moves on and is compacted again past where it stopped.
+        let north = try #require(daemons["north"])
+        #expect(eventually(10) { self.granted("north", card: 6_700_019) })
+        kill(north.processIdentifier, SIGSTOP)
+        for i in 20..<30 {
+            #expect(ctl(office, "person", "add", "P\(i)", "--house", "H1", "--role", "owner", "--card", String(6_700_000 + i)).code == 0)
+        }
+        #expect(ctl(office, "card", "revoke", "6700003", "--lost").code == 0)
+        let second = ctl(office, "fleet", "compact", "--keep", "2", "--json")
+        #expect(second.json?["sequence"]?.intValue == 32)
+        #expect(try admin.streamInfo("ROSTER_SNAPSHOTS_xfl").messages == 1, "only the latest snapshot is kept")
+        kill(north.processIdentifier, SIGCONT)
+        #expect(eventually(20) { self.granted("north", card: 6_700_029) }, "north catches up from the second snapshot")
+        #expect(swipe("north", card: 6_700_003)?["decision"]?["reason"] == "revoked")
+
+        // A new office replica too; everyone on one digest.
+        setenv("XDG_STATE_HOME", dir.file("office-c2"), 1)
+        let office2 = officeConfig("office-c2")
+        let status = ctl(office2, "fleet", "status", "--json")
+        #expect(status.code == 0, "\(status.err)")
+        let northDB = try AccessDatabase(path: dir.file("north.db"), create: false)
+        let southDB = try AccessDatabase(path: dir.file("south.db"), create: false)
+        #expect(eventually(10) { (try? southDB.fleetSequence()) == 32 && (try? northDB.fleetSequence()) == 32 },
+                "south \(String(describing: try? southDB.fleetSequence())), north \(String(describing: try? northDB.fleetSequence())): \((readTextFile(dir.file("south.log")) ?? "").split(separator: "\n").filter { $0.contains("fleet") }.joined(separator: "\n"))")
+        #expect(try northDB.fleetDigest() == southDB.fleetDigest())
+        #expect(try northDB.computeRosterDigest() == northDB.fleetDigest())
+        #expect(try southDB.computeRosterDigest() == southDB.fleetDigest())
+        #expect(try northDB.audit(limit: 10_000).contains { $0.action == "fleet.snapshot" }, "north loaded a snapshot")
+        #expect(eventually(10) {
+            guard case .array(let lines)? = self.ctl(office2, "fleet", "status", "--json").json?["controllers"] else { return false }
+            return lines.count == 2 && lines.allSatisfy { $0["in_step"] == .bool(true) }
+        }, "both in step with the new office's replica")
+    }
 }
