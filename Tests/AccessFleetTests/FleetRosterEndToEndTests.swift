@@ -86,11 +86,13 @@ final class FleetRosterEndToEndTests {
         #expect(eventually(15) { (try? ControlClient.send(.status, to: self.dir.file(id + ".sock"))) != nil }, "\(id) answers")
     }
 
-    func swipe(_ id: String, card: UInt64) -> JSON? {
-        try? ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", .int(Int64(card)))]), to: dir.file(id + ".sock"))
+    func swipe(_ id: String, card: UInt64, reader: String = "reader-b01") -> JSON? {
+        try? ControlClient.send(.object([("op", "sim.swipe"), ("reader", .string(reader)), ("card", .int(Int64(card)))]), to: dir.file(id + ".sock"))
     }
 
-    func granted(_ id: String, card: UInt64) -> Bool { swipe(id, card: card)?["decision"]?["granted"] == .bool(true) }
+    func granted(_ id: String, card: UInt64, reader: String = "reader-b01") -> Bool {
+        swipe(id, card: card, reader: reader)?["decision"]?["granted"] == .bool(true)
+    }
 
     func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(seconds)
@@ -513,5 +515,80 @@ final class FleetRosterEndToEndTests {
             guard case .array(let lines)? = self.ctl(office2, "fleet", "status", "--json").json?["controllers"] else { return false }
             return lines.count == 2 && lines.allSatisfy { $0["in_step"] == .bool(true) }
         }, "both in step with the new office's replica")
+    }
+
+    func appliedSequence(_ id: String) -> UInt64? {
+        (try? AccessDatabase(path: dir.file(id + ".db"), create: false)).flatMap { try? $0.fleetSequence() }
+    }
+
+    func residentKiB(_ process: Process) -> Int? {
+        readTextFile("/proc/\(process.processIdentifier)/status")?.split(separator: "\n")
+            .first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+
+    /// Faults on large changes: a node killed half way through a big import (one change set in
+    /// many parts), and a controller paused (SIGSTOP) while many change sets are published, then
+    /// resumed: nothing lost, both controllers on the office's digest. In CI: 5,000 people (two
+    /// parts) and 500 change sets; as figures (ACCESS_FLEET_FIGURES=1, ACCESS_FLEET_IMPORT_PEOPLE=100000,
+    /// ACCESS_FLEET_CATCHUP_CHANGES=10000, five controllers) it prints how long each took.
+    @Test func aBigImportSurvivesAKilledNodeAndAPausedControllerCatchesUp() throws {
+        let figures = getenv("ACCESS_FLEET_FIGURES") != nil
+        let people = Int(getenv("ACCESS_FLEET_IMPORT_PEOPLE").flatMap { Int(String(cString: $0)) } ?? 5_000)
+        let changes = Int(getenv("ACCESS_FLEET_CATCHUP_CHANGES").flatMap { Int(String(cString: $0)) } ?? 500)
+        let ids = figures ? ["north", "south", "c3", "c4", "c5"] : ["north", "south"]
+        setenv("XDG_STATE_HOME", dir.file("office-i"), 1)
+        let office = officeConfig("office-i")
+        #expect(ctl(office, "fleet", "init").code == 0)
+        for id in ids { try startAccessd(id) }
+
+        // The import, with the node leading the roster stream killed two seconds in.
+        let csv = dir.write("roster.csv", SyntheticRoster.csv(people: people))
+        let admin = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "admin", user: "office",
+                                                              passwordFile: cluster.passwordFile(for: "office")))
+        defer { admin.close() }
+        let leader = try admin.streamInfo("ROSTER_xfl").leader.flatMap { cluster.index(of: $0) } ?? 0
+        let nodes = self.cluster
+        let killer = Thread { usleep(2_000_000); nodes.kill(node: leader) }
+        let started = Date()
+        killer.start()
+        let imported = ctl(office, "import", csv, "--json")
+        let published = Date().timeIntervalSince(started)
+        #expect(imported.code == 0, "\(imported.err.suffix(2000))")
+        let sequence = try #require(imported.json?["sequence"]?.intValue.map { UInt64($0) })
+        #expect(eventually(figures ? 600 : 180) { ids.allSatisfy { self.appliedSequence($0) == sequence } }, "every controller applies the import")
+        let everywhere = Date().timeIntervalSince(started)
+        #expect(granted(ids.last!, card: 1_000_000 + UInt64(people - 1), reader: "reader-north-in"))
+        while !killer.isFinished { usleep(10_000) }
+        try cluster.restart(node: leader)
+
+        // One controller paused while `changes` change sets are published, then resumed.
+        let paused = try #require(daemons[ids.last!])
+        kill(paused.processIdentifier, SIGSTOP)
+        let publisher = RosterPublisher(connection: admin, names: FleetNames(community: "xfl"),
+                                        replica: try AccessDatabase(path: dir.file("office-i/communityaccess/office-xfl.db"), create: false),
+                                        applyLocally: true)
+        let origin = ChangeSet.Origin(user: "figures", host: "test", command: "card add")
+        var last: UInt64 = 0
+        for i in 0..<changes {
+            let (_, s) = try publisher.change(origin: origin) { db in
+                try db.addCredential(Credential(kind: .card, value: String(9_000_000 + i), owner: .person("P0000000")), operator: "figures")
+            }
+            last = try #require(s)
+        }
+        let resumed = Date()
+        kill(paused.processIdentifier, SIGCONT)
+        #expect(eventually(figures ? 600 : 120) { self.appliedSequence(ids.last!) == last }, "the paused controller catches up")
+        let catchUp = Date().timeIntervalSince(resumed)
+        #expect(eventually(30) { ids.allSatisfy { self.appliedSequence($0) == last } })
+        let digests = try ids.map { try AccessDatabase(path: dir.file($0 + ".db"), create: false).fleetDigest() }
+        let officeDigest = try publisher.replica.fleetDigest()
+        #expect(Set(digests).count == 1 && digests.first == officeDigest, "one digest everywhere")
+        #expect(granted(ids.last!, card: UInt64(9_000_000 + changes - 1), reader: "reader-north-in"))
+        if figures {
+            let rss = ids.compactMap { daemons[$0].flatMap(residentKiB) }
+            print("fleet figure: import of \(people) people (\(imported.json?["changes"]?.intValue ?? 0) changes) published in \(String(format: "%.1f", published)) s, applied at all \(ids.count) controllers in \(String(format: "%.1f", everywhere)) s (a node killed 2 s in)")
+            print("fleet figure: catch-up of \(changes) change sets after SIGCONT in \(String(format: "%.1f", catchUp)) s = \(Int(Double(changes) / max(catchUp, 0.001))) change sets/s")
+            print("fleet figure: accessd resident memory with [fleet], \(people) people: \(rss.map { "\($0 / 1024) MiB" }.joined(separator: ", "))")
+        }
     }
 }
