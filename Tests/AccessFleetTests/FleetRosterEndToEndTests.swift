@@ -14,7 +14,9 @@ import Testing
 final class FleetRosterEndToEndTests {
     let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
     let dir = TemporaryDirectory("fleet-e2e")
-    let cluster: NatsCluster
+    var cluster: NatsCluster
+    /// Leave `tls_ca_file` out of this controller's `[fleet]` (a controller that does not trust the cluster).
+    var untrusting: Set<String> = []
     var daemons: [String: Process] = [:]
 
     init() throws {
@@ -37,7 +39,7 @@ final class FleetRosterEndToEndTests {
         community = "xfl"
         user = "\(user)"
         password_file = "\(cluster.passwordFile(for: user))"
-        """
+        """ + (cluster.caFile.map { untrusting.contains(user) ? "" : "\ntls_ca_file = \"\($0)\"" } ?? "")
     }
 
     /// Config/accessd-sim.toml for controller `id`, its files under the test's directory.
@@ -557,7 +559,8 @@ final class FleetRosterEndToEndTests {
         let sequence = try #require(imported.json?["sequence"]?.intValue.map { UInt64($0) })
         #expect(eventually(figures ? 600 : 180) { ids.allSatisfy { self.appliedSequence($0) == sequence } }, "every controller applies the import")
         let everywhere = Date().timeIntervalSince(started)
-        #expect(granted(ids.last!, card: 1_000_000 + UInt64(people - 1), reader: "reader-north-in"))
+        // Applied in the database; in memory a moment later.
+        #expect(eventually(30) { self.granted(ids.last!, card: 1_000_000 + UInt64(people - 1), reader: "reader-north-in") })
         while !killer.isFinished { usleep(10_000) }
         try cluster.restart(node: leader)
 
@@ -585,10 +588,53 @@ final class FleetRosterEndToEndTests {
         #expect(Set(digests).count == 1 && digests.first == officeDigest, "one digest everywhere")
         #expect(granted(ids.last!, card: UInt64(9_000_000 + changes - 1), reader: "reader-north-in"))
         if figures {
+            // The same roster without [fleet], for the fleet client's share of the memory.
+            try FileManager.default.copyItem(atPath: dir.file("north.db"), toPath: dir.file("plain.db"))
+            let plainConfig = try #require(readTextFile(try controllerConfig("north")))
+                .replacingOccurrences(of: dir.file("north.db"), with: dir.file("plain.db"))
+                .replacingOccurrences(of: dir.file("north.sock"), with: dir.file("plain.sock"))
+            let plain = Process()
+            plain.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
+            plain.arguments = ["--config", dir.write("plain.toml", String(plainConfig[..<(plainConfig.range(of: "\n[fleet]")?.lowerBound ?? plainConfig.endIndex)]))]
+            plain.standardError = FileHandle(forWritingAtPath: dir.write("plain.log", ""))
+            try plain.run()
+            daemons["plain"] = plain
+            #expect(eventually(30) { (try? ControlClient.send(.status, to: self.dir.file("plain.sock"))) != nil })
+            for id in ids + ["plain"] { for i in 0..<200 { _ = swipe(id, card: 1_000_000 + UInt64(i * 7), reader: "reader-north-in") } }
+            usleep(2_000_000)
+            print("fleet figure: accessd resident memory, \(people) people, without [fleet]: \(daemons["plain"].flatMap(residentKiB).map { "\($0 / 1024) MiB" } ?? "?")")
             let rss = ids.compactMap { daemons[$0].flatMap(residentKiB) }
             print("fleet figure: import of \(people) people (\(imported.json?["changes"]?.intValue ?? 0) changes) published in \(String(format: "%.1f", published)) s, applied at all \(ids.count) controllers in \(String(format: "%.1f", everywhere)) s (a node killed 2 s in)")
             print("fleet figure: catch-up of \(changes) change sets after SIGCONT in \(String(format: "%.1f", catchUp)) s = \(Int(Double(changes) / max(catchUp, 0.001))) change sets/s")
             print("fleet figure: accessd resident memory with [fleet], \(people) people: \(rss.map { "\($0 / 1024) MiB" }.joined(separator: ", "))")
         }
+    }
+
+    /// TLS and the controllers' own users through accessd's and accessctl's configs: the office
+    /// and a controller that trust the cluster's CA work as over plain TCP; a controller without
+    /// the CA is refused by the cluster, says so, and still decides from its own roster.
+    @Test func overTLSWithEachControllersOwnUser() throws {
+        cluster.shutdown()
+        cluster = try NatsCluster(nodes: 3, users: NatsClusterUsers(community: "xfl", controllers: ["north", "south"]), tls: true)
+        untrusting = ["south"]
+        setenv("XDG_STATE_HOME", dir.file("office-t"), 1)
+        let office = officeConfig("office-t")
+        #expect(try #require(readTextFile(office)).contains("tls_ca_file"))
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        #expect(ctl(office, "person", "add", "P1", "--house", "H1", "--role", "owner", "--card", "6800001").code == 0)
+        try startAccessd("north")
+        try startAccessd("south")
+        #expect(eventually(10) { self.granted("north", card: 6_800_001) }, "north follows the roster over TLS")
+        // North's events reach the stream over TLS.
+        #expect(eventually(10) {
+            self.ctl(office, "fleet", "events", "--controller", "north", "--json").out.contains("\"reason\": \"granted\"")
+                || self.ctl(office, "fleet", "events", "--controller", "north", "--json").out.contains("\"reason\":\"granted\"")
+        })
+        // South, without the CA: not connected, the reason logged, the gate still deciding.
+        var fleet: ControlStatus.Fleet?
+        if case .status(let status)? = try? ControlClient.send(.status, to: dir.file("south.sock")) { fleet = status.fleet }
+        #expect(fleet?.connected == false && fleet?.applied == 0)
+        #expect(swipe("south", card: 6_800_001)?["decision"]?["reason"] == "unknown_credential", "south decides from its own (empty) roster")
+        #expect(eventually(5) { readTextFile(self.dir.file("south.log"))?.lowercased().contains("tls") == true }, "the TLS failure is logged")
     }
 }
