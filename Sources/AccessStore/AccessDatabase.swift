@@ -177,7 +177,7 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox, v4Analytics]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes]
 
     /// Tokens for the upstream HTTP API: only a SHA-256 of each is kept.
     static let v2 = """
@@ -357,5 +357,18 @@ extension Migrations {
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         ) WITHOUT ROWID;
+        """
+}
+
+// MARK: - Token scopes, expiry and last use (AccessStore/APITokens.swift)
+
+extension Migrations {
+    /// `scopes`: the token's scopes separated by spaces; NULL for a token made before scopes
+    /// existed, which keeps every scope until it is rotated. `expires_us`: refused from then on.
+    /// `last_used_us`: when the API last accepted it (kept to the minute).
+    static let v5TokenScopes = """
+        ALTER TABLE api_tokens ADD COLUMN scopes TEXT;
+        ALTER TABLE api_tokens ADD COLUMN expires_us INTEGER;
+        ALTER TABLE api_tokens ADD COLUMN last_used_us INTEGER;
         """
 }

@@ -31,7 +31,7 @@ final class APISite: @unchecked Sendable {
     private(set) var analytics: AnalyticsService?
     private var analyticsTask: Task<Void, Error>?
 
-    init(tls: Bool = false, authFailuresPerMinute: Int = 20,
+    init(tls: Bool = false, authFailuresPerMinute: Int = 20, apiClock: any RuntimeClock = SystemClock(),
          analytics makeAnalytics: (@Sendable (Controller) throws -> AnalyticsService)? = nil) async throws {
         var tlsLines = ""
         if tls {
@@ -88,7 +88,7 @@ final class APISite: @unchecked Sendable {
         let serverThread = try ThreadExecutor(threadName: "test-api")
         self.serverThread = serverThread
         if let analytics { analyticsTask = Task(executorPreference: serverThread) { try await analytics.run() } }
-        let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet, analytics: analytics)
+        let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet, analytics: analytics, clock: apiClock)
         let bound = Mutex<Int?>(nil)
         let app = try api.application { port in bound.withLock { $0 = port } }
         server = Task(executorPreference: serverThread) { try await app.runService() }
