@@ -236,8 +236,10 @@ struct ConfigParser {
             config.board = .init(map: try r.string(b, "board.map", required: true), simulated: try r.bool(b, "board.simulated", default: false))
         }
         if let c = try r.table(root, "control", required: false) {
-            try r.allowOnly(c, "control", ["socket"])
+            try r.allowOnly(c, "control", ["socket", "group"])
             config.controlSocket = try r.string(c, "control.socket", required: true)
+            let group = try r.string(c, "control.group", default: "")
+            config.controlSocketGroup = group.isEmpty ? nil : group
         }
         let portalIDs = Set(config.portals.map(\.id))
         var doorPortals: [String: String] = [:]

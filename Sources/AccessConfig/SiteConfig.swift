@@ -175,6 +175,9 @@ public struct SiteConfig: Sendable {
     public var fenceZones: [FenceZone] = []
     /// The control socket accessctl uses to reach accessd (sim and door commands).
     public var controlSocket: String?
+    /// The operators' group the control socket is given (`[control] group`); nil: accessd's own
+    /// group (the unit's `Group=accessd-operators`).
+    public var controlSocketGroup: String?
     /// How much of the event log is kept (`[events]`).
     public var retention = EventRetention()
     /// The file it was read from.

@@ -77,7 +77,7 @@ struct AuditCommand: SiteCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Who changed what, and when: every roster and door command.",
-        discussion: "Example: accessctl audit --since 2026-11-01 --operator zhang"
+        discussion: "Example: accessctl audit --since 2026-11-01 --by alice   (--by: the Unix user who made the change)"
     )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Only entries after this id.") var after: Int64 = 0
@@ -95,7 +95,7 @@ struct AuditCommand: SiteCommand {
         if site.json { return Say.json(.array(entries.map { $0.json(zone: site.zone) })) }
         if entries.isEmpty { return Say.line("no audit entries") }
         for a in entries {
-            Say.line("\(a.id)  \(ISO8601.format(micros: a.timeMicros, zone: site.zone).prefix(19))  \(a.operator)  \(a.action)  \(a.target)")
+            Say.line("\(a.id)  \(ISO8601.format(micros: a.timeMicros, zone: site.zone).prefix(19))  \(OperatorIdentity(user: a.operator, note: a.note).recorded)  \(a.action)  \(a.target)")
             if verbose {
                 if let before = a.before { Say.line("    before: \(before)") }
                 if let after = a.after { Say.line("    after:  \(after)") }

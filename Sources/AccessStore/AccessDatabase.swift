@@ -177,7 +177,7 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote]
 
     /// Tokens for the upstream HTTP API: only a SHA-256 of each is kept.
     static let v2 = """
@@ -370,5 +370,15 @@ extension Migrations {
         ALTER TABLE api_tokens ADD COLUMN scopes TEXT;
         ALTER TABLE api_tokens ADD COLUMN expires_us INTEGER;
         ALTER TABLE api_tokens ADD COLUMN last_used_us INTEGER;
+        """
+}
+
+// MARK: - Operators as the kernel says (AccessStore/AuditLog.swift)
+
+extension Migrations {
+    /// `operator` holds the Unix user the kernel vouched for; `note` what the operator typed
+    /// (`--operator NAME`), which never replaces the user.
+    static let v6AuditNote = """
+        ALTER TABLE audit ADD COLUMN note TEXT;
         """
 }

@@ -1,4 +1,5 @@
 import AccessCore
+import AccessRuntime
 import AccessStore
 import AccessTestSupport
 import Foundation
@@ -23,7 +24,7 @@ struct TokenCommandTests {
         #expect(entry["name"] == .string("camera"))
         #expect(entry["scopes"] == .array([.string("events:read"), .string("plates:write")]))
         #expect(entry["predates_scopes"] == .bool(false))
-        #expect(entry["created_by"] == .string("tester"))
+        #expect(entry["created_by"] == .string("\(try UnixUser.current().name) (note: tester)"))
         #expect(entry["last_used"] == .null)
         let text = cli.run("token", "list")
         #expect(text.out.contains("events:read plates:write") && text.out.contains("LAST USED") && text.out.contains("never"))
@@ -53,7 +54,7 @@ struct TokenCommandTests {
         let db = cli.dir.file("access.db")
         let downgrade = try PeerProcess(["sqlite3", db, """
             ALTER TABLE api_tokens DROP COLUMN scopes; ALTER TABLE api_tokens DROP COLUMN expires_us;
-            ALTER TABLE api_tokens DROP COLUMN last_used_us; PRAGMA user_version = 4;
+            ALTER TABLE api_tokens DROP COLUMN last_used_us; ALTER TABLE audit DROP COLUMN note; PRAGMA user_version = 4;
             """], log: cli.dir.file("sqlite3.log"))
         #expect(downgrade.wait() == 0, "\(downgrade.output)")
         let list = cli.run("token", "list", "--json")
