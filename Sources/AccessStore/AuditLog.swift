@@ -23,13 +23,19 @@ public struct AuditEntry: Hashable, Sendable {
 }
 
 extension AccessDatabase {
-    /// Appends to the audit log; call inside the transaction of the change it records.
-    /// `operator` is an `OperatorIdentity`'s recorded form: its user and note go to their own columns.
+    /// Appends to the audit log, chained to the entry before it (`LogChain`); call inside the
+    /// transaction of the change it records. `operator` is an `OperatorIdentity`'s recorded form:
+    /// its user and note go to their own columns.
     public func appendAudit(operator: String, action: String, target: String, before: JSON?, after: JSON?) throws {
         let who = OperatorIdentity(recorded: `operator`)
-        try connection.run("INSERT INTO audit (time_us, operator, note, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [.int(Self.nowMicros()), .text(who.user), .optional(who.note), .text(action), .text(target),
-                            .optional(before?.rendered()), .optional(after?.rendered())])
+        let link = try nextAuditLink()
+        let fields = LogChain.AuditFields(id: link.id, timeMicros: Self.nowMicros(), operator: who.user, note: who.note, action: action,
+                                          target: target, before: before?.rendered(), after: after?.rendered())
+        let hash = LogChain.hash(fields, previous: link.previous)
+        try connection.run("""
+            INSERT INTO audit (id, time_us, operator, note, action, target, before, after, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.int(fields.id), .int(fields.timeMicros), .text(fields.operator), .optional(fields.note), .text(action), .text(target),
+                  .optional(fields.before), .optional(fields.after), .blob(link.previous), .blob(hash)])
     }
 
     /// Audit entries after `after` (an id), oldest first, optionally filtered.

@@ -63,10 +63,7 @@ public enum APIToken {
 
     /// The stored form: lowercase hex of SHA-256 over the token's UTF-8 bytes.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 15)]], as: UTF8.self)
-        }.joined()
+        Hex.encode(SHA256.hash(data: Array(token.utf8)))
     }
 
     /// The grant whose hash matches, looking at every candidate whatever it finds.
