@@ -360,6 +360,12 @@ struct MQTTTests {
         #expect(sub.on(site.eventsTopic).map(\.payload) == (1...300).map { expected[Int64($0)]! })
         #expect(sub.on(site.alarmsTopic).map(\.payload) == (try site.alarmSerials()).map { expected[$0]! })
         #expect(sub.on(site.eventsTopic).first?.payload.hasPrefix("{\"id\":\"\(MQTTSite.controllerID):1\",\"serial\":1,") == true)
+        // Each pushed event carries its link in the log's hash chain.
+        let pushed = sub.on(site.eventsTopic).compactMap { JSON.parse($0.payload) }
+        #expect(pushed.first?["prev_hash"] == .string(String(repeating: "0", count: 64)))
+        for (earlier, later) in zip(pushed, pushed.dropFirst()) {
+            #expect(earlier["hash"]?.stringValue?.count == 64 && later["prev_hash"] == earlier["hash"])
+        }
 
         await publisher.stop()
         try await sub.wait(timeout: .seconds(5), "status offline") { $0.on(site.statusTopic).map(\.payload) == ["online", "offline"] }
