@@ -19,6 +19,11 @@ struct LogChainTests {
                                                        action: "door.open", target: "b01-door", before: nil, after: #"{"mode":"normal"}"#),
                                   previous: LogChain.genesis)
         #expect(Hex.encode(audit) == "b9947aba2be908cfa32f1c417953f6c889740106d88c3a7cc1b652bfab498780")
+        // Zero and negative integers (a zone west of UTC), granted false, everything else absent.
+        let west = LogChain.EventFields(serial: 0, timeMicros: -1000, utcOffset: -18_000, type: "system", portal: nil, direction: nil,
+                                        credentialKind: nil, credential: nil, personID: nil, houseID: nil, role: nil, granted: false,
+                                        reason: nil, detail: nil)
+        #expect(Hex.encode(LogChain.hash(west, previous: LogChain.genesis)) == "8d7ec5e7d4c048af9f5839eee4ed9d2f6c740c2ff78544311407e561f60e75c0")
     }
 
     @Test func everyFieldAndTheLinkAreCovered() {

@@ -82,13 +82,21 @@ public enum LogChain {
         }
     }
 
+    // Written field by field, with no intermediate arrays or strings: the event writer hashes
+    // every event it appends.
     public static func hash(_ e: EventFields, previous: [UInt8]) -> [UInt8] {
         var encoding = Encoding(tag: "communityaccess.event.v1", previous: previous)
-        encoding.add(String(e.serial))
-        encoding.add(String(e.timeMicros))
-        encoding.add(String(e.utcOffset))
+        encoding.add(e.serial)
+        encoding.add(e.timeMicros)
+        encoding.add(e.utcOffset)
         encoding.add(e.type)
-        for field in [e.portal, e.direction, e.credentialKind, e.credential, e.personID, e.houseID, e.role] { encoding.add(field) }
+        encoding.add(e.portal)
+        encoding.add(e.direction)
+        encoding.add(e.credentialKind)
+        encoding.add(e.credential)
+        encoding.add(e.personID)
+        encoding.add(e.houseID)
+        encoding.add(e.role)
         encoding.add(e.granted.map { $0 ? "1" : "0" })
         encoding.add(e.reason)
         encoding.add(e.detail)
@@ -97,9 +105,14 @@ public enum LogChain {
 
     public static func hash(_ a: AuditFields, previous: [UInt8]) -> [UInt8] {
         var encoding = Encoding(tag: "communityaccess.audit.v1", previous: previous)
-        encoding.add(String(a.id))
-        encoding.add(String(a.timeMicros))
-        for field in [a.operator, a.note, a.action, a.target, a.before, a.after] { encoding.add(field) }
+        encoding.add(a.id)
+        encoding.add(a.timeMicros)
+        encoding.add(a.operator)
+        encoding.add(a.note)
+        encoding.add(a.action)
+        encoding.add(a.target)
+        encoding.add(a.before)
+        encoding.add(a.after)
         return encoding.digest()
     }
 
@@ -115,11 +128,36 @@ public enum LogChain {
 
         mutating func add(_ text: String?) {
             guard let text else { return bytes.append(0) }
-            let count = text.utf8.count
-            bytes.append(1)
-            bytes += [UInt8(truncatingIfNeeded: count >> 24), UInt8(truncatingIfNeeded: count >> 16),
-                      UInt8(truncatingIfNeeded: count >> 8), UInt8(truncatingIfNeeded: count)]
+            header(text.utf8.count)
             bytes += text.utf8
+        }
+
+        /// An integer as its decimal text.
+        mutating func add(_ value: Int64) {
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                         UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            var magnitude = value.magnitude
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                repeat {
+                    buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                    magnitude /= 10
+                    count += 1
+                } while magnitude > 0
+            }
+            let negative = value < 0
+            header(count + (negative ? 1 : 0))
+            if negative { bytes.append(UInt8(ascii: "-")) }
+            withUnsafeBytes(of: &digits) { bytes += $0[(20 - count)...] }
+        }
+
+        private mutating func header(_ count: Int) {
+            bytes.append(1)
+            bytes.append(UInt8(truncatingIfNeeded: count >> 24))
+            bytes.append(UInt8(truncatingIfNeeded: count >> 16))
+            bytes.append(UInt8(truncatingIfNeeded: count >> 8))
+            bytes.append(UInt8(truncatingIfNeeded: count))
         }
 
         func digest() -> [UInt8] { Array(SHA256.hash(data: bytes)) }
