@@ -36,6 +36,10 @@ public struct SiteConfig: Sendable {
         public var passwordFile: String?
         /// A PEM file of the CA that signed the broker's certificate; set: the connection uses TLS.
         public var tlsCAFile: String?
+        /// PEM files of this controller's client certificate and its key, for a broker that
+        /// requires certificates (`require_certificate`); both or neither, and only with TLS.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
         public var keepaliveSeconds: Int
         /// Events per second at which a backlog (e.g. after an outage) is drained.
         public var backlogRate: Int

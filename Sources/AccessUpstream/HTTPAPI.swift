@@ -59,8 +59,10 @@ public struct UpstreamAPI: Sendable {
         let server: HTTPServerBuilder
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain,
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain,
                                                                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            // TLS 1.0 and 1.1 are broken; a client that offers nothing newer is refused at the handshake.
+            tls.minimumTLSVersion = .tlsv12
             server = try .tls(.http1(), tlsConfiguration: tls)
         } else {
             server = .http1()
