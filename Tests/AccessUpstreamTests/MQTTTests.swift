@@ -813,7 +813,7 @@ struct MQTTTests {
         ("password_file = \"/etc/accessd/mqtt.pw\"",
          "12: upstream.mqtt.password_file: needs upstream.mqtt.username (MQTT 3.1.1 sends no password without a user name)"),
         ("tls_ca = \"/etc/ca.pem\"",
-         "12: upstream.mqtt.tls_ca: unknown key (known here: host, port, topic_prefix, client_id, username, password_file, tls_ca_file, keepalive_seconds, backlog_rate)"),
+         "12: upstream.mqtt.tls_ca: unknown key (known here: host, port, topic_prefix, client_id, username, password_file, tls_ca_file, tls_certificate, tls_key, keepalive_seconds, backlog_rate)"),
         ("port = 0", "12: upstream.mqtt.port: 0 is out of range 1…65535"),
     ])
     func malformedMQTTValuesAreRefusedWithFileAndLine(_ line: String, _ expected: String) throws {
