@@ -75,6 +75,14 @@ struct TokenScopeTests {
         #expect(!expired.body.contains(shortLived), "the token is never echoed")
     }
 
+    @Test func anotherControllersTokenIsNotValidHere() async throws {
+        let here = try await APISite()
+        let there = try await APISite()
+        #expect(try await there.request("/api/v1/events").status == 200)
+        let reply = try await here.request("/api/v1/events", token: there.token)
+        #expect(reply.status == 401 && reply.json?["error"] == .string("the bearer token is not valid"))
+    }
+
     @Test func theLastUseIsRecordedAtMostOnceAMinute() async throws {
         let clock = ManualClock(wallMicros: AccessDatabase.nowMicros())
         let site = try await APISite(apiClock: clock)
