@@ -282,7 +282,8 @@ final class FleetRosterEndToEndTests {
         }
         #expect(eventually(10) { self.granted("north", card: 7_000_019) })
         kill(south.processIdentifier, SIGCONT)
-        #expect(eventually(20) { self.granted("south", card: 7_000_019) && self.granted("south", card: 7_000_000) }, "south catches up")
+        #expect(eventually(60) { self.granted("south", card: 7_000_019) && self.granted("south", card: 7_000_000) },
+                "south catches up: \((readTextFile(dir.file("south.log")) ?? "").split(separator: "\n").filter { $0.contains("fleet") && !$0.contains("change set applied") }.suffix(12).joined(separator: "\n"))")
         let northDB = try AccessDatabase(path: dir.file("north.db"), create: false)
         let southDB = try AccessDatabase(path: dir.file("south.db"), create: false)
         #expect(eventually(10) { (try? southDB.fleetSequence()) == (try? northDB.fleetSequence()) })
