@@ -150,28 +150,47 @@ public final class FleetClient: Sendable {
                 continue
             }
             do {
-                guard let step = try follower.next(timeout: .milliseconds(uses == nil ? 500 : 100)) else { continue }
-                switch step {
-                case .applied(let applied, let set):
-                    onApplied(applied)
-                    stateBox.withLock {
-                        $0.applied = applied.sequence
-                        $0.digest = applied.digest.hex
-                        $0.changeSetsApplied += 1
-                        $0.streamLast = max($0.streamLast, applied.sequence)
+                // What has arrived is applied in one transaction (one fsync) of up to 200 ms, so
+                // a controller far behind catches up at the disk's pace, not one commit per set.
+                var steps: [RosterFollower.Step] = []
+                let batchEnd = ContinuousClock.now + .milliseconds(200)
+                try db.transaction {
+                    while steps.count < 1_000, ContinuousClock.now < batchEnd,
+                          let step = try follower.next(timeout: steps.isEmpty ? .milliseconds(uses == nil ? 500 : 100) : .milliseconds(1)) {
+                        steps.append(step)
+                        if case .applied(let applied, _) = step, applied.replacedWhole { break }  // a snapshot goes alone
                     }
-                    logger.info("roster change set applied", metadata: [
-                        "sequence": "\(applied.sequence)", "changes": "\(set.changes.count)", "by": "\(set.origin.user)@\(set.origin.host)",
-                    ])
-                    report(status, connection, names)
-                case .refused(let sequence, let id, let reason):
-                    stateBox.withLock { $0.applied = sequence }
-                    logger.error("roster change set refused: it does not fit the roster", metadata: ["sequence": "\(sequence)", "id": "\(id)", "reason": "\(reason)"])
-                case .dropped(let id, let reason):
-                    logger.warning("incomplete roster change set dropped", metadata: ["id": "\(id)", "reason": "\(reason)"])
-                case .partial, .alreadyApplied:
-                    continue
                 }
+                var appliedCount = 0
+                for step in steps {
+                    switch step {
+                    case .applied(let applied, let set):
+                        onApplied(applied)
+                        appliedCount += 1
+                        stateBox.withLock {
+                            $0.applied = applied.sequence
+                            $0.digest = applied.digest.hex
+                            $0.changeSetsApplied += 1
+                            $0.streamLast = max($0.streamLast, applied.sequence)
+                        }
+                        if steps.count == 1 {
+                            logger.info("roster change set applied", metadata: [
+                                "sequence": "\(applied.sequence)", "changes": "\(set.changes.count)", "by": "\(set.origin.user)@\(set.origin.host)",
+                            ])
+                        }
+                    case .refused(let sequence, let id, let reason):
+                        stateBox.withLock { $0.applied = sequence }
+                        logger.error("roster change set refused: it does not fit the roster", metadata: ["sequence": "\(sequence)", "id": "\(id)", "reason": "\(reason)"])
+                    case .dropped(let id, let reason):
+                        logger.warning("incomplete roster change set dropped", metadata: ["id": "\(id)", "reason": "\(reason)"])
+                    case .partial, .alreadyApplied:
+                        continue
+                    }
+                }
+                if appliedCount > 1 {
+                    logger.info("roster change sets applied", metadata: ["count": "\(appliedCount)", "through": "\(state.applied)"])
+                }
+                if appliedCount > 0 { report(status, connection, names) }
             } catch let stuck as RosterFollower.Stuck {
                 stuckAt = stuck.sequence
                 stateBox.withLock { $0.stuck = stuck.description }
