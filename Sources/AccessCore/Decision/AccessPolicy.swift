@@ -7,11 +7,20 @@ public struct AccessPolicy: Sendable {
     public let rules: SiteRules
     public internal(set) var roster: RosterIndex
     let passCodes: VisitorPassCode?
+    /// Residents' short-lived codes, signed with the same community secret as the passes.
+    let residentCodes: ResidentQRCode?
 
     public init(rules: SiteRules, roster: RosterIndex, passCodes: VisitorPassCode? = nil) {
         self.rules = rules
         self.roster = roster
         self.passCodes = passCodes
+        self.residentCodes = passCodes?.residentCodes
+    }
+
+    /// Counts one entry on a visitor pass in the roster in memory, so that a replay of its code
+    /// is refused at once; the store counts it durably beside the event.
+    public mutating func spendVisitorUse(passID: String) {
+        roster.spendVisitorUse(passID: passID)
     }
 
     /// Decides one request. Throws only when the portal does not exist.
@@ -36,6 +45,22 @@ public struct AccessPolicy: Sendable {
             let plate = (try? CredentialValue.plate(text)) ?? text
             entry = roster.plates[plate]
             subjectOverride = "plate:" + plate
+        case .qr(let code) where ResidentQRCode.looksLikeResidentCode(code):
+            guard let verified = residentCodes?.verify(code), let p = roster.personSlot(verified.personID) else { return decision }
+            describe(person: p, portal: portal, &decision)
+            decision.subject = "person:" + verified.personID
+            // A code is a minute's credential: an old one, or one that claims to live longer
+            // than any the platform makes, opens nothing.
+            if context.at >= verified.expires {
+                deny(.expired, &decision)
+                return decision
+            }
+            if verified.expires - context.at > ResidentQRCode.lifetimeSeconds + ResidentQRCode.clockSkewSeconds {
+                deny(.unknownCredential, &decision)
+                return decision
+            }
+            decidePerson(p, context, subject: nil, &decision)
+            return decision
         case .qr(let code):
             guard let verified = passCodes?.verify(code), let p = roster.passByID[verified.passID] else {
                 return decision

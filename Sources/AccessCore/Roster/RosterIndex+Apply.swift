@@ -20,6 +20,12 @@ extension RosterIndex {
         return houseResidents[Int(houseResidentStart[i])..<Int(houseResidentStart[i + 1])]
     }
 
+    /// One more use of a visitor pass (a granted entry); unknown ids change nothing.
+    mutating func spendVisitorUse(passID: String) {
+        guard let p = passByID[passID] else { return }
+        passes[Int(p)].uses += 1
+    }
+
     func personSlot(_ id: String) -> Int32? {
         if !addedPeople.isEmpty, let slot = addedPeople[id] { return slot }
         guard let slot = Self.search(id, count: sortedPeople, at: { people[$0].id }) else { return nil }

@@ -225,7 +225,10 @@ public struct Site: Sendable {
                 ledger.recordPassage(subject: subject, portal: portal, at: request.at)
                 if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
             }
-            if decision.consumesVisitorUse, let pass = decision.visitorPassID { out.append(.record(.passUse(pass))) }
+            if decision.consumesVisitorUse, let pass = decision.visitorPassID {
+                policy.spendVisitorUse(passID: pass)  // a replay is refused from the next read on
+                out.append(.record(.passUse(pass)))
+            }
         }
         if decision.alarm {
             var alarm = event(.alarm, .blacklistedCredential, now, portal: portalID)
