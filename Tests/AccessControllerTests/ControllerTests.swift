@@ -39,7 +39,7 @@ final class Rig: @unchecked Sendable {
             socket = "\(dir.file("ctl.sock"))"
             [[portal]]
             id = "gate-in"
-            readers = ["reader-north-in"]
+            readers = ["reader-north-in", "qr-north-in"]
             [[portal]]
             id = "gate-out"
             direction = "out"

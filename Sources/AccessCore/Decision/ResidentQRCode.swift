@@ -20,6 +20,11 @@ public struct ResidentQRCode: Sendable {
     public struct Verified: Sendable, Equatable {
         public var personID: String
         public var expires: UnixSeconds
+
+        public init(personID: String, expires: UnixSeconds) {
+            self.personID = personID
+            self.expires = expires
+        }
     }
 
     private let secret: [UInt8]

@@ -1,0 +1,43 @@
+import AccessControlProtocol
+import AccessCore
+import AccessCtlKit
+import AccessTestSupport
+import Foundation
+import Testing
+
+/// accessctl's gate-feature commands: resident codes and the simulated QR reader.
+@Suite("accessctl at the gate")
+struct GateCLITests {
+    @Test func aResidentCodeOpensWhatTheirCardOpensForAMinuteOnly() throws {
+        let cli = CLI()
+        cli.seed()
+        let made = cli.run("person", "qr", "P1", "--json")
+        #expect(made.code == 0, "\(made.err)")
+        guard case .string(let code)? = made.json?["code"], case .string(let expires)? = made.json?["expires"] else {
+            Issue.record("no code in \(made.out)")
+            return
+        }
+        #expect(made.json?["person_id"] == .string("P1") && made.json?["valid_seconds"] == .int(60))
+        #expect(code.hasPrefix("CAR1.P1."))
+        let now = cli.run("check", "--portal", "gate-in", "--qr", code, "--json")
+        #expect(now.json?["granted"] == .bool(true) && now.json?["person_id"] == .string("P1"), "\(now.out)")
+        #expect(cli.run("check", "--portal", "b01-door", "--qr", code, "--json").json?["granted"] == .bool(true))
+        let later = cli.run("check", "--portal", "gate-in", "--qr", code, "--at", expires, "--json")
+        #expect(later.json?["reason"] == .string("expired"), "\(later.out)")
+
+        let text = cli.run("person", "qr", "P1")
+        #expect(text.code == 0 && text.out.contains("code:     CAR1.P1.") && text.out.contains("█"))
+        let missing = cli.run("person", "qr", "P404")
+        #expect(missing.code != 0 && missing.err.contains("P404"))
+    }
+
+    @Test func simQRSendsTheCodeToAccessdAndPrintsTheDecision() throws {
+        let site = try ControlCommandTests.Site { _ in
+            ControlReply.decision(ControlDecision(granted: false, reason: .usesExhausted, personID: nil, houseID: "B01-0301", portal: "gate-in")).json
+        }
+        let r = site.run("sim", "qr", "qr-north-in", "CA1.V1.1795420800.00ff")
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out == "DENIED: uses_exhausted\n")
+        #expect(site.accessd.received.withLock { $0 } == [.simQR(reader: "qr-north-in", code: "CA1.V1.1795420800.00ff")])
+    }
+}
