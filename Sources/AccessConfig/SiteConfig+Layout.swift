@@ -16,7 +16,8 @@ extension SiteConfig {
                     positionTimeoutSeconds: b.positionTimeoutSeconds, closeDelaySeconds: b.closeDelaySeconds, autoClose: b.autoClose))
             },
             zones: fenceZones,
-            linkage: linkage
+            linkage: linkage,
+            gate: gate
         )
     }
 }

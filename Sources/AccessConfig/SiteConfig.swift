@@ -177,6 +177,8 @@ public struct SiteConfig: Sendable {
     public var controlSocket: String?
     /// How much of the event log is kept (`[events]`).
     public var retention = EventRetention()
+    /// `[gate]`: card and PIN's timeout, repeat reads, wrong attempts and the lockout.
+    public var gate = GateSettings()
     /// The file it was read from.
     public var source: String
 

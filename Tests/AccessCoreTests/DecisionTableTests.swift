@@ -160,7 +160,8 @@ struct DecisionTableTests {
     }
 
     @Test func everyReasonIsReachable() {
-        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback])  // anti-passback: AntiPassbackTests
+        // anti-passback: AntiPassbackTests; the reader's own state (card and PIN, lockout): GateRulesTests
+        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked])
         #expect(reached == Set(Reason.allCases))
     }
 

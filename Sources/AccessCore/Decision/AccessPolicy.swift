@@ -103,7 +103,45 @@ public struct AccessPolicy: Sendable {
         case .none:
             decision.reason = .unknownCredential
         }
+        applyVerifyMode(context, &decision)
         return decision
+    }
+
+    /// Card and PIN's second step: the card (`card`, the request that was `pin_required`) decided
+    /// again now that `pin` was typed at its reader; `wrong_pin` unless the PIN is the card
+    /// holder's own and in force.
+    public func decideSecondStep(card: DecisionRequest, pin: String,
+                                 ledger: AntiPassbackLedger = AntiPassbackLedger()) throws(DecisionError) -> Decision {
+        var verified = card
+        verified.pinVerified = true
+        var decision = try decide(verified, ledger: ledger)
+        let entry = roster.pins[pin]
+        var holder: String?
+        if let entry, entry.status == .active, case .person(let p) = entry.owner { holder = roster.people[Int(p)].id }
+        if holder == nil || holder != decision.personID {
+            decision.granted = false
+            decision.reason = .wrongPin
+            decision.consumesVisitorUse = false
+        }
+        return decision
+    }
+
+    /// The verification mode in force at `portal` at `time`: its `verify`, while its
+    /// `verify_schedule` (if any) is on; nil when any credential decides alone.
+    public func verifyMode(at portal: Portal, time: UnixSeconds) -> VerifyMode? {
+        guard let mode = portal.verify else { return nil }
+        guard let name = portal.verifySchedule, let schedule = roster.schedule(named: name) else { return mode }
+        return schedule.allows(rules.zone.localTime(at: time)) ? mode : nil
+    }
+
+    /// A granted card or PIN under the portal's verification mode: refused when the mode does not
+    /// take it alone (`no_right`), or held back for the PIN (`pin_required`) under card and PIN.
+    func applyVerifyMode(_ context: Context, _ decision: inout Decision) {
+        let kind = context.request.credential.kind
+        guard decision.granted, kind == .card || kind == .pin,
+              let mode = verifyMode(at: context.portal, time: context.at) else { return }
+        if !mode.decidesAlone(kind) { return deny(.noRight, &decision) }
+        if mode == .cardAndPin, kind == .card, !context.request.pinVerified { deny(.pinRequired, &decision) }
     }
 
     struct Context {

@@ -13,6 +13,14 @@ public enum Reason: String, CaseIterable, Sendable, Codable {
     case usesExhausted = "uses_exhausted"
     case portalLocked = "portal_locked"
     case clockUnset = "clock_unset"
+    /// Card and PIN: the card was accepted and its holder's PIN is awaited (nothing opens yet).
+    case pinRequired = "pin_required"
+    /// Card and PIN: the PIN typed after the card is not the card holder's.
+    case wrongPin = "wrong_pin"
+    /// Card and PIN: no PIN came within the timeout after the card.
+    case pinTimeout = "pin_timeout"
+    /// Too many failed attempts at this reader: it refuses everything for a while.
+    case readerLocked = "reader_locked"
 }
 
 /// What a reader, keypad or camera presented.
@@ -43,8 +51,12 @@ public struct DecisionRequest: Hashable, Sendable {
     public var clockTrusted: Bool
     /// The portal's operator-set mode.
     public var portalMode: PortalMode
+    /// Card and PIN's second step: the card holder's own PIN was typed after this card.
+    public var pinVerified: Bool
 
-    public init(portal: String, credential: PresentedCredential, at: UnixSeconds, clockTrusted: Bool = true, portalMode: PortalMode = .normal) {
+    public init(portal: String, credential: PresentedCredential, at: UnixSeconds, clockTrusted: Bool = true, portalMode: PortalMode = .normal,
+                pinVerified: Bool = false) {
+        self.pinVerified = pinVerified
         self.portal = portal
         self.credential = credential
         self.at = at

@@ -14,6 +14,10 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case usesExhausted = "uses_exhausted"
     case portalLocked = "portal_locked"
     case clockUnset = "clock_unset"
+    case pinRequired = "pin_required"
+    case wrongPin = "wrong_pin"
+    case pinTimeout = "pin_timeout"
+    case readerLocked = "reader_locked"
 
     // Doors (type `door`, alarms `alarm`).
     case released, relocked, opened, closed
