@@ -208,7 +208,9 @@ struct ControllerTests {
         #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .unknownCredential)
         let staff = try AccessDatabase(path: rig.config.databasePath)
         try staff.addCredential(Credential(kind: .card, value: "777", owner: .person("P1")), operator: "ops")
-        rig.advance(0.25)  // the ticker looks for roster changes every 250 ms
+        // The ticker looks for roster changes every 250 ms; the card is shown again after the
+        // repeat-read window (3 s), so it is a new read.
+        rig.advance(3)
         try rig.board.swipe(reader: "reader-b01", card: 777)
         #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .granted, "a card added by accessctl opens the door")
     }
@@ -239,7 +241,9 @@ struct ControllerTests {
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
         try rig.board.swipe(reader: "reader-north-in", card: 424_242)
         try rig.board.swipe(reader: "reader-north-in", card: 424_243)
-        // Granted again while the lock is still released: no relay moves, so nothing is timed.
+        // Granted again while the lock is still released (after the repeat-read window): no relay
+        // moves, so nothing is timed.
+        rig.advance(3)
         #expect(rig.board.outputs["b01.lock"] == true)
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
         rig.controller.flush()
@@ -290,6 +294,7 @@ struct ControllerTests {
         #expect(access.reason == .clockUnset && access.granted == false, "no time-based decision on an unset clock")
         #expect(access.timeMicros == started.timeMicros + 3_610_000_000, "the last good time carries on, never 1970")
 
+        rig.clock.advance(by: .seconds(3))  // the card is shown again after the repeat-read window
         rig.clock.setWall(micros: 1_790_003_700_000_000)  // NTP is back
         rig.controller.tick()
         #expect(try rig.reasons().contains("clock_set"))

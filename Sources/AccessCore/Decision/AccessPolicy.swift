@@ -17,6 +17,14 @@ public struct AccessPolicy: Sendable {
         self.residentCodes = passCodes?.residentCodes
     }
 
+    /// This policy with the visitor uses spent under `older` kept, where the store it was loaded
+    /// from has not recorded them yet (uses only grow).
+    public func keepingSpentVisitorUses(from older: AccessPolicy) -> AccessPolicy {
+        var policy = self
+        policy.roster.keepSpentVisitorUses(from: older.roster)
+        return policy
+    }
+
     /// Counts one entry on a visitor pass in the roster in memory, so that a replay of its code
     /// is refused at once; the store counts it durably beside the event.
     public mutating func spendVisitorUse(passID: String) {

@@ -172,7 +172,7 @@ public struct Site: Sendable {
         case .tick:
             tick(now, &out)
         case .roster(let policy):
-            self.policy = policy
+            self.policy = policy.keepingSpentVisitorUses(from: self.policy)
         }
     }
 
