@@ -80,4 +80,28 @@ struct SerialQRReaderTests {
         #expect(reader.failure == .serial(operation: "open", device: "/nonexistent/ttyQR", errno: ENOENT))
         #expect(reader.failure?.description == "serial open on /nonexistent/ttyQR failed: No such file or directory (errno 2)")
     }
+
+    @Test(arguments: [
+        ("name = \"qr-1\"\nbaud = 9601", "maps/b.toml:9: qr_reader[0].baud: 9601 is not one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200"),
+        ("name = \"qr-1\"\ndevice = \"ttyUSB0\"", "maps/b.toml:9: qr_reader[0].device: \"ttyUSB0\" is not an absolute path (/dev/ttyUSB0)"),
+        ("name = \"r1\"", "maps/b.toml:8: qr_reader[0].name: reader \"r1\" is declared twice"),
+        ("name = \"qr-1\"\nmax_length = 8", "maps/b.toml:9: qr_reader[0].max_length: 8 is out of range 16…4096"),
+        ("name = \"qr-1\"\nparity = \"even\"", "maps/b.toml:9: qr_reader[0].parity: unknown key (known here: name, device, baud, max_length, doc)"),
+    ])
+    func aQRReaderInABoardMapIsCheckedWithItsLine(body: String, expected: String) {
+        let text = "[board]\nmodel = \"m\"\n[[reader]]\nname = \"r1\"\nd0 = \"a\"\nd1 = \"b\"\n[[qr_reader]]\n" + body + "\n"
+        do {
+            _ = try BoardMap.parse(text, file: "maps/b.toml")
+            Issue.record("accepted: \(body)")
+        } catch {
+            #expect("\(error)" == expected)
+        }
+    }
+
+    @Test func theSimulatedBoardHasAQRReaderAtTheNorthGate() throws {
+        let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let map = try BoardMap.load(path: "\(root)/Hardware/boards/sim.toml")
+        #expect(map.qrReaders == [BoardMap.QRReader(name: "qr-north-in")])
+        #expect(map.readerNames.contains("qr-north-in") && map.readerNames.contains("reader-north-in"))
+    }
 }
