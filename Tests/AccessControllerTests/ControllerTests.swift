@@ -26,7 +26,9 @@ final class Rig: @unchecked Sendable {
     /// `extra`: more TOML appended to the site file (lanes, fences, Modbus lines). `realTime`: the
     /// system clocks and the ticker thread, for devices that move in real time (the simulated
     /// barrier's travel, pollers).
-    init(heldOpenSeconds: Int = 1, extra: String = "", realTime: Bool = false, logger: Logger = Logger(label: "accessd.controller")) throws {
+    /// `b01Verify`: the building door's `verify` mode (its reader has a keypad).
+    init(heldOpenSeconds: Int = 1, extra: String = "", realTime: Bool = false, b01Verify: String? = nil,
+         logger: Logger = Logger(label: "accessd.controller")) throws {
         let path = dir.write("site.toml", """
             [controller]
             id = "rig-1"
@@ -52,6 +54,7 @@ final class Rig: @unchecked Sendable {
             from_area = "community"
             to_area = "b01"
             readers = ["reader-b01"]
+            \(b01Verify.map { "verify = \"\($0)\"" } ?? "")
             [[portal]]
             id = "lane-in"
             kind = "barrier"

@@ -70,6 +70,91 @@ struct GateFeatureTests {
     }
 }
 
+extension Rig {
+    /// Types `keys` on a reader's keypad of the simulated board (8-bit bursts through the decoder).
+    func type(_ keys: String, at reader: String = "reader-b01") throws {
+        try board.keys(reader: reader, ControlRequest.keys(keys))
+    }
+
+    func accessReasons() throws -> [EventReason] {
+        try events().filter { $0.type == .access }.compactMap(\.reason)
+    }
+}
+
+@Suite("Card and PIN, wrong attempts and repeat reads on the simulated board", .serialized)
+struct ReaderRulesControllerTests {
+    @Test func cardThenItsHoldersPinOnTheReadersKeypadOpensTheDoor() throws {
+        let rig = try Rig(b01Verify: "card_and_pin")
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .pinRequired)
+        #expect(rig.board.outputs["b01.lock"] == false, "nothing opens on the card alone")
+        try rig.type("246810#")
+        #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .granted)
+        #expect(rig.board.outputs["b01.lock"] == true)
+        rig.advance(10)
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        try rig.type("111111#")
+        #expect(rig.board.outputs["b01.lock"] == false)
+        rig.advance(10)
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        rig.advance(16)  // no PIN: the ticker ends the wait
+        #expect(try rig.accessReasons() == [.pinRequired, .granted, .pinRequired, .wrongPin, .pinRequired, .pinTimeout])
+        let access = try rig.events().filter { $0.type == .access }
+        #expect(access.allSatisfy { $0.credentialKind == .card && $0.credential == "6553701" }, "logged as the card; the PIN never")
+    }
+
+    @Test func fiveWrongPinsLockTheReaderRaiseAnAlarmAndTheLockoutEnds() throws {
+        let rig = try Rig()
+        for pin in ["1111#", "2222#", "3333#", "4444#", "5555#"] { try rig.type(pin) }
+        try rig.type("246810#")
+        #expect(rig.board.outputs["b01.lock"] == false, "a locked reader opens for nobody")
+        let alarm = try #require(try rig.events().first { $0.type == .alarm && $0.reason == .readerLocked })
+        #expect(alarm.portal == "b01-door")
+        try rig.board.swipe(reader: "reader-north-in", card: 6_553_701)
+        #expect(rig.controller.lastDecision(at: "reader-north-in")?.granted == true, "the other readers carry on")
+        rig.advance(181)
+        try rig.type("246810#")
+        #expect(rig.board.outputs["b01.lock"] == true)
+        #expect(try rig.accessReasons() == [.unknownCredential, .unknownCredential, .unknownCredential, .unknownCredential,
+                                            .unknownCredential, .readerLocked, .granted, .granted])
+    }
+
+    @Test func aBouncingCardIsOneDecisionAndOneEvent() throws {
+        let rig = try Rig()
+        for _ in 1...3 { try rig.board.swipe(reader: "reader-b01", card: 6_553_701) }
+        rig.advance(1)
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(try rig.accessReasons() == [.granted])
+        #expect(rig.controller.counters.decisions == 1)
+        rig.advance(3)
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(try rig.accessReasons() == [.granted, .granted])
+    }
+
+    @Test func accessdTakesACardThenItsPinOverTheControlSocket() throws {
+        let rig = try Rig(b01Verify: "card_and_pin")
+        rig.controller.stop()  // the process below takes over the same database
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--config", rig.config.source]
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let socket = rig.dir.file("ctl.sock")
+        #expect(rig.eventually(10) { (try? ControlClient.send(.object([("op", "status")]), to: socket)) != nil })
+        let card = try ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", 6_553_701)]), to: socket)
+        #expect(card["decision"]?["reason"] == .string("pin_required"))
+        let pin = try ControlClient.send(.object([("op", "sim.keys"), ("reader", "reader-b01"), ("keys", "246810#")]), to: socket)
+        #expect(pin["decision"]?["reason"] == .string("granted") && pin["decision"]?["person_id"] == .string("P1"))
+        let outputs = try ControlClient.send(.object([("op", "sim.outputs")]), to: socket)
+        #expect(outputs["outputs"]?["b01.lock"] == .int(1))
+        kill(process.processIdentifier, SIGTERM)
+        #expect(rig.eventually(10) { !process.isRunning })
+        #expect(try rig.accessReasons().prefix(2) == [.pinRequired, .granted])
+    }
+}
+
 @Suite("accessd with a serial QR reader", .serialized, .timeLimit(.minutes(3)))
 struct AccessdSerialQRTests {
     @Test func codesScannedOnTheSerialLineAreDecidedAndAReplugIsSurvived() async throws {
