@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "AccessAnalytics",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessRuntime",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessController", "AccessRuntime", "AccessFleet",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

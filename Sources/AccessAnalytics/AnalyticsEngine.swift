@@ -1,7 +1,10 @@
 import AccessController
+import AccessConfig
 import AccessCore
+import AccessFleet
 import AccessRuntime
 import AccessStore
+import Logging
 
 /// The engine, its database connection and the snapshot bookkeeping, on their own thread.
 actor AnalyticsEngine {
@@ -18,16 +21,34 @@ actor AnalyticsEngine {
     private var savedSerial: Int64 = -1
     /// The latest event time applied, µs: indicator events are never stamped before it.
     private(set) var lastEventMicros: Int64 = 0
+    /// With a fleet: every controller's events from the community's stream (the serial the
+    /// analytics keep is then the stream sequence), and each change raised once in the community.
+    private let feed: FleetEventFeed?
+    private let claims: IndicatorClaims?
+    private let source: String
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
-    init(path: String, thresholds: AnalyticsThresholds, zone: ZoneRules) throws {
+    init(path: String, thresholds: AnalyticsThresholds, zone: ZoneRules, fleet: (SiteConfig.Fleet, controllerID: String)? = nil,
+         logger: Logger) throws {
         thread = try ThreadExecutor(threadName: "analytics")
         db = try AccessDatabase(path: path, create: false)
         self.thresholds = thresholds
         self.zone = zone
         analytics = HouseAnalytics(thresholds: thresholds, zone: zone)
+        if let (config, id) = fleet {
+            feed = FleetEventFeed(fleet: config, name: "accessd \(id) analytics", logger: logger)
+            claims = IndicatorClaims(fleet: config, name: "accessd \(id) indicators")
+            source = "fleet:" + config.community
+        } else {
+            feed = nil
+            claims = nil
+            source = "local"
+        }
     }
+
+    /// Whether the serial counts the community's events stream rather than the local log.
+    nonisolated var isCommunityWide: Bool { source != "local" }
 
     deinit { thread.stop() }
 
@@ -37,9 +58,10 @@ actor AnalyticsEngine {
         generation = try db.rosterGeneration()
         dataVersion = try db.dataVersion()
         let roster = try db.analyticsRoster()
-        let state = try db.analyticsState()
+        let state = try db.analyticsState(source: source)
+        // Without a snapshot: the last 30 days of the log, or the whole stream (it keeps 30 days).
         let serial = try state.appliedSerial
-            ?? db.serialBefore(micros: nowMicros - Int64(AnalyticsThresholds.dayWindow) * 86_400_000_000)
+            ?? (feed != nil ? 0 : db.serialBefore(micros: nowMicros - Int64(AnalyticsThresholds.dayWindow) * 86_400_000_000))
         analytics = HouseAnalytics(thresholds: thresholds, zone: zone, roster: roster, appliedSerial: serial, rows: state.rows)
         // People or houses removed while the service was down are forgotten now.
         analytics.setRoster(roster)
@@ -50,7 +72,8 @@ actor AnalyticsEngine {
     }
 
     func applyPage(limit: Int) throws -> (count: Int, changes: [IndicatorChange]) {
-        let page = try db.events(EventQuery(after: analytics.appliedSerial, limit: limit))
+        let page = try feed?.page(after: analytics.appliedSerial, limit: limit)
+            ?? db.events(EventQuery(after: analytics.appliedSerial, limit: limit))
         for event in page {
             analytics.record(event)
             lastEventMicros = max(lastEventMicros, event.timeMicros)
@@ -88,9 +111,25 @@ actor AnalyticsEngine {
         for (key, value) in unsaved {
             if let value { merged.upserts.append((key, value)) } else { merged.deletions.append(key) }
         }
-        try db.saveAnalyticsState(merged)
+        try db.saveAnalyticsState(merged, source: source)
         unsaved.removeAll(keepingCapacity: true)
         savedSerial = snapshot.appliedSerial
+    }
+
+    /// The changes this controller is to raise: all of them alone; with a fleet, those it
+    /// claimed first (the others are raised by the controller that did). Throws while the claim
+    /// cannot be made; changes already claimed are then not claimed again.
+    func claim(_ changes: [IndicatorChange]) throws -> [IndicatorChange] {
+        guard let claims else { return changes }
+        return try changes.filter { change in
+            let i = change.indicator
+            let what: String
+            switch change {
+            case .fired: what = "fired"
+            case .cleared(_, let at): what = "cleared@\(at)"
+            }
+            return try claims.claim("\(what):\(i.key):\(i.sinceMicros)")
+        }
     }
 
     func summary(house: String, nowMicros: Int64) -> HouseSummary? { analytics.summary(house: house, now: nowMicros) }

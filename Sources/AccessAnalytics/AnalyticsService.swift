@@ -17,6 +17,13 @@ import Synchronization
 // `indicator_cleared`, with house_id, person_id and detail), so those events take their serials in
 // the one log and go upstream like every other.
 //
+// With `[fleet]` the analytics are the community's: the events come from the community's events
+// stream (every controller's, in stream order; the serial kept is the stream sequence), so a
+// resident who leaves by one gate and comes back by another is seen coming back, and the house
+// summaries count every gate. Every controller computes the same changes; the first to claim a
+// change in the bucket `access_COMMUNITY_indicators` logs it, so each fires once per community.
+// While the cluster cannot be reached the analytics wait (the gate does not).
+//
 // Persistence: a snapshot of what changed (table `analytics_state`) and the serial it was taken
 // at are written in one transaction every 30 s, after indicator changes and at stop. On start the
 // snapshot is loaded and only events after its serial are read. Without a snapshot (first start)
@@ -66,7 +73,8 @@ public final class AnalyticsService: Service, Sendable {
         self.now = now
         zone = controller.config.controller.timeZone
         engine = try AnalyticsEngine(path: controller.config.databasePath,
-                                     thresholds: thresholds ?? controller.config.analytics.thresholds, zone: zone)
+                                     thresholds: thresholds ?? controller.config.analytics.thresholds, zone: zone,
+                                     fleet: controller.config.fleet.map { ($0, controller.config.controller.id) }, logger: logger)
         durability = try DurabilityWaiter()
     }
 
@@ -125,7 +133,12 @@ public final class AnalyticsService: Service, Sendable {
                 if !changes.isEmpty {
                     let raised = changes
                     changes = []
-                    try await raise(raised)
+                    do {
+                        try await raise(raised)
+                    } catch {
+                        changes = raised + changes  // claimed ones are not raised twice
+                        throw error
+                    }
                     nextSnapshot = clock.now + tuning.snapshotInterval
                 } else if clock.now >= nextSnapshot {
                     nextSnapshot = clock.now + tuning.snapshotInterval
@@ -137,8 +150,14 @@ public final class AnalyticsService: Service, Sendable {
                 continue
             }
             let wake = min(nextEvaluate, nextSnapshot, clock.now + tuning.pollInterval)
-            let applied = await engine.appliedSerial
-            if wake > clock.now { await controller.feed.wait(after: applied, timeout: wake - clock.now) }
+            if engine.isCommunityWide {
+                // Other controllers' events arrive by the stream: look again soon.
+                let soon = min(wake, clock.now + .milliseconds(250))
+                if soon > clock.now { try? await Task.sleep(until: soon, clock: clock) }
+            } else {
+                let applied = await engine.appliedSerial
+                if wake > clock.now { await controller.feed.wait(after: applied, timeout: wake - clock.now) }
+            }
         }
     }
 
@@ -156,7 +175,8 @@ public final class AnalyticsService: Service, Sendable {
     /// writes the snapshot that records them.
     private func raise(_ changes: [IndicatorChange]) async throws {
         let t = max(now(), await engine.lastEventMicros)
-        controller.record(changes.map { $0.event(zone: zone, nowMicros: t) })
+        let mine = try await engine.claim(changes)
+        controller.record(mine.map { $0.event(zone: zone, nowMicros: t) })
         await durability.flush(controller)
         for change in changes {
             // Kinds and counts only: logs never name people or houses.

@@ -73,17 +73,23 @@ public struct ControlStatus: Sendable, Equatable {
         public var lag: Int
         /// Why the controller cannot apply the next change set, if it cannot.
         public var stuck: String?
-        public init(community: String, connected: Bool, applied: Int, lag: Int, stuck: String?) {
+        /// Events shipped to the community's events stream: every one up to `eventsAcked` is
+        /// stored there; `eventsBacklog` durable ones wait here.
+        public var eventsAcked: Int
+        public var eventsBacklog: Int
+        public init(community: String, connected: Bool, applied: Int, lag: Int, stuck: String?, eventsAcked: Int = 0, eventsBacklog: Int = 0) {
             self.community = community
             self.connected = connected
             self.applied = applied
             self.lag = lag
             self.stuck = stuck
+            self.eventsAcked = eventsAcked
+            self.eventsBacklog = eventsBacklog
         }
 
         public var json: JSON {
             .object([("community", .string(community)), ("connected", .bool(connected)), ("applied", .int(applied)),
-                     ("lag", .int(lag)), ("stuck", .string(stuck))])
+                     ("lag", .int(lag)), ("stuck", .string(stuck)), ("events_acked", .int(eventsAcked)), ("events_backlog", .int(eventsBacklog))])
         }
     }
 
@@ -177,7 +183,8 @@ public struct ControlStatus: Sendable, Equatable {
         if let fleet = json["fleet"], case .object = fleet {
             let g = Fields(fleet)
             self.fleet = Fleet(community: try g.string("community"), connected: try g.bool("connected"),
-                               applied: Int(try g.int("applied")), lag: Int(try g.int("lag")), stuck: fleet["stuck"]?.stringValue)
+                               applied: Int(try g.int("applied")), lag: Int(try g.int("lag")), stuck: fleet["stuck"]?.stringValue,
+                               eventsAcked: Int(fleet["events_acked"]?.intValue ?? 0), eventsBacklog: Int(fleet["events_backlog"]?.intValue ?? 0))
         }
     }
 }

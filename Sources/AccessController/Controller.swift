@@ -344,6 +344,29 @@ public final class Controller: @unchecked Sendable {
         }
     }
 
+    /// Uses of visitor passes spent at other gates of the fleet: `commit` writes them to the
+    /// database, then they are counted in memory, both under the roster lock so that a reload
+    /// neither misses nor doubles them.
+    public func recordFleetPassUses(_ passIDs: [String], commit: () throws -> Void) throws {
+        try rosterWatcher.withLock { _ in
+            try commit()
+            if !passIDs.isEmpty { site.withLock { $0.recordPassUses(passIDs) } }
+        }
+    }
+
+    /// The visitor-pass secret in the database changed (the fleet's community secret): check
+    /// codes with it from now on.
+    public func passSecretChanged() {
+        rosterWatcher.withLock { watcher in
+            do {
+                let secret = try AccessDatabase(path: config.databasePath, create: false).passSecret()
+                site.withLock { $0.usePassSecret(secret) }
+            } catch {
+                logger.error("visitor-pass secret not reloaded", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     private func tickLoop() {
         var nextRefresh: UInt64 = 0
         // The watchdog is fed from this loop, which takes the controller's lock: a controller

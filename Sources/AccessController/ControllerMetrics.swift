@@ -21,6 +21,7 @@ public final class ControllerMetrics: Sendable {
     private let fleetApplied: CoreMetrics.Gauge
     private let fleetLag: CoreMetrics.Gauge
     private let fleetStuck: CoreMetrics.Gauge
+    private let fleetEventsBacklog: CoreMetrics.Gauge
     private let rosterPeople: CoreMetrics.Gauge
     private let rosterCredentials: CoreMetrics.Gauge
     /// Counters by (type, reason), made on first use: the set is bounded by the reasons the code knows.
@@ -46,6 +47,7 @@ public final class ControllerMetrics: Sendable {
         fleetApplied = CoreMetrics.Gauge(label: "access_fleet_applied_sequence", factory: factory)
         fleetLag = CoreMetrics.Gauge(label: "access_fleet_lag", factory: factory)
         fleetStuck = CoreMetrics.Gauge(label: "access_fleet_stuck", factory: factory)
+        fleetEventsBacklog = CoreMetrics.Gauge(label: "access_fleet_events_backlog", factory: factory)
         rosterPeople = Gauge(label: "access_roster_people", factory: factory)
         rosterCredentials = Gauge(label: "access_roster_credentials", factory: factory)
     }
@@ -81,6 +83,7 @@ public final class ControllerMetrics: Sendable {
         fleetApplied.record(fleet.applied)
         fleetLag.record(fleet.lag)
         fleetStuck.record(fleet.stuck == nil ? 0 : 1)
+        fleetEventsBacklog.record(fleet.eventsBacklog)
     }
 
     /// A fleet change set applied to the roster in memory.

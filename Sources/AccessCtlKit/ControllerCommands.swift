@@ -80,7 +80,7 @@ struct StatusCommand: SiteCommand {
         }
         if let fleet = status.fleet {
             let link = fleet.connected ? "connected" : "PARTITIONED (deciding from the local roster)"
-            Say.line("fleet \(fleet.community): \(link), applied sequence \(fleet.applied), \(fleet.lag) behind\(fleet.stuck.map { ", STUCK: " + $0 } ?? "")")
+            Say.line("fleet \(fleet.community): \(link), applied sequence \(fleet.applied), \(fleet.lag) behind\(fleet.stuck.map { ", STUCK: " + $0 } ?? ""); events shipped through serial \(fleet.eventsAcked), \(fleet.eventsBacklog) waiting")
         }
     }
 }

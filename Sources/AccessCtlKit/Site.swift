@@ -78,7 +78,16 @@ final class Site {
         let connection = try NatsConnection(FleetClient.options(fleet, name: "accessctl " + operatorName))
         defer { connection.close() }
         let publisher = RosterPublisher(connection: connection, names: FleetNames(community: fleet.community), replica: db, applyLocally: isOffice)
-        if isOffice { try publisher.ensureStreams(replicas: fleet.replicas) }
+        let names = FleetNames(community: fleet.community)
+        if isOffice {
+            try publisher.ensureStreams(replicas: fleet.replicas)
+            // The office's replica signs visitor passes with the community's secret.
+            let secret = try FleetSecrets.ensureVisitorPassSecret(on: connection, names: names, replicas: fleet.replicas,
+                                                                 proposal: try db.passSecretHex())
+            if secret != (try db.passSecretHex()) { try db.setPassSecret(hex: secret) }
+        } else if let secret = try FleetSecrets.visitorPassSecret(on: connection, names: names), secret != (try db.passSecretHex()) {
+            try db.setPassSecret(hex: secret)
+        }
         let words = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
         let origin = ChangeSet.Origin(user: operatorName, host: Self.hostName(), command: words.joined(separator: " "))
         let (result, sequence) = try publisher.change(origin: origin) { try body($0) }

@@ -10,8 +10,16 @@ import Glibc
 
 /// accessd's member of the fleet: on a thread of its own, it follows the community's roster
 /// stream into the controller's database, hands every applied change set to the controller's
-/// in-memory roster, and tells the fleet what it has applied. The gate never waits on it: a
-/// partitioned controller goes on deciding from its replica and says so (`state`).
+/// in-memory roster, and tells the fleet what it has applied. It also takes the community's
+/// visitor-pass secret, and counts the visitor-pass uses spent at the other controllers' gates
+/// (their granted entries in the events stream). The gate never waits on it: a partitioned
+/// controller goes on deciding from its replica and says so (`state`).
+///
+/// Visitor-pass uses across the fleet: a use spent at one gate is counted at every other within
+/// about a second while they are connected. A gate cut off from the cluster still decides, on
+/// the uses it has seen, so a pass with `r` uses left may be used up to `r` times on each side
+/// of a partition: at most (k − 1) × r uses too many with k controllers cut off from each
+/// other. Once they are joined again every gate counts every use.
 public final class FleetClient: Sendable {
     /// What `accessctl status`, `/healthz` and the metrics say of the fleet.
     public struct State: Sendable, Equatable {
@@ -33,18 +41,36 @@ public final class FleetClient: Sendable {
     let databasePath: String
     let logger: Logger
     let onApplied: @Sendable (AccessDatabase.AppliedChangeSet) -> Void
+    let hooks: Hooks
     private let running = Atomic<Bool>(false)
     private let stateBox = Mutex(State())
     private let threadBox = Mutex<NamedThread?>(nil)
 
     public var state: State { stateBox.withLock { $0 } }
 
-    public init(fleet: SiteConfig.Fleet, controllerID: String, databasePath: String, logger: Logger,
+    /// What the controller does with what the fleet brings besides change sets.
+    public struct Hooks: Sendable {
+        /// Uses of visitor passes spent at other gates: run `commit` (it writes them and the
+        /// events cursor to the database) and count them in memory, atomically with respect to
+        /// a roster reload.
+        public var passUses: @Sendable (_ passIDs: [String], _ commit: () throws -> Void) throws -> Void
+        /// The community's visitor-pass secret was written to the database: use it.
+        public var passSecretChanged: @Sendable () -> Void
+
+        public init(passUses: @escaping @Sendable ([String], () throws -> Void) throws -> Void = { _, commit in try commit() },
+                    passSecretChanged: @escaping @Sendable () -> Void = {}) {
+            self.passUses = passUses
+            self.passSecretChanged = passSecretChanged
+        }
+    }
+
+    public init(fleet: SiteConfig.Fleet, controllerID: String, databasePath: String, logger: Logger, hooks: Hooks = Hooks(),
                 onApplied: @escaping @Sendable (AccessDatabase.AppliedChangeSet) -> Void) {
         self.fleet = fleet
         self.controllerID = controllerID
         self.databasePath = databasePath
         self.logger = logger
+        self.hooks = hooks
         self.onApplied = onApplied
     }
 
@@ -95,19 +121,36 @@ public final class FleetClient: Sendable {
         var status = try? KeyValueBucket.bind(names.statusBucket, on: connection)
         var nextReport = ContinuousClock.now
         var stuckAt: UInt64?
+        var uses: StreamReader?
+        var secretTaken = false
+        defer { uses?.close() }
         while running.load(ordering: .acquiring) {
             stateBox.withLock { $0.connected = connection.isConnected }
             if ContinuousClock.now >= nextReport {
                 nextReport = ContinuousClock.now + .seconds(2)
                 if status == nil { status = try? KeyValueBucket.bind(names.statusBucket, on: connection) }  // the office makes it
                 report(status, connection, names)
+                if !secretTaken { secretTaken = takeSecret(connection, names, db) }
+                if uses == nil, (try? connection.streamInfo(names.eventsStream)) != nil {
+                    uses = connection.read(stream: names.eventsStream, filter: names.accessEventsFilter,
+                                           fromSequence: (try db.fleetEventsSequence()) + 1)
+                }
+            }
+            if let reader = uses {
+                do {
+                    try countPassUses(reader, db)
+                } catch let error as FleetError {
+                    logger.warning("visitor-pass uses at other gates not read for now", metadata: ["error": "\(error)"])
+                    reader.close()
+                    uses = nil
+                }
             }
             if stuckAt != nil {
                 sleepWhileRunning(.seconds(1))  // an upgrade (restart) is what moves it on
                 continue
             }
             do {
-                guard let step = try follower.next(timeout: .milliseconds(500)) else { continue }
+                guard let step = try follower.next(timeout: .milliseconds(uses == nil ? 500 : 100)) else { continue }
                 switch step {
                 case .applied(let applied, let set):
                     onApplied(applied)
@@ -135,6 +178,46 @@ public final class FleetClient: Sendable {
                 logger.critical("roster stream stuck; deciding from the last good roster", metadata: ["problem": "\(stuck)"])
                 report(status, connection, names)
             }
+        }
+    }
+
+    /// Takes the community's visitor-pass secret into the database and the controller; true once
+    /// done (or when it is already the one in use).
+    private func takeSecret(_ connection: NatsConnection, _ names: FleetNames, _ db: AccessDatabase) -> Bool {
+        do {
+            guard let secret = try FleetSecrets.visitorPassSecret(on: connection, names: names) else { return false }
+            if try db.passSecretHex() != secret.lowercased() {
+                try db.setPassSecret(hex: secret)
+                hooks.passSecretChanged()
+                logger.notice("visitor passes are now checked with the community's secret")
+            }
+            return true
+        } catch {
+            logger.error("the community's visitor-pass secret cannot be taken; passes are checked with this controller's own",
+                         metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Counts the visitor-pass uses in the other controllers' access events that have arrived
+    /// (a granted entry on a pass: what `Decision.consumesVisitorUse` means), a batch at a time.
+    private func countPassUses(_ reader: StreamReader, _ db: AccessDatabase) throws {
+        var passIDs: [String] = []
+        var last: UInt64?
+        for _ in 0..<256 {
+            guard let message = try reader.next(timeout: .milliseconds(1)) else { break }
+            last = message.sequence
+            let tokens = message.subject.split(separator: ".")
+            guard tokens.count == 5, tokens[3] != controllerID,
+                  let event = JSON.parse(String(decoding: message.payload, as: UTF8.self)),
+                  event["granted"] == .bool(true), event["direction"]?.stringValue != "out",
+                  let pass = event["visitor_pass"]?.stringValue else { continue }
+            passIDs.append(pass)
+        }
+        guard let last else { return }
+        try hooks.passUses(passIDs) { try db.recordFleetPassUses(passIDs, through: last) }
+        if !passIDs.isEmpty {
+            logger.info("visitor-pass uses at other gates counted", metadata: ["uses": "\(passIDs.count)", "through": "\(last)"])
         }
     }
 

@@ -10,7 +10,16 @@ public struct FleetNames: Sendable, Equatable {
     public var rosterSubject: String { "access.\(community).roster" }
     /// Every controller's events.
     public var eventsStream: String { "EVENTS_" + community }
+    public var eventsSubjects: String { "access.\(community).events.>" }
     public func eventsSubject(controller: String, type: String) -> String { "access.\(community).events.\(controller).\(type)" }
     /// One key per controller: what it has applied and when it was last heard.
     public var statusBucket: String { "access_\(community)_controllers" }
+    /// The community's secrets (key `visitor_pass`: what signs visitor QR codes), written by the
+    /// office, read by the controllers.
+    public var secretsBucket: String { "access_\(community)_secrets" }
+    /// One key per indicator change raised in the community: the first controller to create it
+    /// logs the change (`IndicatorClaims`).
+    public var indicatorsBucket: String { "access_\(community)_indicators" }
+    /// The other controllers' access events, from which visitor-pass uses are counted.
+    public var accessEventsFilter: String { "access.\(community).events.*.access" }
 }

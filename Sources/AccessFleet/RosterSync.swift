@@ -143,7 +143,10 @@ public struct RosterPublisher {
         follower = RosterFollower(connection: connection, names: names, db: replica)
     }
 
-    /// Creates the community's roster stream when this user may (the office's may; a
+    /// How long the events stream keeps an event.
+    public static let eventsRetentionDays = 30
+
+    /// Creates the community's roster and events streams when this user may (the office's may; a
     /// controller's finds it made).
     public func ensureStreams(replicas: Int) throws {
         try Self.retryingTransient { try ensureStreamsOnce(replicas: replicas) }
@@ -160,7 +163,21 @@ public struct RosterPublisher {
             _ = try connection.streamInfo(names.rosterStream)
         }
         do {
+            // Every controller's events: kept 30 days for the platform's durable consumers; a
+            // repeated event id within 10 minutes is dropped (FleetEventPublisher).
+            _ = try connection.ensureStream(StreamSpec(
+                name: names.eventsStream, subjects: [names.eventsSubjects],
+                description: "CommunityAccess events of every controller of \(names.community)", replicas: replicas,
+                maxAge: .seconds(Self.eventsRetentionDays * 86_400), duplicateWindow: .seconds(600), denyDelete: true
+            ))
+        } catch FleetError.notPermitted {
+            _ = try connection.streamInfo(names.eventsStream)
+        }
+        do {
             _ = try KeyValueBucket.ensure(BucketSpec(name: names.statusBucket, replicas: replicas), on: connection)
+            // Indicator claims are kept as long as the events they stand for.
+            _ = try KeyValueBucket.ensure(BucketSpec(name: names.indicatorsBucket, replicas: replicas,
+                                                     ttl: .seconds(Self.eventsRetentionDays * 86_400)), on: connection)
         } catch FleetError.notPermitted {}
     }
 
@@ -213,7 +230,7 @@ public struct RosterPublisher {
 
     /// Runs `body` again while the cluster is between leaders (a node died: a new stream leader
     /// is elected within seconds), for up to `seconds`.
-    static func retryingTransient<T>(seconds: Int = 30, _ body: () throws -> T) throws -> T {
+    public static func retryingTransient<T>(seconds: Int = 30, _ body: () throws -> T) throws -> T {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var wait: Duration = .milliseconds(100)
         while true {

@@ -28,22 +28,35 @@ extension AccessDatabase {
         }
     }
 
-    /// The persisted snapshot: the serial it was taken at (nil when there is none yet) and its rows.
-    public func analyticsState() throws -> (appliedSerial: Int64?, rows: [(key: String, value: String)]) {
+    /// The row naming what the serial counts: `local` (this controller's log; also when the row
+    /// is absent) or `fleet:COMMUNITY` (the community's events stream).
+    static let analyticsSourceKey = "source"
+
+    /// The persisted snapshot: the serial it was taken at (nil when there is none yet) and its
+    /// rows; none when it was taken from another `source` (the analytics start again).
+    public func analyticsState(source: String = "local") throws -> (appliedSerial: Int64?, rows: [(key: String, value: String)]) {
         try connection.transaction(immediate: false) {
+            let stored = try connection.scalarText("SELECT value FROM analytics_state WHERE key = ?", [.text(Self.analyticsSourceKey)]) ?? "local"
+            guard stored == source else { return (nil, []) }
             let serial = try connection.scalarText("SELECT value FROM analytics_state WHERE key = ?", [.text(Self.analyticsSerialKey)])
                 .flatMap { Int64($0) }
             var rows: [(key: String, value: String)] = []
-            let s = try connection.statement("SELECT key, value FROM analytics_state WHERE key <> ?")
-            try s.bind([.text(Self.analyticsSerialKey)])
+            let s = try connection.statement("SELECT key, value FROM analytics_state WHERE key NOT IN (?1, ?2)")
+            try s.bind([.text(Self.analyticsSerialKey), .text(Self.analyticsSourceKey)])
             while try s.step() { rows.append((s.text(0), s.text(1))) }
             return (serial, rows)
         }
     }
 
-    /// Writes a snapshot's changed rows and its serial in one transaction.
-    public func saveAnalyticsState(_ snapshot: AnalyticsSnapshot) throws {
+    /// Writes a snapshot's changed rows and its serial in one transaction; a snapshot of
+    /// another `source` is dropped first.
+    public func saveAnalyticsState(_ snapshot: AnalyticsSnapshot, source: String = "local") throws {
         try connection.transaction {
+            let stored = try connection.scalarText("SELECT value FROM analytics_state WHERE key = ?", [.text(Self.analyticsSourceKey)]) ?? "local"
+            if stored != source {
+                try connection.run("DELETE FROM analytics_state")
+                try connection.run("INSERT INTO analytics_state (key, value) VALUES (?, ?)", [.text(Self.analyticsSourceKey), .text(source)])
+            }
             for key in snapshot.deletions {
                 try connection.run("DELETE FROM analytics_state WHERE key = ?", [.text(key)])
             }

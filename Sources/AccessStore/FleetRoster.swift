@@ -92,6 +92,43 @@ extension AccessDatabase {
         UInt64(try connection.scalarText("SELECT value FROM settings WHERE key = 'fleet_sequence'") ?? "0") ?? 0
     }
 
+    /// The community's events-stream sequence up to which other gates' visitor-pass uses are
+    /// counted here (0: none yet).
+    public func fleetEventsSequence() throws(StoreError) -> UInt64 {
+        UInt64(try connection.scalarText("SELECT value FROM settings WHERE key = 'fleet_events_sequence'") ?? "0") ?? 0
+    }
+
+    /// Counts one use per entry of `passIDs` (uses spent at other gates; a pass this roster does
+    /// not have is skipped) and moves the events cursor to `sequence`, in one transaction, so
+    /// a restart neither loses nor counts a use twice. The roster generation is not moved: the
+    /// caller counts the uses in memory too.
+    public func recordFleetPassUses(_ passIDs: [String], through sequence: UInt64) throws {
+        try connection.transaction(immediate: true) {
+            for id in passIDs {
+                try connection.run("UPDATE visitor_passes SET uses = uses + 1 WHERE id = ?", [.text(id)])
+            }
+            try connection.run("""
+                INSERT INTO settings (key, value) VALUES ('fleet_events_sequence', ?1)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                """, [.text(String(sequence))])
+        }
+    }
+
+    /// The secret that signs visitor passes, as hex (to hand to the fleet; never print it).
+    public func passSecretHex() throws(StoreError) -> String {
+        try connection.scalarText("SELECT value FROM settings WHERE key = 'pass_secret'") ?? ""
+    }
+
+    /// Replaces the secret that signs visitor passes with `hex` (the fleet's community secret:
+    /// at least 16 bytes). Codes signed with the old one stop opening gates.
+    public func setPassSecret(hex: String) throws {
+        guard hex.count >= 32, hex.count % 2 == 0, hex.allSatisfy(\.isHexDigit) else {
+            throw RosterError.invalid(field: "pass_secret", value: "(\(hex.count) characters)", problem: "must be at least 16 bytes of hex")
+        }
+        try connection.run("INSERT INTO settings (key, value) VALUES ('pass_secret', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                           [.text(hex.lowercased())])
+    }
+
     /// The roster digest kept up to date by `apply` (`RosterDigest.empty` before the first).
     public func fleetDigest() throws(StoreError) -> RosterDigest {
         RosterDigest(hex: try connection.scalarText("SELECT value FROM settings WHERE key = 'fleet_digest'") ?? "") ?? .empty

@@ -60,10 +60,11 @@ extension AccessDatabase {
         }
     }
 
-    /// Counts one use of a pass (a granted entry).
+    /// Counts one use of a pass (a granted entry). The roster generation is not moved: accessd
+    /// counted the use in memory when it decided, and a full reload per visitor would cost
+    /// seconds at a million credentials.
     public func recordPassUse(_ id: String) throws {
         try connection.run("UPDATE visitor_passes SET uses = uses + 1 WHERE id = ?", [.text(id)])
-        try bumpRosterGeneration()
     }
 
     static let passSelect = """

@@ -181,6 +181,20 @@ public final class NatsCluster: @unchecked Sendable {
         throw PeerError(description: "\(nodes[index].name) did not come back: \(log(node: index).suffix(2000))")
     }
 
+    /// Starts every stopped or killed node together (a whole-cluster restart: no node is healthy
+    /// alone, JetStream needs a quorum) and waits until each answers its health check.
+    public func restartAll(timeout: Duration = .seconds(60)) throws {
+        for index in nodes.indices where !isRunning(node: index) { try launch(index) }
+        let deadline = monotonicNanos() + UInt64(timeout.components.seconds) * 1_000_000_000
+        var waiting = Set(nodes.indices)
+        while !waiting.isEmpty, monotonicNanos() < deadline {
+            for index in waiting where httpGet(port: nodes[index].monitorPort, path: "/healthz") != nil { waiting.remove(index) }
+            sleepMilliseconds(50)
+        }
+        guard let stuck = waiting.first else { return }
+        throw PeerError(description: "\(nodes[stuck].name) did not come back: \(log(node: stuck).suffix(2000))")
+    }
+
     /// SIGSTOP: the process stays, its sockets stay open, it answers nothing (a hung server or a
     /// one-way partition).
     public func pause(node index: Int) {

@@ -69,19 +69,37 @@ do {
     try controller.attach(board: board)
     // The fleet: the community roster followed on a thread of its own, each change set applied
     // to the roster in memory as it lands; the gate never waits on the network.
+    // Its events are shipped to the community's events stream on another thread, woken as they
+    // become durable.
     var fleetClient: FleetClient?
+    var fleetEvents: FleetEventPublisher?
+    var fleetWake: Task<Void, Never>?
     if let fleet = config.fleet {
+        let hooks = FleetClient.Hooks(passUses: { try controller.recordFleetPassUses($0, commit: $1) },
+                                      passSecretChanged: { controller.passSecretChanged() })
         let client = FleetClient(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath,
-                                 logger: Logger(label: "accessd.fleet")) { controller.applyRoster($0) }
+                                 logger: Logger(label: "accessd.fleet"), hooks: hooks) { controller.applyRoster($0) }
+        let events = FleetEventPublisher(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath)
         controller.setFleetProbe {
             let s = client.state
-            return ControlStatus.Fleet(community: fleet.community, connected: s.connected, applied: Int(s.applied), lag: Int(s.lag), stuck: s.stuck)
+            let e = events.state
+            return ControlStatus.Fleet(community: fleet.community, connected: s.connected, applied: Int(s.applied), lag: Int(s.lag), stuck: s.stuck,
+                                       eventsAcked: Int(e.ackedSerial), eventsBacklog: Int(e.backlog))
         }
         try client.start()
+        try events.start()
+        fleetWake = Task {
+            var seen = controller.feed.lastSerial
+            while !Task.isCancelled {
+                await controller.feed.wait(after: seen, timeout: .seconds(1))
+                let last = controller.feed.lastSerial
+                if last > seen { seen = last; events.wake() }
+            }
+        }
         fleetClient = client
+        fleetEvents = events
         logger.info("fleet", metadata: ["community": "\(fleet.community)", "servers": "\(fleet.servers.joined(separator: ","))"])
     }
-    defer { fleetClient?.stop() }
     // Stopped in reverse order: the upstream API goes first, the controller (doors to safe state) last.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
         .init(service: ControllerService(controller: controller, logger: logger), serviceName: "controller"),
@@ -114,6 +132,10 @@ do {
         logger: logger
     ))
     try await group.run()
+    // The controller has stopped: its last events are durable; ship them (up to 1 s), then leave.
+    fleetWake?.cancel()
+    fleetEvents?.stop()
+    fleetClient?.stop()
     exit(0)
 } catch {
     logger.error("\(error)")

@@ -41,6 +41,9 @@ final class FleetRosterEndToEndTests {
     }
 
     /// Config/accessd-sim.toml for controller `id`, its files under the test's directory.
+    /// More TOML for every controller's config (a test's own thresholds).
+    var extraControllerConfig = ""
+
     func controllerConfig(_ id: String) throws -> String {
         var text = try #require(readTextFile(root + "/Config/accessd-sim.toml"))
         text = text.replacingOccurrences(of: "id = \"xfl-north-1\"", with: "id = \"\(id)\"")
@@ -48,7 +51,7 @@ final class FleetRosterEndToEndTests {
             .replacingOccurrences(of: "socket = \"var/sim/accessd.sock\"", with: "socket = \"\(dir.file(id + ".sock"))\"")
             .replacingOccurrences(of: "listen = \"127.0.0.1:8380\"", with: "listen = \"127.0.0.1:0\"")
             .replacingOccurrences(of: "map = \"Hardware/", with: "map = \"\(root)/Hardware/")
-        return dir.write(id + ".toml", text + fleetSection(user: id))
+        return dir.write(id + ".toml", text + extraControllerConfig + fleetSection(user: id))
     }
 
     func officeConfig(_ name: String) -> String {
@@ -281,5 +284,173 @@ final class FleetRosterEndToEndTests {
         #expect(eventually(10) { (try? southDB.fleetSequence()) == (try? northDB.fleetSequence()) })
         #expect(try southDB.fleetDigest() == northDB.fleetDigest())
         #expect(try southDB.computeRosterDigest() == southDB.fleetDigest())
+    }
+
+    /// Every controller's events reach the community's stream: each event once, under its id,
+    /// on its controller's and type's subject, in serial order; across a controller killed with
+    /// SIGKILL (its cursor behind what the stream holds: the repeats are dropped by id) and the
+    /// events stream's leader node killed while events are made.
+    @Test func everyControllersEventsReachTheStreamOnceInOrder() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-e"), 1)
+        let office = officeConfig("office-e")
+        let initialised = ctl(office, "fleet", "init", "--json")
+        #expect(initialised.code == 0, "\(initialised.err)")
+        #expect(initialised.json?["events_stream"] == "EVENTS_xfl")
+        try startAccessd("north")
+        try startAccessd("south")
+        for i in 0..<5 {
+            _ = swipe("north", card: UInt64(9_100_000 + i))
+            _ = swipe("south", card: UInt64(9_200_000 + i))
+        }
+        // North dies once its swipes are durable (what is not durable yet dies with it, by
+        // design: the gate does not wait for the disk), probably before its cursor is stored:
+        // the stream then holds events beyond it, which north sends again after the restart.
+        let northDB = try AccessDatabase(path: dir.file("north.db"), create: false)
+        #expect(eventually(5) { ((try? northDB.events(EventQuery(after: 0, limit: 1_000))) ?? []).filter { $0.type == .access }.count == 5 })
+        let north = try #require(daemons["north"])
+        kill(north.processIdentifier, SIGKILL)
+        north.waitUntilExit()
+        // The events stream's leader dies while south goes on making events.
+        let admin = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "admin", user: "office",
+                                                              passwordFile: cluster.passwordFile(for: "office")))
+        defer { admin.close() }
+        if let leader = try admin.streamInfo("EVENTS_xfl").leader, let node = cluster.index(of: leader) { cluster.kill(node: node) }
+        for i in 5..<10 { _ = swipe("south", card: UInt64(9_200_000 + i)) }
+        try startAccessd("north")
+        for i in 5..<10 { _ = swipe("north", card: UInt64(9_100_000 + i)) }
+
+        // Each controller's whole log is in the stream, once and in order.
+        for id in ["north", "south"] {
+            let db = try AccessDatabase(path: dir.file(id + ".db"), create: false)
+            var local: [AccessEvent] = []
+            var shipped: [JSON] = []
+            var problem = ""
+            // The log is read again each time: the last swipes' events become durable meanwhile.
+            let complete = eventually(20) {
+                local = (try? db.events(EventQuery(after: 0, limit: 10_000))) ?? []
+                let out = self.ctl(office, "fleet", "events", "--controller", id, "--json")
+                shipped = out.out.split(separator: "\n").compactMap { JSON.parse(String($0)) }
+                problem = out.err
+                return local.filter { $0.type == .access }.count == 10 && shipped.count >= local.count
+            }
+            #expect(complete, "\(id): \(shipped.count) of \(local.count) events in the stream; \(problem)")
+            let ids = shipped.compactMap { $0["event"]?["id"]?.stringValue }
+            #expect(ids == local.map { $0.id(controllerID: id) }, "\(id): every event once, in serial order")
+            for (line, event) in zip(shipped, local) {
+                #expect(line["subject"]?.stringValue == "access.xfl.events.\(id).\(event.type.rawValue)")
+                #expect(line["event"] == event.json(controllerID: id))
+            }
+        }
+        // accessd says how far it has shipped.
+        if case .status(let status)? = try? ControlClient.send(.status, to: dir.file("south.sock")) {
+            #expect(status.fleet?.eventsBacklog == 0 || status.fleet?.eventsAcked ?? 0 > 0)
+        } else {
+            Issue.record("south's status")
+        }
+    }
+
+    func plate(_ id: String, _ plate: String) -> JSON? {
+        try? ControlClient.send(.object([("op", "sim.plate"), ("lane", "lpr-lane-in"), ("plate", .string(plate))]), to: dir.file(id + ".sock"))
+    }
+
+    func passUses(_ id: String, _ pass: String) -> Int? {
+        (try? AccessDatabase(path: dir.file(id + ".db"), create: false).pass(pass)).flatMap { $0?.uses }
+    }
+
+    /// A visitor pass issued at the office: its QR code is signed with the community's secret,
+    /// which both gates take from the fleet (and never log); a use spent at one gate is counted
+    /// at the other; with the whole cluster down, each gate decides on the uses it has seen, so a
+    /// pass with one use left lets one car in at each (one too many: the stated bound), and once
+    /// the cluster is back both count every use.
+    @Test func aVisitorPassIsOneAcrossTheFleetAndAPartitionCostsAtMostTheUsesLeftPerSide() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-v2"), 1)
+        let office = officeConfig("office-v2")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        let issued = ctl(office, "visitor", "issue", "--house", "H1", "--name", "李娜", "--plate", "京A12345", "--uses", "2", "--hours", "4", "--json")
+        #expect(issued.code == 0, "\(issued.err)")
+        let pass = try #require(issued.json?["id"]?.stringValue)
+        let code = try #require(issued.json?["qr"]?.stringValue)
+        try startAccessd("north")
+        try startAccessd("south")
+
+        // The code opens at both gates: each took the community's secret.
+        for id in ["north", "south"] {
+            #expect(eventually(10) {
+                self.ctl(try! self.controllerConfig(id), "check", "--portal", "gate-north-in", "--qr", code, "--json").json?["granted"] == .bool(true)
+            }, "\(id) verifies the office's code")
+        }
+        let secret = try AccessDatabase(path: dir.file("north.db"), create: false).passSecretHex()
+        #expect(try AccessDatabase(path: dir.file("south.db"), create: false).passSecretHex() == secret)
+        for id in ["north", "south"] {
+            #expect(readTextFile(dir.file(id + ".log"))?.contains(secret) == false, "\(id) never logs the secret")
+        }
+
+        // A use at north is counted at south, and the second use at south at north.
+        #expect(eventually(5) { self.plate("north", "京A12345")?["decision"]?["granted"] == .bool(true) })
+        #expect(eventually(5) { self.passUses("south", pass) == 1 }, "south counts north's use")
+        #expect(plate("south", "京A12345")?["decision"]?["granted"] == .bool(true))
+        #expect(eventually(5) { self.passUses("north", pass) == 2 }, "north counts south's use")
+        #expect(plate("north", "京A12345")?["decision"]?["reason"] == "uses_exhausted")
+
+        // Partitioned (every node down): a pass with one use left opens once at each gate.
+        let second = ctl(office, "visitor", "issue", "--house", "H1", "--name", "王芳", "--plate", "京B67890", "--uses", "1", "--hours", "4", "--json")
+        let pass2 = try #require(second.json?["id"]?.stringValue)
+        #expect(eventually(5) { self.ctl(try! self.controllerConfig("south"), "check", "--portal", "lane-in", "--plate", "京B67890", "--json").json?["granted"] == .bool(true) })
+        for node in cluster.nodes.indices { cluster.kill(node: node) }
+        #expect(plate("north", "京B67890")?["decision"]?["granted"] == .bool(true))
+        #expect(plate("south", "京B67890")?["decision"]?["granted"] == .bool(true), "one use too many while partitioned")
+        #expect(plate("north", "京B67890")?["decision"]?["reason"] == "uses_exhausted", "never more than the uses left per side")
+        // The whole cluster restarted: each gate counts the other's use.
+        try cluster.restartAll()
+        for id in ["north", "south"] {
+            #expect(eventually(30) { self.passUses(id, pass2) == 2 }, "\(id) counts both uses after the partition: \(String(describing: self.passUses(id, pass2))); \(readTextFile(self.dir.file(id + ".log"))?.suffix(3000) ?? "")")
+            #expect(plate(id, "京B67890")?["decision"]?["reason"] == "uses_exhausted")
+        }
+    }
+
+    /// The analytics are the community's: a house whose residents' three cards are seen, two at
+    /// north and one at south, is crowded (more than 2 distinct credentials), which neither
+    /// controller could tell from its own gates; every controller computes it, and the indicator
+    /// is raised once in the community (one alarm in the events stream, by whichever claimed it).
+    @Test func analyticsCountEveryGateAndAnIndicatorFiresOncePerCommunity() throws {
+        extraControllerConfig = "\n[analytics]\ndistinct_credentials_max = 2\n"
+        setenv("XDG_STATE_HOME", dir.file("office-a2"), 1)
+        let office = officeConfig("office-a2")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        for (i, role) in ["owner", "family", "family"].enumerated() {
+            let r = ctl(office, "person", "add", "P\(i)", "--house", "H1", "--role", role, "--card", String(6_600_000 + i))
+            #expect(r.code == 0, "\(r.err)")
+        }
+        try startAccessd("north")
+        try startAccessd("south")
+        #expect(eventually(10) { self.granted("north", card: 6_600_000) })
+        #expect(granted("north", card: 6_600_001))
+        #expect(eventually(10) { self.granted("south", card: 6_600_002) })
+
+        func crowdedAlarms() -> [JSON] {
+            ctl(office, "fleet", "events", "--json").out.split(separator: "\n").compactMap { JSON.parse(String($0)) }
+                .filter { $0["event"]?["reason"] == "indicator_crowded_house" }
+        }
+        #expect(eventually(20) { crowdedAlarms().count == 1 }, "the indicator is raised in the community")
+        // Both controllers have computed it by now or soon; still only one alarm.
+        usleep(3_000_000)
+        let alarms = crowdedAlarms()
+        #expect(alarms.count == 1, "once per community: \(alarms)")
+        #expect(alarms.first?["event"]?["house_id"] == "H1")
+        // Neither controller's own gates saw three cards of H1.
+        for id in ["north", "south"] {
+            let local = try AccessDatabase(path: dir.file(id + ".db"), create: false).events(EventQuery(after: 0, limit: 1_000))
+            let cards = Set(local.filter { $0.type == .access && $0.granted == true && $0.houseID == "H1" }.compactMap(\.credential))
+            #expect(cards.count < 3, "\(id) alone saw \(cards.count) cards")
+        }
+        // Both computed it: stopped, each writes its analytics snapshot, which holds it.
+        for id in ["north", "south"] {
+            let process = try #require(daemons[id])
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            let state = try AccessDatabase(path: dir.file(id + ".db"), create: false).analyticsState(source: "fleet:xfl")
+            #expect(state.appliedSerial != nil, "\(id) keeps a community-wide snapshot")
+            #expect(state.rows.contains { $0.key.hasPrefix("i:crowded_house:H1") }, "\(id) has the indicator in force")
+        }
     }
 }

@@ -6,15 +6,14 @@ public struct AccessPolicy: Sendable {
 
     public let rules: SiteRules
     public internal(set) var roster: RosterIndex
-    let passCodes: VisitorPassCode?
+    internal(set) var passCodes: VisitorPassCode?
     /// Residents' short-lived codes, signed with the same community secret as the passes.
-    let residentCodes: ResidentQRCode?
+    var residentCodes: ResidentQRCode? { passCodes?.residentCodes }
 
     public init(rules: SiteRules, roster: RosterIndex, passCodes: VisitorPassCode? = nil) {
         self.rules = rules
         self.roster = roster
         self.passCodes = passCodes
-        self.residentCodes = passCodes?.residentCodes
     }
 
     /// This policy with the visitor uses spent under `older` kept, where the store it was loaded
@@ -25,11 +24,6 @@ public struct AccessPolicy: Sendable {
         return policy
     }
 
-    /// Counts one entry on a visitor pass in the roster in memory, so that a replay of its code
-    /// is refused at once; the store counts it durably beside the event.
-    public mutating func spendVisitorUse(passID: String) {
-        roster.spendVisitorUse(passID: passID)
-    }
 
     /// Decides one request. Throws only when the portal does not exist.
     public func decide(_ request: DecisionRequest, ledger: AntiPassbackLedger = AntiPassbackLedger()) throws(DecisionError) -> Decision {

@@ -92,6 +92,28 @@ public struct AccessEvent: Hashable, Sendable {
         return .object(pairs)
     }
 
+    /// Reads an event as `json(controllerID:)` wrote it (the fleet's events stream); nil when it
+    /// is not one. The id is not kept: `serial` is the controller's.
+    public init?(json: JSON) {
+        guard case .object(let pairs) = json, let serial = json["serial"]?.intValue,
+              let time = json["time"]?.stringValue.flatMap(ISO8601.parseTimestamp),
+              let type = json["type"]?.stringValue.flatMap(EventType.init(rawValue:)) else { return nil }
+        func text(_ key: String) -> String? { json[key]?.stringValue }
+        self.init(
+            serial: serial, timeMicros: time.micros, utcOffset: time.utcOffset, type: type, portal: text("portal"),
+            direction: text("direction").flatMap(PortalDirection.init(rawValue:)),
+            credentialKind: text("credential_kind").flatMap(CredentialKind.init(rawValue:)), credential: text("credential"),
+            personID: text("person_id"), houseID: text("house_id"), role: text("role").flatMap(Role.init(rawValue:)),
+            granted: { if case .bool(let b)? = json["granted"] { b } else { nil } }(),
+            reason: text("reason").flatMap(EventReason.init(rawValue:)),
+            detail: pairs.filter { !Self.mainKeys.contains($0.0) }
+        )
+    }
+
+    /// The keys `json(controllerID:)` writes before the detail.
+    static let mainKeys: Set<String> = ["id", "serial", "time", "type", "portal", "direction", "credential_kind", "credential",
+                                        "person_id", "house_id", "role", "granted", "reason"]
+
     public static func == (a: AccessEvent, b: AccessEvent) -> Bool {
         a.json(controllerID: "") == b.json(controllerID: "") && a.utcOffset == b.utcOffset
     }

@@ -20,12 +20,6 @@ extension RosterIndex {
         return houseResidents[Int(houseResidentStart[i])..<Int(houseResidentStart[i + 1])]
     }
 
-    /// One more use of a visitor pass (a granted entry); unknown ids change nothing.
-    mutating func spendVisitorUse(passID: String) {
-        guard let p = passByID[passID] else { return }
-        passes[Int(p)].uses += 1
-    }
-
     /// Takes over the uses spent on `older`'s passes where they exceed this index's: a roster
     /// reloaded from the store may have been read before the store recorded the latest entries.
     mutating func keepSpentVisitorUses(from older: RosterIndex) {
@@ -285,5 +279,23 @@ extension AccessPolicy {
     /// Applies a change set's delta to the roster in place; false when it needs a full rebuild.
     public mutating func apply(_ delta: [RosterChange]) -> Bool {
         roster.apply(delta, rules: rules)
+    }
+
+    /// Counts a use of pass `id` spent elsewhere (another gate of the fleet); false when this
+    /// roster has no such pass.
+    public mutating func recordPassUse(_ id: String) -> Bool {
+        guard let slot = roster.passByID[id] else { return false }
+        roster.passes[Int(slot)].uses &+= 1
+        return true
+    }
+
+    /// Signs and checks visitor QR codes with `secret` from now on (the fleet's community secret).
+    public mutating func usePassSecret(_ secret: [UInt8]) {
+        passCodes = VisitorPassCode(secret: secret)
+    }
+
+    /// The uses counted against pass `id` here, nil when there is no such pass.
+    public func passUses(_ id: String) -> Int? {
+        roster.passByID[id].map { Int(roster.passes[Int($0)].uses) }
     }
 }

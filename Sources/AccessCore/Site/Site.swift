@@ -182,6 +182,16 @@ public struct Site: Sendable {
         policy.apply(delta)
     }
 
+    /// Counts uses of visitor passes spent at other gates of the fleet (already in the database).
+    public mutating func recordPassUses(_ ids: [String]) {
+        for id in ids { _ = policy.recordPassUse(id) }
+    }
+
+    /// Checks visitor QR codes with the community's secret from now on.
+    public mutating func usePassSecret(_ secret: [UInt8]) {
+        policy.usePassSecret(secret)
+    }
+
     // MARK: Start
 
     private mutating func start(modes: [String: PortalMode], _ now: SiteTime, _ out: inout EffectList) {
@@ -281,7 +291,9 @@ public struct Site: Sendable {
                 if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
             }
             if decision.consumesVisitorUse, let pass = decision.visitorPassID {
-                policy.spendVisitorUse(passID: pass)  // a replay is refused from the next read on
+                // Counted here at once, so the next read of the same pass sees it; the store
+                // worker makes it durable.
+                _ = policy.recordPassUse(pass)
                 out.append(.record(.passUse(pass)))
             }
         }

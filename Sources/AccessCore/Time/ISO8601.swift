@@ -55,6 +55,36 @@ public enum ISO8601 {
         return local - offset
     }
 
+    /// An RFC 3339 timestamp with its offset as the event log writes it
+    /// (`2026-11-22T08:00:00.123456+08:00`, or `Z`): µs since 1970 and the offset in seconds;
+    /// nil when the text has no explicit offset or is not one.
+    public static func parseTimestamp(_ text: String) -> (micros: Int64, utcOffset: Int)? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20 else { return nil }
+        let offset: Int
+        if bytes.last == UInt8(ascii: "Z") {
+            offset = 0
+        } else {
+            let o = bytes.count - 6
+            guard bytes[o] == UInt8(ascii: "+") || bytes[o] == UInt8(ascii: "-"), bytes[o + 3] == UInt8(ascii: ":"),
+                  let hours = CivilDate.digits(bytes[(o + 1)..<(o + 3)]), let minutes = CivilDate.digits(bytes[(o + 4)..<(o + 6)])
+            else { return nil }
+            offset = (hours * 3600 + minutes * 60) * (bytes[o] == UInt8(ascii: "-") ? -1 : 1)
+        }
+        guard let seconds = parse(text, zone: .fixed(offsetSeconds: 0), dateOnly: .startOfDay) else { return nil }
+        var fraction: Int64 = 0
+        if bytes.count > 19, bytes[19] == UInt8(ascii: ".") {
+            var scale: Int64 = 100_000
+            var i = 20
+            while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+                fraction += Int64(bytes[i] - UInt8(ascii: "0")) * scale
+                scale /= 10
+                i += 1
+            }
+        }
+        return (seconds * 1_000_000 + fraction, offset)
+    }
+
     /// RFC 3339 with the zone's offset, e.g. `2026-11-22T08:00:00+08:00`.
     public static func format(_ instant: UnixSeconds, zone: ZoneRules) -> String {
         format(local: zone.localTime(at: instant), fractionMicros: nil)
