@@ -119,6 +119,18 @@ struct ReaderRulesControllerTests {
                                             .unknownCredential, .readerLocked, .granted, .granted])
     }
 
+    @Test func aDuressPinOnTheKeypadOpensAndTheSilentAlarmIsDurable() throws {
+        let rig = try Rig()
+        try rig.db.addCredential(Credential(kind: .pin, value: "975310", owner: .person("P1"), duress: true), operator: "t")
+        rig.advance(0.25)  // the roster reload
+        try rig.type("975310#")
+        #expect(rig.board.outputs["b01.lock"] == true)
+        #expect(rig.board.outputs["siren"] == false && rig.board.outputs["strobe"] == false, "silent")
+        let alarm = try #require(try rig.events().first { $0.reason == .duress })
+        #expect(alarm.type == .alarm && alarm.personID == "P1" && alarm.portal == "b01-door")
+        #expect(try rig.accessReasons() == [.granted])
+    }
+
     @Test func aBouncingCardIsOneDecisionAndOneEvent() throws {
         let rig = try Rig()
         for _ in 1...3 { try rig.board.swipe(reader: "reader-b01", card: 6_553_701) }

@@ -27,6 +27,7 @@ struct GateRig {
             b.addCredential(Credential(kind: .card, value: card, owner: .person(id)))
             b.addCredential(Credential(kind: .pin, value: pin, owner: .person(id)))
         }
+        b.addCredential(Credential(kind: .pin, value: "9753", owner: .person("P1"), duress: true))
         b.addVisitorPass(VisitorPass(id: "V1", houseID: "H1", visitorName: "王芳", validFrom: Self.morning / 1_000_000 - 3600,
                                      validUntil: Self.morning / 1_000_000 + 3600, maxUses: 3))
         let layout = SiteLayout(rules: rules, doors: [
@@ -212,5 +213,28 @@ struct GateRulesTests {
         }
         #expect(effects.gateReasons == [.granted])
         #expect(effects.filter { $0 == .record(.passUse("V1")) }.count == 1)
+    }
+
+    @Test func aDuressPinOpensAsUsualAndRaisesASilentAlarm() {
+        var rig = GateRig(verify: .pin)
+        let effects = rig.type("9753#", at: "r-pin")
+        #expect(effects.locks == [.lock(door: 1, released: true)], "it opens as the person's PIN does")
+        #expect(effects.gateReasons == [.granted, .duress])
+        let alarm = effects.events.last
+        #expect(alarm?.type == .alarm && alarm?.personID == "P1" && alarm?.houseID == "H1" && alarm?.portal == "pin-door")
+        #expect(effects.outputs.isEmpty, "silent: no siren, no light")
+        #expect(effects.events.first?.detail.contains { $0.0 == "duress" } != true, "the access event looks like any other")
+        #expect(rig.type("2468#", at: "r-pin").gateReasons == [.granted], "the person's own PIN raises nothing")
+    }
+
+    @Test func aDuressPinAfterTheCardAtACardAndPinGateOpensWithTheAlarm() {
+        var rig = GateRig()
+        _ = rig.swipe(1001)
+        let effects = rig.type("9753#")
+        #expect(effects.gateReasons == [.granted, .duress])
+        #expect(effects.locks == [.lock(door: 0, released: true)])
+        _ = rig.wait(10)
+        _ = rig.swipe(1002)
+        #expect(rig.type("9753#").gateReasons == [.wrongPin], "another person's duress PIN is just a wrong PIN")
     }
 }

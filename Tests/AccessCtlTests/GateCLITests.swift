@@ -40,4 +40,17 @@ struct GateCLITests {
         #expect(r.out == "DENIED: uses_exhausted\n")
         #expect(site.accessd.received.withLock { $0 } == [.simQR(reader: "qr-north-in", code: "CA1.V1.1795420800.00ff")])
     }
+
+    @Test func aDuressPinIsAddedLikeAnyPinAndDecidesAsThePersonsPin() throws {
+        let cli = CLI()
+        cli.seed()
+        let added = cli.run("pin", "add", "975310", "--person", "P1", "--duress", "--json")
+        #expect(added.code == 0, "\(added.err)")
+        #expect(added.json?["duress"] == .bool(true) && added.json?["value"] == .string("****"))
+        #expect(cli.run("pin", "add", "246810", "--person", "P1", "--json").json?["duress"] == .bool(false))
+        let check = cli.run("check", "--portal", "gate-in", "--pin", "975310", "--json")
+        #expect(check.json?["granted"] == .bool(true) && check.json?["person_id"] == .string("P1"), "\(check.out)")
+        let card = cli.run("card", "add", "1234", "--person", "P1", "--duress")
+        #expect(card.code != 0 && card.err.contains("--duress is for PINs only"))
+    }
 }

@@ -71,6 +71,7 @@ public struct AccessPolicy: Sendable {
             return decision
         }
         guard let entry else { return decision }
+        decision.duress = entry.duress
 
         switch entry.owner {
         case .person(let p):
@@ -120,6 +121,7 @@ public struct AccessPolicy: Sendable {
         let entry = roster.pins[pin]
         var holder: String?
         if let entry, entry.status == .active, case .person(let p) = entry.owner { holder = roster.people[Int(p)].id }
+        decision.duress = entry?.duress == true && holder != nil && holder == decision.personID
         if holder == nil || holder != decision.personID {
             decision.granted = false
             decision.reason = .wrongPin

@@ -78,6 +78,8 @@ public struct Decision: Hashable, Sendable {
     public var visitorPassID: String?
     /// Raise an alarm (blacklisted credential or person).
     public var alarm: Bool
+    /// A duress PIN was typed: raise the silent `duress` alarm, whatever the decision.
+    public var duress = false
     /// Granted under soft anti-passback although the subject's last passage does not match.
     public var antiPassbackViolation: Bool
     /// A granted entry on a visitor pass uses up one of its uses.

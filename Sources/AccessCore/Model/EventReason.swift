@@ -61,6 +61,8 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case oneKeyCall = "one_key_call"
     case tamper
     case blacklistedCredential = "blacklisted_credential"
+    /// A duress PIN was typed: the person is forced to open; silent at the gate.
+    case duress
     case garbledFrame = "garbled_frame"
     case gpioOverrun = "gpio_overrun"
     case unboundReader = "unbound_reader"

@@ -217,7 +217,7 @@ extension RosterIndex {
         case .none:
             owner = .none
         }
-        let entry = CredentialEntry(owner: owner, status: credential.status)
+        let entry = CredentialEntry(owner: owner, status: credential.status, duress: credential.duress)
         switch credential.kind {
         case .card: if let number = UInt64(credential.value) { cards[number] = entry }
         case .pin: pins[credential.value] = entry

@@ -303,6 +303,13 @@ public struct Site: Sendable {
             alarm.houseID = decision.houseID
             out.append(.log(alarm))
         }
+        if decision.duress {
+            // Silent: no siren, no light, nothing at the gate; the alarm goes upstream at once.
+            var alarm = event(.alarm, .duress, now, portal: portal.id, detail: [("reader", .string(reader)), ("silent", true)])
+            alarm.personID = decision.personID
+            alarm.houseID = decision.houseID
+            out.append(.log(alarm))
+        }
     }
 
     /// Card and PIN: no PIN came in time after the card. Logged as the card's refusal.
