@@ -16,7 +16,8 @@ struct ConfigParser {
     func parse() throws(ConfigError) -> SiteConfig {
         let root = r.root
         try r.allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
-                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics", "fleet", "gate"])
+                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics", "fleet", "gate",
+                                 "interlock"])
 
         let controller = try r.requiredTable(root, "controller")
         try r.allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -283,6 +284,15 @@ struct ConfigParser {
                 heldOpenSeconds: try r.int(item, "\(k).held_open_seconds", default: 30, range: 0...86_400),
                 escapeRoute: try r.bool(item, "\(k).escape_route", default: true)
             ))
+        }
+        let doorIDs = Set(config.doors.map(\.id))
+        for (i, item) in try r.tables(root, "interlock").enumerated() {
+            let k = "interlock[\(i)]"
+            try r.allowOnly(item, k, ["doors"])
+            let doors = try r.strings(item, "\(k).doors")
+            if Set(doors).count < 2 || Set(doors).count != doors.count { throw error("\(k).doors", "name two or more different doors") }
+            for door in doors where !doorIDs.contains(door) { throw error("\(k).doors", "no door \"\(door)\"") }
+            config.interlocks.append(doors)
         }
         if let l = try r.table(root, "linkage", required: false) {
             try r.allowOnly(l, "linkage", ["fire", "call", "tamper"])

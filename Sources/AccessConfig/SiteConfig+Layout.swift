@@ -17,7 +17,8 @@ extension SiteConfig {
             },
             zones: fenceZones,
             linkage: linkage,
-            gate: gate
+            gate: gate,
+            interlocks: interlocks
         )
     }
 }

@@ -169,6 +169,8 @@ public struct SiteConfig: Sendable {
     public var board: Board?
     public var doors: [Door] = []
     public var linkage = Linkage(fire: [], call: [], tamper: [])
+    /// `[[interlock]] doors`: groups of doors of which at most one may be released or open.
+    public var interlocks: [[String]] = []
     public var modbusLines: [ModbusLine] = []
     public var modbusDevices: [ModbusDevice] = []
     public var barriers: [Barrier] = []

@@ -101,6 +101,7 @@ struct CheckCommand: SiteCommand {
         case .wrongPin: return "card and PIN: the PIN typed after the card is not its holder's"
         case .pinTimeout: return "card and PIN: no PIN came in time after the card"
         case .readerLocked: return "too many failed attempts at this reader: it refuses everything until its lockout ends"
+        case .interlock: return "another door of this door's interlock group is released or open (the gate decides it; check cannot see doors)"
         }
     }
 }

@@ -131,6 +131,19 @@ struct ReaderRulesControllerTests {
         #expect(try rig.accessReasons() == [.granted])
     }
 
+    @Test func interlockedDoorsOpenOneAtATime() throws {
+        let rig = try Rig(extra: "[[interlock]]\ndoors = [\"gate\", \"b01\"]\n")
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(rig.board.outputs["b01.lock"] == true)
+        try rig.board.swipe(reader: "reader-north-in", card: 6_553_701)
+        #expect(rig.controller.lastDecision(at: "reader-north-in")?.reason == .interlock)
+        #expect(rig.board.outputs["gate-north.lock"] == true, "the fail-safe gate lock stays energised: locked")
+        rig.advance(6)  // b01 relocks
+        try rig.board.swipe(reader: "reader-north-in", card: 6_553_701)
+        #expect(rig.controller.lastDecision(at: "reader-north-in")?.reason == .granted)
+        #expect(try rig.accessReasons() == [.granted, .interlock, .granted])
+    }
+
     @Test func aBouncingCardIsOneDecisionAndOneEvent() throws {
         let rig = try Rig()
         for _ in 1...3 { try rig.board.swipe(reader: "reader-b01", card: 6_553_701) }

@@ -160,8 +160,9 @@ struct DecisionTableTests {
     }
 
     @Test func everyReasonIsReachable() {
-        // anti-passback: AntiPassbackTests; the reader's own state (card and PIN, lockout): GateRulesTests
-        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked])
+        // anti-passback: AntiPassbackTests; the reader's and doors' state (card and PIN, lockout,
+        // interlock): GateRulesTests
+        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked, .interlock])
         #expect(reached == Set(Reason.allCases))
     }
 

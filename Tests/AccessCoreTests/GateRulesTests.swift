@@ -12,7 +12,8 @@ struct GateRig {
     var site: Site
     var now: SiteTime
 
-    init(wall: Int64 = morning, verify: VerifyMode = .cardAndPin, verifySchedule: String? = nil, gate: GateSettings = GateSettings()) {
+    init(wall: Int64 = morning, verify: VerifyMode = .cardAndPin, verifySchedule: String? = nil, gate: GateSettings = GateSettings(),
+         interlocks: [[String]] = []) {
         let portals = [
             Portal(id: "gate-in", readers: ["r-gate"], verify: verify, verifySchedule: verifySchedule),
             Portal(id: "pin-door", fromArea: "community", toArea: "club", readers: ["r-pin"], verify: .pin),
@@ -33,8 +34,9 @@ struct GateRig {
         let layout = SiteLayout(rules: rules, doors: [
             SiteLayout.Door(id: "gate", portals: ["gate-in"], config: DoorConfig(unlockSeconds: 5)),
             SiteLayout.Door(id: "pin", portals: ["pin-door"], config: DoorConfig(unlockSeconds: 5)),
-            SiteLayout.Door(id: "plain", portals: ["plain-door"], config: DoorConfig(unlockSeconds: 5)),
-        ], gate: gate)
+            SiteLayout.Door(id: "plain", portals: ["plain-door"], config: DoorConfig(unlockSeconds: 5), contact: "plain.contact",
+                            exitButton: "plain.exit"),
+        ], gate: gate, interlocks: interlocks)
         now = SiteTime(mono: 1_000_000_000, wall: wall)
         site = Site(layout: layout, policy: AccessPolicy(rules: rules, roster: b.finish(), passCodes: VisitorPassCode(secret: Self.secret)),
                     clock: EventClock(lastLoggedMicros: 0, wall: wall, mono: now.mono))
@@ -236,5 +238,27 @@ struct GateRulesTests {
         _ = rig.wait(10)
         _ = rig.swipe(1002)
         #expect(rig.type("9753#").gateReasons == [.wrongPin], "another person's duress PIN is just a wrong PIN")
+    }
+
+    @Test func ofInterlockedDoorsOnlyOneIsReleasedOrOpenAtATime() {
+        var rig = GateRig(verify: .card, interlocks: [["gate", "plain"]])
+        #expect(rig.swipe(1001, at: "r-plain").locks == [.lock(door: 2, released: true)])
+        let held = rig.swipe(1002)
+        #expect(held.gateReasons == [.interlock] && held.locks.isEmpty, "the other door is released")
+        _ = rig.wait(6)  // the plain door relocks unopened
+        #expect(rig.swipe(1002).gateReasons == [.granted])
+        _ = rig.wait(6)
+        // The plain door is opened (from inside, say): the gate waits until it is closed again.
+        _ = rig.site.step(.input(line: "plain.contact", active: true), at: rig.now)
+        _ = rig.wait(4)
+        #expect(rig.swipe(1001).gateReasons == [.interlock])
+        _ = rig.site.step(.input(line: "plain.contact", active: false), at: rig.now)
+        _ = rig.wait(4)
+        #expect(rig.swipe(1001).gateReasons == [.granted])
+        // While the gate is released, the plain door's exit button is held back too.
+        let exit = rig.site.step(.input(line: "plain.exit", active: true), at: rig.now)
+        #expect(exit.locks.isEmpty && exit.reasons == [.interlock])
+        // Doors outside the group are not held.
+        #expect(rig.type("2468#", at: "r-pin").gateReasons == [.granted])
     }
 }

@@ -21,6 +21,8 @@ public enum Reason: String, CaseIterable, Sendable, Codable {
     case pinTimeout = "pin_timeout"
     /// Too many failed attempts at this reader: it refuses everything for a while.
     case readerLocked = "reader_locked"
+    /// A man-trap: another door of the portal's interlock group is released or open.
+    case interlock
 }
 
 /// What a reader, keypad or camera presented.

@@ -18,6 +18,7 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case wrongPin = "wrong_pin"
     case pinTimeout = "pin_timeout"
     case readerLocked = "reader_locked"
+    case interlock
 
     // Doors (type `door`, alarms `alarm`).
     case released, relocked, opened, closed

@@ -60,6 +60,8 @@ public struct Site: Sendable {
     private var warnedSchedules: Set<String> = []
     private let readerPortal: [String: String]
     private let portalDoor: [String: Int]
+    /// For each door, the other doors of its interlock groups.
+    private let interlockedWith: [Int: [Int]]
     private let portalLane: [String: Int]
     private let portalZone: [String: Int]
 
@@ -81,6 +83,13 @@ public struct Site: Sendable {
         var byPortal: [String: Int] = [:]
         for (i, door) in layout.doors.enumerated() { for portal in door.portals { byPortal[portal] = i } }
         portalDoor = byPortal
+        var interlocked: [Int: [Int]] = [:]
+        let doorIndex = Dictionary(layout.doors.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for group in layout.interlocks {
+            let members = group.compactMap { doorIndex[$0] }
+            for door in members { interlocked[door, default: []] += members.filter { $0 != door } }
+        }
+        interlockedWith = interlocked
         portalLane = Dictionary(layout.lanes.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
         portalZone = Dictionary(layout.zones.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
     }
@@ -230,7 +239,7 @@ public struct Site: Sendable {
                                       clockTrusted: clock.trusted, portalMode: mode)
         var guardState = readerGuards[reader] ?? ReaderGuard(settings: layout.gate)
         defer { readerGuards[reader] = guardState }
-        let decision: Decision
+        var decision: Decision
         var awaitingCard: PresentedCredential?
         switch guardState.admit(credential, at: now.mono) {
         case .repeatRead:
@@ -251,6 +260,11 @@ public struct Site: Sendable {
                 decision = first
             }
         }
+        if decision.granted, let door, interlockHolds(door) {
+            decision.granted = false
+            decision.reason = .interlock
+            decision.consumesVisitorUse = false
+        }
         counters.decisions += 1
         // The second step of card and PIN is logged as the card's decision (a PIN is never logged).
         let presented = decision.credentialKind == .card ? (awaitingCard ?? credential) : credential
@@ -265,6 +279,12 @@ public struct Site: Sendable {
                 ("window_seconds", .double(layout.gate.wrongAttemptWindowSeconds)), ("lockout_seconds", .double(layout.gate.lockoutSeconds)),
             ])))
         }
+    }
+
+    /// Whether another door interlocked with door `i` is released or open (a man-trap lets one
+    /// through at a time). Fire and operator commands are not held back.
+    private func interlockHolds(_ i: Int) -> Bool {
+        (interlockedWith[i] ?? []).contains { doors[$0].machine.released || doors[$0].machine.doorOpen }
     }
 
     /// Opens what a grant opens, logs the decision (before what it did), records passages and
@@ -326,7 +346,13 @@ public struct Site: Sendable {
         if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
             door(i, doors[i].machine.handle(.contact(open: active), at: now.mono), now, &out)
         } else if let i = doors.firstIndex(where: { $0.layout.exitButton == line }) {
-            if active { door(i, doors[i].machine.handle(.exitButton, at: now.mono), now, &out) }
+            guard active else { return }
+            if interlockHolds(i) {
+                out.append(.log(event(.door, .interlock, now, portal: doors[i].layout.portals.first,
+                                      detail: [("door", .string(doors[i].layout.id)), ("request", "exit_button")])))
+                return
+            }
+            door(i, doors[i].machine.handle(.exitButton, at: now.mono), now, &out)
         } else if layout.linkage.fire.contains(line) {
             // The board reports every input at start: only a change is an event.
             guard active != fireActive else { return }
