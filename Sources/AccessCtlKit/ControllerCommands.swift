@@ -124,7 +124,9 @@ struct SimCommand: ParsableCommand {
 
     static func report(_ reply: ControlReply, site: Site) {
         if site.json { return Say.json(reply.json) }
-        guard case .decision(let d?) = reply else { return Say.line("no decision (reader not bound to a portal)") }
+        guard case .decision(let d?) = reply else {
+            return Say.line("no decision (the same read again within seconds, a garbled read, or a reader bound to no portal)")
+        }
         let person = d.personID.map { " person \($0)" } ?? ""
         Say.line("\(d.granted ? "GRANTED" : "DENIED"): \(d.reason.rawValue)\(person)")
     }

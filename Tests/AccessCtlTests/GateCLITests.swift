@@ -39,6 +39,8 @@ struct GateCLITests {
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out == "DENIED: uses_exhausted\n")
         #expect(site.accessd.received.withLock { $0 } == [.simQR(reader: "qr-north-in", code: "CA1.V1.1795420800.00ff")])
+        let repeated = try ControlCommandTests.Site { _ in ControlReply.decision(nil).json }
+        #expect(repeated.run("sim", "qr", "qr-north-in", "CA1.V1.1795420800.00ff").out.hasPrefix("no decision (the same read again"))
     }
 
     @Test func aDuressPinIsAddedLikeAnyPinAndDecidesAsThePersonsPin() throws {
