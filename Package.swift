@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "AccessCtlKit",
             dependencies: [
-                "AccessCore", "AccessStore", "AccessConfig", "AccessControlProtocol", "AccessFleet", "CQRencode",
+                "AccessCore", "AccessStore", "AccessConfig", "AccessControlProtocol", "AccessFleet", "AccessRuntime", "CQRencode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -125,7 +125,7 @@ struct ConfigParser {
                 // Files (password, CA) are only named here and read when accessd starts, so
                 // accessctl, which reads the same TOML, needs no access to them.
                 try r.allowOnly(m, "upstream.mqtt", ["host", "port", "topic_prefix", "client_id", "username", "password_file",
-                                                   "tls_ca_file", "keepalive_seconds", "backlog_rate"])
+                                                   "tls_ca_file", "tls_certificate", "tls_key", "keepalive_seconds", "backlog_rate"])
                 let host = try r.string(m, "upstream.mqtt.host", default: "127.0.0.1")
                 if host.isEmpty || host.contains(where: { $0 == " " || $0 == "/" }) {
                     throw error("upstream.mqtt.host", "\"\(host)\" is not a host name or address")
@@ -147,12 +147,25 @@ struct ConfigParser {
                 if passwordFile != nil && username == nil {
                     throw error("upstream.mqtt.password_file", "needs upstream.mqtt.username (MQTT 3.1.1 sends no password without a user name)")
                 }
-                mqtt = SiteConfig.MQTT(
+                let caFile = try optional("upstream.mqtt.tls_ca_file")
+                let clientCertificate = try optional("upstream.mqtt.tls_certificate")
+                let clientKey = try optional("upstream.mqtt.tls_key")
+                if (clientCertificate == nil) != (clientKey == nil) {
+                    throw error(clientCertificate == nil ? "upstream.mqtt.tls_key" : "upstream.mqtt.tls_certificate",
+                                "a client certificate needs both tls_certificate and tls_key")
+                }
+                if clientCertificate != nil && caFile == nil {
+                    throw error("upstream.mqtt.tls_certificate", "a client certificate needs TLS: set upstream.mqtt.tls_ca_file too")
+                }
+                var mqttConfig = SiteConfig.MQTT(
                     host: host, port: try r.int(m, "upstream.mqtt.port", default: 1883, range: 1...65535), topicPrefix: prefix,
                     clientID: clientID, username: username, passwordFile: passwordFile,
-                    tlsCAFile: try optional("upstream.mqtt.tls_ca_file"),
+                    tlsCAFile: caFile,
                     keepaliveSeconds: try r.int(m, "upstream.mqtt.keepalive_seconds", default: 60, range: 5...65_535),
                     backlogRate: try r.int(m, "upstream.mqtt.backlog_rate", default: 500, range: 1...1_000_000))
+                mqttConfig.tlsCertificate = clientCertificate
+                mqttConfig.tlsKey = clientKey
+                mqtt = mqttConfig
             }
         }
 
@@ -258,8 +271,10 @@ struct ConfigParser {
             config.board = .init(map: try r.string(b, "board.map", required: true), simulated: try r.bool(b, "board.simulated", default: false))
         }
         if let c = try r.table(root, "control", required: false) {
-            try r.allowOnly(c, "control", ["socket"])
+            try r.allowOnly(c, "control", ["socket", "group"])
             config.controlSocket = try r.string(c, "control.socket", required: true)
+            let group = try r.string(c, "control.group", default: "")
+            config.controlSocketGroup = group.isEmpty ? nil : group
         }
         let portalIDs = Set(config.portals.map(\.id))
         var doorPortals: [String: String] = [:]

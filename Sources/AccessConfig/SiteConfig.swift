@@ -36,6 +36,10 @@ public struct SiteConfig: Sendable {
         public var passwordFile: String?
         /// A PEM file of the CA that signed the broker's certificate; set: the connection uses TLS.
         public var tlsCAFile: String?
+        /// PEM files of this controller's client certificate and its key, for a broker that
+        /// requires certificates (`require_certificate`); both or neither, and only with TLS.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
         public var keepaliveSeconds: Int
         /// Events per second at which a backlog (e.g. after an outage) is drained.
         public var backlogRate: Int
@@ -177,6 +181,9 @@ public struct SiteConfig: Sendable {
     public var fenceZones: [FenceZone] = []
     /// The control socket accessctl uses to reach accessd (sim and door commands).
     public var controlSocket: String?
+    /// The operators' group the control socket is given (`[control] group`); nil: accessd's own
+    /// group (the unit's `Group=accessd-operators`).
+    public var controlSocketGroup: String?
     /// How much of the event log is kept (`[events]`).
     public var retention = EventRetention()
     /// `[gate]`: card and PIN's timeout, repeat reads, wrong attempts and the lockout.

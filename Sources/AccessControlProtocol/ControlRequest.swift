@@ -12,12 +12,16 @@ import AccessCore
 ///   `{"op":"sim.outputs"}` (simulated board only);
 ///   `{"op":"sim.loop","lane":L,"value":0|1}`, `{"op":"sim.fence","device":D,"zone":N,"alarm":A,"value":0|1}`,
 ///   `{"op":"sim.device","device":D,"online":0|1}` (devices on a simulated Modbus line)
+///
+/// `operator` is only a note: accessd records a command as the Unix user the kernel says is
+/// calling (`SO_PEERCRED`), with the note beside it when it names someone else.
 public enum ControlRequest: Sendable, Equatable {
     /// Counters, latency and every door, lane and fence zone (`ControlStatus`).
     case status
     /// The Prometheus text.
     case metrics
-    /// An operator's command to a door or barrier lane (or `reset-alarm` to a fence zone).
+    /// An operator's command to a door or barrier lane (or `reset-alarm` to a fence zone);
+    /// `operator` is a note beside the caller's Unix user.
     case door(portal: String, command: DoorCommand, operator: String)
     /// An operator's command to a fence zone.
     case fence(portal: String, command: FenceCommand, operator: String)

@@ -1,22 +1,25 @@
 import AccessControlProtocol
 import AccessCore
 import AccessDevices
+import AccessRuntime
 
 /// The control socket's server side: each typed request (`ControlRequest`, whose documentation
 /// gives the wire format) becomes a call of the controller's public API.
 extension Controller {
-    /// Answers one request as it came off the wire: `"ok": true` and the result, or `"ok": false`
-    /// and `"error"`.
-    public func handleControl(_ request: JSON) -> JSON {
+    /// Answers one request as it came off the wire from `caller`: `"ok": true` and the result, or
+    /// `"ok": false` and `"error"`.
+    public func handleControl(_ request: JSON, caller: PeerCredentials) -> JSON {
         do {
-            return try handleControl(ControlRequest(json: request)).json
+            return try handleControl(ControlRequest(json: request), caller: caller).json
         } catch {
             return ControlReply.failure("\(error)")
         }
     }
 
-    /// Carries out one typed request.
-    public func handleControl(_ request: ControlRequest) throws -> ControlReply {
+    /// Carries out one typed request from `caller`. Door, lane and fence commands are recorded
+    /// as the caller's Unix user; the operator name in the request is kept as a note beside it.
+    public func handleControl(_ request: ControlRequest, caller: PeerCredentials) throws -> ControlReply {
+        func who(_ typed: String) -> String { OperatorIdentity(user: caller.user.name, note: typed).recorded }
         func simulated() throws -> SimulatedBoard {
             guard let board = attachedBoard as? SimulatedBoard else {
                 throw ControlError.unknown("accessd is driving real hardware, not the simulated board")
@@ -40,13 +43,13 @@ extension Controller {
                 fleet: fleetStatus()))
         case .metrics:
             return .metrics(text: metrics.render())
-        case .door(let portal, let command, let who):
-            return .portal(PortalState(try door(portal: portal, command: command, operator: who)))
-        case .fence(let portal, let wire, let who):
+        case .door(let portal, let command, let typed):
+            return .portal(PortalState(try door(portal: portal, command: command, operator: who(typed))))
+        case .fence(let portal, let wire, let typed):
             guard let command = FenceCommand(rawValue: wire.rawValue) else {
                 throw ControlError.malformed("command must be one of \(FenceCommand.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            return .portal(PortalState(try fence(portal: portal, command: command, operator: who)))
+            return .portal(PortalState(try fence(portal: portal, command: command, operator: who(typed))))
         case .simLoop(let lane, let occupied):
             // The lane's portal or any of its readers (the plate camera's name).
             let portal = config.portals.first { $0.id == lane || $0.readers.contains(lane) }?.id

@@ -326,7 +326,7 @@ public final class Controller: @unchecked Sendable {
     /// (schedules, groups) is reloaded here, before the lock is let go.
     public func applyRoster(_ applied: AccessDatabase.AppliedChangeSet) {
         rosterWatcher.withLock { watcher in
-            let inPlace = site.withLock { $0.applyRoster(applied.delta) }
+            let inPlace = !applied.replacedWhole && site.withLock { $0.applyRoster(applied.delta) }
             if inPlace {
                 watcher.acknowledge(generation: applied.generation)
                 metrics.recordRosterChange()

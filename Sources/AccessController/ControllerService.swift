@@ -21,7 +21,9 @@ public struct ControllerService: Service {
         var server: ControlServer?
         do {
             if let socket = config.controlSocket {
-                server = try ControlServer(path: socket) { [controller] in controller.handleControl($0) }
+                server = try ControlServer(path: socket, group: config.controlSocketGroup) { [controller] in
+                    controller.handleControl($0, caller: $1)
+                }
             }
         } catch {
             controller.stop()

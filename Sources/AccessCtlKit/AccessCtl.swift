@@ -12,7 +12,8 @@ public struct AccessCtl: ParsableCommand {
         abstract: "Keep a community's access roster, visitors and doors; ask why a credential is granted or denied.",
         discussion: """
             The database is found through --config (the accessd configuration) or --db. Every command \
-            accepts --json. Changes are recorded in the audit log with the operator's name.
+            accepts --json. Changes are recorded in the audit log as the Unix user running accessctl \
+            (--operator NAME adds a note beside it).
 
             Examples:
               accessctl --config Config/accessd-sim.toml import Config/sample-roster.csv

@@ -39,7 +39,7 @@ struct DoorControlCommand: SiteCommand {
     @Argument(help: "The portal whose door to command.") var portal: String
 
     func run(site: Site) throws {
-        let reply = try site.control(.door(portal: portal, command: command, operator: site.operatorName))
+        let reply = try site.control(.door(portal: portal, command: command, operator: site.typedOperator))
         if site.json { return Say.json(reply.json) }
         let portalState = reply.portalState
         let state: String
@@ -275,7 +275,7 @@ struct FenceControlCommand: SiteCommand {
     @Argument(help: "The fence zone's portal.") var portal: String
 
     func run(site: Site) throws {
-        let reply = try site.control(.fence(portal: portal, command: command, operator: site.operatorName))
+        let reply = try site.control(.fence(portal: portal, command: command, operator: site.typedOperator))
         if site.json { return Say.json(reply.json) }
         let state = reply.portalState
         let alarm = state.pending == true ? ", the host has not confirmed the reset yet"

@@ -9,7 +9,7 @@ struct FleetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet",
         abstract: "The fleet: every controller's applied roster sequence, lag and digest; the community's events.",
-        subcommands: [Status.self, Init.self, Events.self]
+        subcommands: [Status.self, Init.self, Events.self, Compact.self]
     )
 
     /// Connects with the configuration's `[fleet]`.
@@ -42,6 +42,34 @@ struct FleetCommand: ParsableCommand {
                 ]))
             }
             Say.line("community \(fleet.community): \(names.rosterStream) at sequence \(roster.lastSequence), \(names.eventsStream) with \(events.messages) event(s), \(roster.replicas) replica(s)")
+        }
+    }
+
+    struct Compact: SiteCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Snapshot the roster and purge the change sets it replaces (the property office).",
+            discussion: """
+                The office does it by itself once the roster stream holds 10,000 messages. A controller \
+                more than --keep change sets behind, or a new one, loads the snapshot, then follows the tail.
+                """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Change sets to keep after the snapshot.") var keep: UInt64 = RosterSnapshots.defaultKeep
+
+        func run(site: Site) throws {
+            guard site.isOffice else { throw CLIError("fleet compact runs at the property office (a config with [fleet] and no [database])") }
+            let (fleet, connection) = try FleetCommand.connect(site, "fleet compact")
+            defer { connection.close() }
+            let names = FleetNames(community: fleet.community)
+            try RosterFollower(connection: connection, names: names, db: site.db).catchUp()
+            let origin = ChangeSet.Origin(user: site.operatorName, host: Site.hostName(), command: "fleet compact")
+            let done = try RosterSnapshots(connection: connection, names: names).compact(replica: site.db, origin: origin,
+                                                                                          replicas: fleet.replicas, keep: keep)
+            if site.json {
+                return Say.json(.object([("sequence", .int(Int64(done.sequence))), ("records", .int(Int64(done.records))),
+                                         ("parts", .int(Int64(done.parts))), ("first_kept", .int(Int64(done.firstKept)))]))
+            }
+            Say.line("snapshot at sequence \(done.sequence): \(done.records) records in \(done.parts) part(s); change sets from \(done.firstKept) kept")
         }
     }
 

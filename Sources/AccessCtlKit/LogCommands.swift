@@ -77,7 +77,7 @@ struct AuditCommand: SiteCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Who changed what, and when: every roster and door command.",
-        discussion: "Example: accessctl audit --since 2026-11-01 --operator zhang"
+        discussion: "Example: accessctl audit --since 2026-11-01 --by alice   (--by: the Unix user who made the change)"
     )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Only entries after this id.") var after: Int64 = 0
@@ -95,7 +95,7 @@ struct AuditCommand: SiteCommand {
         if site.json { return Say.json(.array(entries.map { $0.json(zone: site.zone) })) }
         if entries.isEmpty { return Say.line("no audit entries") }
         for a in entries {
-            Say.line("\(a.id)  \(ISO8601.format(micros: a.timeMicros, zone: site.zone).prefix(19))  \(a.operator)  \(a.action)  \(a.target)")
+            Say.line("\(a.id)  \(ISO8601.format(micros: a.timeMicros, zone: site.zone).prefix(19))  \(OperatorIdentity(user: a.operator, note: a.note).recorded)  \(a.action)  \(a.target)")
             if verbose {
                 if let before = a.before { Say.line("    before: \(before)") }
                 if let after = a.after { Say.line("    after:  \(after)") }
@@ -107,8 +107,8 @@ struct AuditCommand: SiteCommand {
 struct DatabaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
-        abstract: "The database file: what it holds, and a full consistency check.",
-        subcommands: [Info.self, Check.self]
+        abstract: "The database file: what it holds, a full consistency check, and the logs' hash chains.",
+        subcommands: [Info.self, Check.self, Verify.self]
     )
 
     struct Info: SiteCommand {
@@ -134,5 +134,30 @@ struct DatabaseCommand: ParsableCommand {
             if site.json { Say.json(.object([("ok", .bool(true))])) } else { Say.line("ok: \(site.db.path) is intact") }
         }
     }
-}
 
+    struct Verify: SiteCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the event and audit logs' hash chains: exit 0 when intact, 1 naming the first serial deleted, altered or reordered.",
+            discussion: """
+                Every hash is recomputed from what is stored. Events removed by retention are not a break: the
+                kept log's chain starts where retention left it. Entries stored before the chain existed are
+                counted as unchained.
+                """)
+        @OptionGroup var global: GlobalOptions
+        func run(site: Site) throws {
+            let reports = [try site.db.verifyEventChain(), try site.db.verifyAuditChain()]
+            let intact = reports.allSatisfy(\.isIntact)
+            if site.json {
+                Say.json(.object([("ok", .bool(intact))] + reports.map { ($0.log, $0.json) }))
+            } else {
+                for r in reports {
+                    let unchained = r.unchained > 0 ? " (\(r.unchained) from before the chain)" : ""
+                    Say.line("\(r.log): \(r.firstBreak.map { "BROKEN at \($0)" } ?? "intact"), \(r.checked) checked\(unchained)")
+                }
+            }
+            if let broken = reports.first(where: { !$0.isIntact }), let first = broken.firstBreak {
+                throw CLIError("\(broken.log == "events" ? "event" : "audit") chain broken: \(first)")
+            }
+        }
+    }
+}

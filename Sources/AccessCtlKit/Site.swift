@@ -1,6 +1,7 @@
 import AccessConfig
 import AccessCore
 import AccessFleet
+import AccessRuntime
 import AccessStore
 import ArgumentParser
 import Glibc
@@ -16,7 +17,7 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print machine-readable JSON.")
     var json = false
 
-    @Option(name: .customLong("operator"), help: ArgumentHelp("Name recorded in the audit log (default: $SUDO_USER, then $USER).", valueName: "name"))
+    @Option(name: .customLong("operator"), help: ArgumentHelp("A note recorded beside your Unix user in the audit log (who you act for); it never replaces the user.", valueName: "name"))
     var operatorName: String?
 
     /// The configuration file to use: `--config`, else `$ACCESS_CONFIG`, else the system one if present.
@@ -27,12 +28,14 @@ struct GlobalOptions: ParsableArguments {
         return access("/etc/accessd/accessd.toml", R_OK) == 0 ? "/etc/accessd/accessd.toml" : nil
     }
 
-    var operatorIdentity: String {
-        if let operatorName, !operatorName.isEmpty { return operatorName }
-        for name in ["SUDO_USER", "USER", "LOGNAME"] {
-            if let v = getenv(name), let s = String(validatingCString: v), !s.isEmpty { return s }
+    /// Who runs this command: the Unix user of the process's real uid (never an environment
+    /// variable: those are the caller's to set), with `--operator` as a note.
+    func operatorIdentity() throws -> OperatorIdentity {
+        do {
+            return OperatorIdentity(user: try UnixUser.current().name, note: operatorName)
+        } catch {
+            throw CLIError("cannot name the user running accessctl: \(error)")
         }
-        return "uid:\(getuid())"
     }
 }
 
@@ -46,7 +49,13 @@ struct CLIError: Error, CustomStringConvertible {
 final class Site {
     let db: AccessDatabase
     let rules: SiteRules
-    let operatorName: String
+    /// Who runs this command (the Unix user, and the `--operator` note).
+    let operatorIdentity: OperatorIdentity
+    /// The audit log's form of `operatorIdentity`, which roster changes record.
+    var operatorName: String { operatorIdentity.recorded }
+    /// The name sent to accessd with a door or fence command: accessd records the user the kernel
+    /// names and keeps this as a note when it differs.
+    var typedOperator: String { operatorIdentity.note ?? operatorIdentity.user }
     let json: Bool
     /// accessd's control socket, from the configuration.
     let controlSocket: String?
@@ -56,11 +65,11 @@ final class Site {
     let isOffice: Bool
     var zone: ZoneRules { rules.zone }
 
-    init(db: AccessDatabase, rules: SiteRules, operatorName: String, json: Bool, controlSocket: String? = nil,
+    init(db: AccessDatabase, rules: SiteRules, operatorIdentity: OperatorIdentity, json: Bool, controlSocket: String? = nil,
          fleet: SiteConfig.Fleet? = nil, isOffice: Bool = false) {
         self.db = db
         self.rules = rules
-        self.operatorName = operatorName
+        self.operatorIdentity = operatorIdentity
         self.json = json
         self.controlSocket = controlSocket
         self.fleet = fleet
@@ -93,6 +102,16 @@ final class Site {
         let (result, sequence) = try publisher.change(origin: origin) { try body($0) }
         guard let sequence else { return result }
         Console.current.published.value = sequence
+        // The office keeps the roster stream bounded: past the threshold, a snapshot replaces
+        // all but the last change sets (a failure here leaves the change published; next time).
+        if isOffice, let info = try? connection.streamInfo(names.rosterStream), info.messages > RosterSnapshots.automaticThreshold {
+            do {
+                let done = try RosterSnapshots(connection: connection, names: names).compact(replica: db, origin: origin, replicas: fleet.replicas)
+                Say.warn("accessctl: the roster stream was compacted: snapshot at sequence \(done.sequence), change sets from \(done.firstKept) kept")
+            } catch {
+                Say.warn("accessctl: the roster stream could not be compacted (it will be tried again): \(error)")
+            }
+        }
         if !isOffice {
             let deadline = ContinuousClock.now + .seconds(3)
             while try db.fleetSequence() < sequence, ContinuousClock.now < deadline { usleep(20_000) }
@@ -114,7 +133,7 @@ final class Site {
             let config = try SiteConfig.load(path: path)
             let db = try AccessDatabase(path: config.databasePath)
             if !config.isOffice { try db.saveSite(config.rules) }
-            return Site(db: db, rules: config.rules, operatorName: options.operatorIdentity, json: options.json,
+            return Site(db: db, rules: config.rules, operatorIdentity: try options.operatorIdentity(), json: options.json,
                         controlSocket: config.controlSocket, fleet: config.fleet, isOffice: config.isOffice)
         }
         guard let path = options.db else {
@@ -122,7 +141,7 @@ final class Site {
         }
         let db = try AccessDatabase(path: path)
         let rules = try db.loadSite() ?? SiteRules(zone: ZoneRules(identifier: "Asia/Shanghai") ?? .fixed(offsetSeconds: 28_800), portals: [])
-        return Site(db: db, rules: rules, operatorName: options.operatorIdentity, json: options.json)
+        return Site(db: db, rules: rules, operatorIdentity: try options.operatorIdentity(), json: options.json)
     }
 
     /// Parses a date or date-time argument in the site's zone.

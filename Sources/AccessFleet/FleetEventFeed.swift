@@ -120,8 +120,5 @@ public final class IndicatorClaims: @unchecked Sendable {
     }
 
     /// A key-value key may hold only letters, digits and `-_=.`: the change as hex.
-    static func key(_ change: String) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(change.utf8.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
-    }
+    static func key(_ change: String) -> String { Hex.encode(change.utf8) }
 }

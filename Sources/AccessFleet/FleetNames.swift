@@ -8,6 +8,9 @@ public struct FleetNames: Sendable, Equatable {
     /// The community's roster change sets, in order: the stream sequence is the community sequence.
     public var rosterStream: String { "ROSTER_" + community }
     public var rosterSubject: String { "access.\(community).roster" }
+    /// The latest roster snapshot (RosterSnapshots), so the roster stream can be purged.
+    public var snapshotStream: String { "ROSTER_SNAPSHOTS_" + community }
+    public var snapshotSubject: String { "access.\(community).roster.snapshot" }
     /// Every controller's events.
     public var eventsStream: String { "EVENTS_" + community }
     public var eventsSubjects: String { "access.\(community).events.>" }

@@ -36,6 +36,9 @@ public final class RosterFollower {
     let db: AccessDatabase
     private var reader: StreamReader?
     private var assembler = ChangeSetAssembler()
+    /// The stream sequence the reader must deliver next: a later one means the stream was
+    /// compacted past it (the roster stream has one subject, so nothing else skips).
+    private var expected: UInt64 = 0
 
     public init(connection: NatsConnection, names: FleetNames, db: AccessDatabase) {
         self.connection = connection
@@ -48,9 +51,21 @@ public final class RosterFollower {
     /// Reads and applies the next message, waiting up to `timeout`; nil when none came.
     public func next(timeout: Duration) throws -> Step? {
         if reader == nil {
-            reader = connection.read(stream: names.rosterStream, filter: names.rosterSubject, fromSequence: try db.fleetSequence() + 1)
+            // Compacted past what was applied here: the latest snapshot first, then the tail.
+            let first = try connection.streamInfo(names.rosterStream).firstSequence
+            if first > (try db.fleetSequence()) + 1, let loaded = try loadSnapshot(covering: first - 1) { return loaded }
+            expected = try db.fleetSequence() + 1
+            reader = connection.read(stream: names.rosterStream, filter: names.rosterSubject, fromSequence: expected)
         }
         guard let reader, let message = try reader.next(timeout: timeout) else { return nil }
+        if message.sequence > expected {
+            restart()
+            if let loaded = try loadSnapshot(covering: message.sequence - 1) { return loaded }
+            // Not stuck: a snapshot just written may not be readable yet; the caller tries again.
+            let latest = try RosterSnapshots(connection: connection, names: names).latest()?.sequence
+            throw FleetSyncError.timeout("waiting for a roster snapshot: the stream was compacted past \(expected - 1) (it goes on at \(message.sequence)); the latest snapshot is \(latest.map { "at \($0)" } ?? "none")")
+        }
+        expected = message.sequence + 1
         let outcome: ChangeSetAssembler.Outcome
         do {
             outcome = try assembler.add(sequence: message.sequence, headers: message.headers, payload: message.payload)
@@ -96,6 +111,19 @@ public final class RosterFollower {
             _ = try next(timeout: .milliseconds(500))
         }
         return try db.fleetSequence()
+    }
+
+    /// Replaces the roster with the latest snapshot when it reaches `sequence`; nil when none
+    /// does (the stream was not compacted past this replica after all, or the snapshot is older).
+    private func loadSnapshot(covering sequence: UInt64) throws -> Step? {
+        guard let snapshot = try RosterSnapshots(connection: connection, names: names).latest(), snapshot.sequence >= sequence else {
+            return nil
+        }
+        let set = ChangeSet(community: names.community, id: "snapshot-\(snapshot.sequence)",
+                            origin: ChangeSet.Origin(user: "fleet", host: "snapshot", command: "snapshot"), created: 0, changes: snapshot.records)
+        guard let applied = try db.replaceRoster(with: snapshot.records, sequence: snapshot.sequence, digest: snapshot.digest,
+                                                 origin: "fleet@snapshot") else { return nil }
+        return .applied(applied, set)
     }
 
     /// Starts reading again from what the database has applied (after an error).
@@ -153,6 +181,7 @@ public struct RosterPublisher {
     }
 
     private func ensureStreamsOnce(replicas: Int) throws {
+        try RosterSnapshots(connection: connection, names: names).ensureStream(replicas: replicas)
         do {
             _ = try connection.ensureStream(StreamSpec(
                 name: names.rosterStream, subjects: [names.rosterSubject],

@@ -177,10 +177,10 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5DuressPins]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins]
 
     /// Duress PINs: a person's PIN that opens as usual and raises a silent alarm.
-    static let v5DuressPins = """
+    static let v8DuressPins = """
         ALTER TABLE credentials ADD COLUMN duress INTEGER NOT NULL DEFAULT 0 CHECK (duress IN (0, 1) AND (duress = 0 OR kind = 'pin'));
         """
 
@@ -362,5 +362,41 @@ extension Migrations {
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         ) WITHOUT ROWID;
+        """
+}
+
+// MARK: - Token scopes, expiry and last use (AccessStore/APITokens.swift)
+
+extension Migrations {
+    /// `scopes`: the token's scopes separated by spaces; NULL for a token made before scopes
+    /// existed, which keeps every scope until it is rotated. `expires_us`: refused from then on.
+    /// `last_used_us`: when the API last accepted it (kept to the minute).
+    static let v5TokenScopes = """
+        ALTER TABLE api_tokens ADD COLUMN scopes TEXT;
+        ALTER TABLE api_tokens ADD COLUMN expires_us INTEGER;
+        ALTER TABLE api_tokens ADD COLUMN last_used_us INTEGER;
+        """
+}
+
+// MARK: - Operators as the kernel says (AccessStore/AuditLog.swift)
+
+extension Migrations {
+    /// `operator` holds the Unix user the kernel vouched for; `note` what the operator typed
+    /// (`--operator NAME`), which never replaces the user.
+    static let v6AuditNote = """
+        ALTER TABLE audit ADD COLUMN note TEXT;
+        """
+}
+
+// MARK: - Hash chains of the event and audit logs (AccessStore/LogChains.swift)
+
+extension Migrations {
+    /// Each event and audit entry's SHA-256 and its predecessor's (`LogChain`). Entries stored
+    /// before this step keep NULL: they stay readable and are reported as unchained.
+    static let v7HashChains = """
+        ALTER TABLE events ADD COLUMN prev_hash BLOB;
+        ALTER TABLE events ADD COLUMN hash BLOB;
+        ALTER TABLE audit ADD COLUMN prev_hash BLOB;
+        ALTER TABLE audit ADD COLUMN hash BLOB;
         """
 }

@@ -27,25 +27,35 @@ extension AccessDatabase {
         return stored
     }
 
+    /// Each event gets the next serial and its link in the hash chain (`LogChain`): one read of
+    /// the last hash per batch, then a SHA-256 per event.
     private func insertEvents(_ events: [AccessEvent]) throws -> [AccessEvent] {
         try connection.transaction {
             var stored = events
+            var serial = try lastEventSerial()
+            var previous = try eventChainHead()
             let s = try connection.statement("""
-                INSERT INTO events (time_us, utc_offset, type, portal, direction, credential_kind, credential,
-                    person_id, house_id, role, granted, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO events (serial, time_us, utc_offset, type, portal, direction, credential_kind, credential,
+                    person_id, house_id, role, granted, reason, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for i in stored.indices {
                 let e = stored[i]
+                serial += 1
+                let detail = e.detail.isEmpty ? nil : JSON.object(e.detail).rendered()
+                let hash = LogChain.hash(LogChain.EventFields(e, serial: serial, detail: detail), previous: previous)
                 s.reset()
                 try s.bind([
-                    .int(e.timeMicros), .int(Int64(e.utcOffset)), .text(e.type.rawValue), .optional(e.portal),
+                    .int(serial), .int(e.timeMicros), .int(Int64(e.utcOffset)), .text(e.type.rawValue), .optional(e.portal),
                     .optional(e.direction?.rawValue), .optional(e.credentialKind?.rawValue), .optional(e.credential),
                     .optional(e.personID), .optional(e.houseID), .optional(e.role?.rawValue),
-                    e.granted.map { .int($0 ? 1 : 0) } ?? .null, .optional(e.reason?.rawValue),
-                    e.detail.isEmpty ? .null : .text(JSON.object(e.detail).rendered()),
+                    e.granted.map { .int($0 ? 1 : 0) } ?? .null, .optional(e.reason?.rawValue), .optional(detail),
+                    .blob(previous), .blob(hash),
                 ])
                 while try s.step() {}
-                stored[i].serial = connection.lastInsertRowID
+                stored[i].serial = serial
+                stored[i].previousHash = previous
+                stored[i].hash = hash
+                previous = hash
             }
             return stored
         }
@@ -55,7 +65,7 @@ extension AccessDatabase {
     public func events(_ query: EventQuery) throws -> [AccessEvent] {
         let s = try connection.statement("""
             SELECT serial, time_us, utc_offset, type, portal, direction, credential_kind, credential,
-                   person_id, house_id, role, granted, reason, detail
+                   person_id, house_id, role, granted, reason, detail, prev_hash, hash
             FROM events
             WHERE serial > ?1 AND (?2 IS NULL OR time_us >= ?2) AND (?3 IS NULL OR time_us < ?3)
               AND (?4 IS NULL OR portal = ?4) AND (?5 IS NULL OR house_id = ?5) AND (?6 IS NULL OR person_id = ?6)
@@ -66,14 +76,17 @@ extension AccessDatabase {
                     .optional(query.houseID), .optional(query.personID), .optional(query.type?.rawValue), .int(Int64(query.limit))])
         var out: [AccessEvent] = []
         while try s.step() {
-            out.append(AccessEvent(
+            var event = AccessEvent(
                 serial: s.int(0), timeMicros: s.int(1), utcOffset: Int(s.int(2)), type: EventType(rawValue: s.text(3)) ?? .system,
                 portal: s.optionalText(4), direction: s.optionalText(5).flatMap(PortalDirection.init(rawValue:)),
                 credentialKind: s.optionalText(6).flatMap(CredentialKind.init(rawValue:)), credential: s.optionalText(7),
                 personID: s.optionalText(8), houseID: s.optionalText(9), role: s.optionalText(10).flatMap(Role.init(rawValue:)),
                 granted: s.optionalInt(11).map { $0 != 0 }, reason: s.optionalText(12).flatMap(EventReason.init(rawValue:)),
                 detail: s.optionalText(13).map(Self.parseDetail) ?? []
-            ))
+            )
+            event.previousHash = s.isNull(14) ? nil : s.blob(14)
+            event.hash = s.isNull(15) ? nil : s.blob(15)
+            out.append(event)
         }
         return out
     }

@@ -53,6 +53,7 @@ extension AccessDatabase {
                 }
             }
             guard upTo >= oldest else { return RetentionReport(deleted: 0, count: count, deletedUnacknowledged: 0) }
+            try recordEventChainAnchor(deletingUpTo: upTo)
             try connection.run("DELETE FROM events WHERE serial <= ?", [.int(upTo)])
             let deleted = upTo - oldest + 1
             return RetentionReport(deleted: deleted, count: count - deleted, deletedUnacknowledged: unacknowledged)

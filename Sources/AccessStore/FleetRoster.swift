@@ -142,6 +142,8 @@ extension AccessDatabase {
         public var digest: RosterDigest
         /// The roster generation the change set's transaction wrote.
         public var generation: Int64
+        /// A snapshot replaced the whole roster: the index in memory is rebuilt, not changed.
+        public var replacedWhole = false
     }
 
     /// Applies a change set at community sequence `sequence`, whole or not at all, with the
@@ -308,15 +310,75 @@ extension AccessDatabase {
     /// The digest of the whole roster, read record by record (for `fleet status --verify` and
     /// the first change set on a roster that predates the fleet).
     public func computeRosterDigest() throws -> RosterDigest {
+        var digest = RosterDigest.empty
+        for record in try rosterRecords() { digest.add(record) }
+        return digest
+    }
+
+    /// Every record of the roster as a put, in an order that applies to an empty roster
+    /// (schedules, groups, houses, people, credentials, passes), read in one transaction.
+    /// Visitor passes carry no uses: uses are counted at each gate.
+    public func rosterRecords() throws -> [RosterChange] {
         try connection.transaction(immediate: false) {
+            var records: [RosterChange] = []
+            for schedule in try schedules() { records.append(.putSchedule(schedule)) }
+            for group in try groups() { records.append(.putGroup(group)) }
+            for house in try houses() { records.append(.putHouse(house)) }
+            for person in try people() { records.append(.putPerson(person)) }
+            for credential in try credentials() { records.append(.putCredential(credential)) }
+            for var pass in try passes() {
+                pass.uses = 0
+                records.append(.putVisitorPass(pass))
+            }
+            return records
+        }
+    }
+
+    // MARK: Snapshots
+
+    /// The whole roster at the applied community sequence: what a snapshot carries.
+    public func rosterSnapshot() throws -> (sequence: UInt64, digest: RosterDigest, records: [RosterChange]) {
+        try connection.transaction(immediate: false) {
+            (try fleetSequence(), try fleetDigest(), try rosterRecords())
+        }
+    }
+
+    /// Replaces the whole roster with a snapshot's `records` at community sequence `sequence`
+    /// (the stream before it was compacted away), in one transaction: the digest of what was
+    /// written must equal `digest`, or nothing changes. Uses counted here of passes that remain
+    /// are kept; anti-passback state is kept. Nil, changing nothing, when this roster is
+    /// already at or past `sequence`.
+    public func replaceRoster(with records: [RosterChange], sequence: UInt64, digest expected: RosterDigest,
+                              origin: String) throws -> AppliedChangeSet? {
+        try connection.transaction {
+            guard sequence > (try fleetSequence()) else { return nil }
+            var uses: [String: Int] = [:]
+            for pass in try passes() where pass.uses > 0 { uses[pass.id] = pass.uses }
+            for table in ["credentials", "person_groups", "person_houses", "people", "visitor_passes", "houses",
+                          "group_portals", "groups", "schedule_dates", "schedules"] {
+                try connection.run("DELETE FROM \(table)")
+            }
             var digest = RosterDigest.empty
-            for schedule in try schedules() { digest.add(.putSchedule(schedule)) }
-            for group in try groups() { digest.add(.putGroup(group)) }
-            for house in try houses() { digest.add(.putHouse(house)) }
-            for person in try people() { digest.add(.putPerson(person)) }
-            for credential in try credentials() { digest.add(.putCredential(credential)) }
-            for pass in try passes() { digest.add(.putVisitorPass(pass)) }
-            return digest
+            for record in records {
+                guard !record.isDelete else {
+                    throw RosterError.invalid(field: "snapshot", value: "sequence \(sequence)", problem: "holds a delete")
+                }
+                try applyOne(record)
+                digest.add(record)
+            }
+            guard digest == expected else {
+                throw RosterError.invalid(field: "snapshot", value: "sequence \(sequence)",
+                                          problem: "its records' digest \(digest.hex.prefix(12)) is not its stated \(expected.hex.prefix(12))")
+            }
+            for (id, n) in uses {
+                try connection.run("UPDATE visitor_passes SET uses = max(uses, ?) WHERE id = ?", [.int(Int64(n)), .text(id)])
+            }
+            try connection.run("INSERT OR REPLACE INTO settings (key, value) VALUES ('fleet_sequence', ?)", [.text(String(sequence))])
+            try connection.run("INSERT OR REPLACE INTO settings (key, value) VALUES ('fleet_digest', ?)", [.text(digest.hex)])
+            try appendAudit(operator: origin, action: "fleet.snapshot", target: "sequence \(sequence)", before: nil,
+                            after: .object([("records", .int(records.count)), ("digest", .string(digest.hex))]))
+            try bumpRosterGeneration()
+            return AppliedChangeSet(sequence: sequence, delta: [], digest: digest, generation: try rosterGeneration(), replacedWhole: true)
         }
     }
 }

@@ -57,17 +57,16 @@ extension AccessDatabase {
         // half-way (SQLite's default is 2 MiB). Back to the default afterwards.
         try connection.execute("PRAGMA cache_size = -32768")
         defer { try? connection.execute("PRAGMA cache_size = -2000") }
-        try connection.execute("BEGIN IMMEDIATE")
+        // One transaction (a savepoint inside the fleet's change capture); a dry run rolls back.
         do {
-            try run.readAll(&reader, progress: progress)
-            if !run.problems.isEmpty {
-                throw ImportError(problems: run.problems.sorted { $0.line < $1.line }.map { $0.described(file: options.fileName) },
-                                  unlisted: run.unlisted)
-            }
-            run.report.dryRun = options.dryRun
-            if options.dryRun {
-                try connection.execute("ROLLBACK")
-            } else {
+            return try connection.transaction {
+                try run.readAll(&reader, progress: progress)
+                if !run.problems.isEmpty {
+                    throw ImportError(problems: run.problems.sorted { $0.line < $1.line }.map { $0.described(file: options.fileName) },
+                                      unlisted: run.unlisted)
+                }
+                run.report.dryRun = options.dryRun
+                if options.dryRun { throw DryRunRollback(report: run.report) }
                 let r = run.report
                 try appendAudit(operator: options.operator, action: "import", target: options.fileName, before: nil, after: .object([
                     ("rows", .int(r.rows)), ("added", .int(r.added.count)), ("updated", .int(r.updated.count)),
@@ -75,14 +74,17 @@ extension AccessDatabase {
                     ("replace", .bool(options.replace)),
                 ]))
                 try bumpRosterGeneration()
-                try connection.execute("COMMIT")
+                return run.report
             }
-            return run.report
-        } catch {
-            try? connection.execute("ROLLBACK")
-            throw error
+        } catch let dryRun as DryRunRollback {
+            return dryRun.report
         }
     }
+}
+
+/// Ends a dry run's transaction by rolling it back, with what it would have done.
+private struct DryRunRollback: Error {
+    var report: ImportReport
 }
 
 /// The state of one import while it streams.

@@ -14,20 +14,24 @@ import Synchronization
 
 /// The upstream HTTP API (interfaces.md): events by cursor with long-poll, plate reads from
 /// cameras, portal commands, `/healthz` and `/metrics`. Every route but `/healthz` needs a bearer
-/// token made with `accessctl token add`; tokens are checked against stored hashes in constant
-/// time, and an address that keeps presenting wrong ones is refused for a minute.
+/// token made with `accessctl token add` holding the route's scope; tokens are checked against
+/// stored hashes in constant time, and an address that keeps presenting wrong ones is refused for
+/// a minute (429) while every other address is served as before.
 public struct UpstreamAPI: Sendable {
     public let controller: Controller
     public let config: SiteConfig.HTTP
     let reader: LogReader
     let limiter: AuthLimiter
     let logger: Logger
+    /// The wall clock tokens expire by.
+    let clock: any RuntimeClock
     /// The 以房管人 analytics; nil: their routes answer 503.
     public let analytics: AnalyticsService?
 
     public init(controller: Controller, config: SiteConfig.HTTP, logger: Logger = Logger(label: "accessd.api"),
-                analytics: AnalyticsService? = nil) throws {
+                analytics: AnalyticsService? = nil, clock: any RuntimeClock = SystemClock()) throws {
         self.controller = controller
+        self.clock = clock
         self.config = config
         self.analytics = analytics
         self.reader = try LogReader(path: controller.config.databasePath)
@@ -55,8 +59,10 @@ public struct UpstreamAPI: Sendable {
         let server: HTTPServerBuilder
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain,
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain,
                                                                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            // TLS 1.0 and 1.1 are broken; a client that offers nothing newer is refused at the handshake.
+            tls.minimumTLSVersion = .tlsv12
             server = try .tls(.http1(), tlsConfiguration: tls)
         } else {
             server = .http1()
@@ -219,10 +225,13 @@ struct APIError: Error {
     let message: String
     /// Sent with the error response (`Allow` with a 405).
     let headers: HTTPFields
-    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+    /// Further fields of the error body (`required_scope` with a 403).
+    let extra: [(String, JSON)]
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:], extra: [(String, JSON)] = []) {
         self.status = status
         self.message = message
         self.headers = headers
+        self.extra = extra
     }
 }
 
@@ -244,7 +253,7 @@ struct ErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            var response = json(error.status, .object([("error", .string(error.message))]))
+            var response = json(error.status, .object([("error", .string(error.message))] + error.extra))
             for field in error.headers { response.headers.append(field) }
             if error.status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
             return response
@@ -258,7 +267,8 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// `Authorization: Bearer TOKEN`, checked against the stored hashes.
+/// `Authorization: Bearer TOKEN`, checked against the stored hashes, then the token's expiry
+/// and the scope the route needs (`APIRoutes`): a token without it gets 403 naming the scope.
 struct BearerAuth: RouterMiddleware {
     let api: UpstreamAPI
 
@@ -270,13 +280,29 @@ struct BearerAuth: RouterMiddleware {
             api.limiter.fail(context.remote)
             throw APIError(.unauthorized, "a bearer token is required (accessctl token add NAME)")
         }
-        guard let name = try await api.reader.tokenName(for: String(header.dropFirst(7))) else {
+        let now = api.clock.wallMicros()
+        guard let grant = try await api.reader.tokenGrant(for: String(header.dropFirst(7))) else {
             api.limiter.fail(context.remote)
             api.logger.notice("refused an API token", metadata: ["remote": "\(context.remote)"])
             throw APIError(.unauthorized, "the bearer token is not valid")
         }
+        if grant.isExpired(atMicros: now) {
+            api.limiter.fail(context.remote)
+            api.logger.notice("refused an expired API token", metadata: ["remote": "\(context.remote)", "token": "\(grant.name)"])
+            throw APIError(.unauthorized, "the bearer token has expired")
+        }
+        do {
+            try await api.reader.recordUse(of: grant.name, atMicros: now)
+        } catch {
+            api.logger.warning("could not record a token's last use", metadata: ["token": "\(grant.name)", "error": "\(error)"])
+        }
+        if let scope = APIRoutes.scope(at: request.uri.path), !grant.scopes.contains(scope) {
+            throw APIError(.forbidden, "this token lacks the scope \(scope.rawValue) (accessctl token add NAME --scope \(scope.rawValue))",
+                           headers: [.wwwAuthenticate: "Bearer error=\"insufficient_scope\", scope=\"\(scope.rawValue)\""],
+                           extra: [("required_scope", .string(scope.rawValue))])
+        }
         var context = context
-        context.tokenName = name
+        context.tokenName = grant.name
         return try await next(request, context)
     }
 }
@@ -313,14 +339,18 @@ final class AuthLimiter: Sendable {
 actor LogReader {
     private let thread: ThreadExecutor
     private let db: AccessDatabase
-    private var tokens: [(name: String, hash: String)] = []
+    private var tokens: [APITokenGrant] = []
     private var tokensVersion: Int64 = -1
+    /// When each token's last use was last written: at most once a minute, each is a durable write.
+    private var usesRecorded: [String: Int64] = [:]
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
     init(path: String) throws {
         thread = try ThreadExecutor(threadName: "api-reader")
         db = try AccessDatabase(path: path, create: false)
+        // Recording a token's use may meet the event writer's transaction: wait for it briefly.
+        try db.setBusyTimeout(milliseconds: 1000)
     }
 
     deinit { thread.stop() }
@@ -329,13 +359,20 @@ actor LogReader {
         try db.events(EventQuery(after: after, limit: limit))
     }
 
-    /// The name of the live token `token` is, or nil. Tokens are reread when the database changed.
-    func tokenName(for token: String) throws -> String? {
+    /// The live token `token` is, or nil. Tokens are reread when the database changed.
+    func tokenGrant(for token: String) throws -> APITokenGrant? {
         let version = try db.dataVersion()
         if version != tokensVersion {
-            tokens = try db.apiTokenHashes()
+            tokens = try db.apiTokenGrants()
             tokensVersion = version
         }
         return APIToken.match(token, among: tokens)
+    }
+
+    /// Writes the token's last use when the stored one is a minute old or more.
+    func recordUse(of name: String, atMicros now: Int64) throws {
+        if let last = usesRecorded[name], now - last < 60_000_000 { return }
+        usesRecorded[name] = now
+        try db.recordAPITokenUse(name: name, atMicros: now)
     }
 }

@@ -148,9 +148,10 @@ final class MQTTConnection {
         try check(mosquitto_username_pw_set(handle, username, password), "username_pw_set")
     }
 
-    /// TLS, the broker's certificate checked against `caFile` and its host name.
-    func setTLS(caFile: String) throws(MQTTError) {
-        try check(mosquitto_tls_set(handle, caFile, nil, nil, nil, nil), "tls_set \(caFile)")
+    /// TLS, the broker's certificate checked against `caFile` and its host name; with
+    /// `certificate` and `key`, this client's own certificate for a broker that requires one.
+    func setTLS(caFile: String, certificate: String? = nil, key: String? = nil) throws(MQTTError) {
+        try check(mosquitto_tls_set(handle, caFile, nil, certificate, key, nil), "tls_set \(caFile)\(certificate.map { " " + $0 } ?? "")")
     }
 
     /// The most QoS 1 messages libmosquitto keeps unacknowledged on the wire (it queues the rest).

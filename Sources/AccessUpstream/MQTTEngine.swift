@@ -87,7 +87,7 @@ final class MQTTEngine: @unchecked Sendable {
         let c = try MQTTConnection(clientID: clientID, cleanSession: false) { [inbox] event in inbox.events.append(event) }
         try c.setWill(topic: statusTopic, payload: Array("offline".utf8), qos: 1, retain: true)
         if let username = config.username { try c.setCredentials(username: username, password: password) }
-        if let ca = config.tlsCAFile { try c.setTLS(caFile: ca) }
+        if let ca = config.tlsCAFile { try c.setTLS(caFile: ca, certificate: config.tlsCertificate, key: config.tlsKey) }
         try c.setMaxInflight(tuning.maxInflight + tuning.maxAlarmInflight + 2)
         return c
     }

@@ -129,8 +129,8 @@ public final class MQTTPublisher: Sendable {
         do {
             var password: String?
             if let path = config.passwordFile { password = try readPasswordFile(path) }
-            if let ca = config.tlsCAFile, access(ca, R_OK) != 0 {
-                throw MQTTError.system("read tls_ca_file \(ca)", errno: errno)
+            for (key, file) in [("tls_ca_file", config.tlsCAFile), ("tls_certificate", config.tlsCertificate), ("tls_key", config.tlsKey)] {
+                if let file, access(file, R_OK) != 0 { throw MQTTError.system("read \(key) \(file)", errno: errno) }
             }
             let db = try AccessDatabase(path: databasePath, create: false)
             // The row exists from the first start, so event retention knows what this outbox

@@ -5,3 +5,13 @@
 
 extern int pthread_setname_np(pthread_t thread, const char *name);
 extern int pthread_getname_np(pthread_t thread, char *name, size_t length);
+
+#include <sys/types.h>
+
+/// `struct ucred` (SO_PEERCRED's answer), hidden behind _GNU_SOURCE in <sys/socket.h>; the same
+/// layout under its own name so both headers can be imported together.
+struct access_peer_ucred {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+};

@@ -194,7 +194,7 @@ struct ControllerTests {
         #expect(rig.board.outputs["b01.lock"] == true, "latched until reset")
         let reasons = try rig.reasons()
         #expect(reasons.contains("fire_alarm") && reasons.contains("fire_release"))
-        _ = rig.controller.handleControl(.object([("op", "door"), ("portal", "b01-door"), ("command", "reset-alarm"), ("operator", "guard")]))
+        _ = rig.controller.handleControl(.object([("op", "door"), ("portal", "b01-door"), ("command", "reset-alarm"), ("operator", "guard")]), caller: try .thisProcess())
         #expect(rig.board.outputs["b01.lock"] == false)
     }
 
@@ -220,7 +220,7 @@ struct ControllerTests {
 
     @Test func controlSocketDoorCommandsAndSimulation() throws {
         let rig = try Rig()
-        let server = try ControlServer(path: rig.dir.file("ctl.sock")) { rig.controller.handleControl($0) }
+        let server = try ControlServer(path: rig.dir.file("ctl.sock")) { rig.controller.handleControl($0, caller: $1) }
         defer { server.stop() }
         let socket = rig.dir.file("ctl.sock")
         let closed = try ControlClient.send(.object([("op", "door"), ("portal", "b01-door"), ("command", "always-closed"), ("operator", "zhang")]), to: socket)
@@ -234,8 +234,10 @@ struct ControllerTests {
         let bad = try ControlClient.send(.object([("op", "sim.swipe"), ("reader", "nope"), ("card", 1)]), to: socket)
         #expect(bad["ok"] == .bool(false))
         rig.controller.flush()
-        let audit = try rig.db.audit(operator: "zhang")
+        // Recorded as the Unix user the kernel names; the typed name is a note.
+        let audit = try rig.db.audit(operator: try UnixUser.current().name)
         #expect(audit.map(\.action) == ["door.always-closed"])
+        #expect(audit.map(\.note) == ["zhang"])
         #expect(try rig.db.portalMode("b01-door") == .alwaysClosed)
     }
 
@@ -259,7 +261,7 @@ struct ControllerTests {
         #expect(latency.count == 1 && latency.p50 <= latency.max)
         #expect(latency.max < 1_000_000, "from the frame's last edge, in µs: \(latency)")
         // The same over the socket, as `accessctl metrics` and `status` read it.
-        let server = try ControlServer(path: rig.dir.file("ctl.sock")) { rig.controller.handleControl($0) }
+        let server = try ControlServer(path: rig.dir.file("ctl.sock")) { rig.controller.handleControl($0, caller: $1) }
         defer { server.stop() }
         let metrics = try ControlClient.send(.object([("op", "metrics")]), to: rig.dir.file("ctl.sock"))
         #expect(metrics["text"]?.stringValue?.contains("access_events_total") == true)

@@ -67,7 +67,7 @@ extension Rig {
         controller.fieldStates.zones.first { $0.portal == portal }.map { ($0.armed, $0.latched) }
     }
 
-    func control(_ request: JSON) -> JSON { controller.handleControl(request) }
+    func control(_ request: JSON) -> JSON { controller.handleControl(request, caller: try! .thisProcess()) }
 
     func setLoop(_ occupied: Bool) {
         _ = control(.object([("op", "sim.loop"), ("lane", "lpr-in"), ("value", .int(occupied ? 1 : 0))]))

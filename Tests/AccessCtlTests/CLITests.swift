@@ -1,5 +1,6 @@
 import AccessCore
 import AccessCtlKit
+import AccessRuntime
 import AccessStore
 import AccessTestSupport
 import Foundation
@@ -224,13 +225,16 @@ struct CLITests {
         #expect(JSON.parse(captured.stdout.trimmingCharacters(in: .whitespacesAndNewlines))?["reason"] == .string("granted"))
     }
 
-    @Test func auditNamesTheOperator() throws {
+    @Test func auditNamesTheUnixUserAndKeepsTheTypedOperatorAsANote() throws {
         let cli = CLI()
-        cli.seed()
+        cli.seed()  // as `--operator tester`
         let r = cli.run("audit", "--json")
         guard case .array(let entries)? = r.json else { Issue.record("no audit json"); return }
         #expect(entries.count == 4)
-        #expect(entries.allSatisfy { $0["operator"] == .string("tester") })
+        let user = try UnixUser.current().name
+        #expect(entries.allSatisfy { $0["operator"] == .string(user) && $0["note"] == .string("tester") }, "\(entries)")
+        #expect(cli.run("audit", "--by", "tester", "--json").json == .array([]), "a typed name is never the operator")
+        #expect(cli.run("audit").out.contains("\(user) (note: tester)"))
         #expect(entries.map { $0["action"] } == [.string("house.add"), .string("person.add"), .string("card.add"), .string("plate.add")])
     }
 

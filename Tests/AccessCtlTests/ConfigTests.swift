@@ -125,6 +125,12 @@ struct ConfigTests {
         #expect(c.layout.gate == c.gate)
     }
 
+    @Test func theControlSocketsGroupIsOptional() throws {
+        #expect(try parse(Self.minimal).controlSocketGroup == nil)
+        let c = try parse(Self.minimal + "\n[control]\nsocket = \"/run/accessd/control.sock\"\ngroup = \"accessd-operators\"\n")
+        #expect(c.controlSocket == "/run/accessd/control.sock" && c.controlSocketGroup == "accessd-operators")
+    }
+
     @Test func shippedConfigsParse() throws {
         for name in ["accessd-sim.toml", "accessd.toml"] {
             let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")

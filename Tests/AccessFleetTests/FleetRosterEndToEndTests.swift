@@ -14,7 +14,9 @@ import Testing
 final class FleetRosterEndToEndTests {
     let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
     let dir = TemporaryDirectory("fleet-e2e")
-    let cluster: NatsCluster
+    var cluster: NatsCluster
+    /// Leave `tls_ca_file` out of this controller's `[fleet]` (a controller that does not trust the cluster).
+    var untrusting: Set<String> = []
     var daemons: [String: Process] = [:]
 
     init() throws {
@@ -37,7 +39,7 @@ final class FleetRosterEndToEndTests {
         community = "xfl"
         user = "\(user)"
         password_file = "\(cluster.passwordFile(for: user))"
-        """
+        """ + (cluster.caFile.map { untrusting.contains(user) ? "" : "\ntls_ca_file = \"\($0)\"" } ?? "")
     }
 
     /// Config/accessd-sim.toml for controller `id`, its files under the test's directory.
@@ -86,11 +88,13 @@ final class FleetRosterEndToEndTests {
         #expect(eventually(15) { (try? ControlClient.send(.status, to: self.dir.file(id + ".sock"))) != nil }, "\(id) answers")
     }
 
-    func swipe(_ id: String, card: UInt64) -> JSON? {
-        try? ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", .int(Int64(card)))]), to: dir.file(id + ".sock"))
+    func swipe(_ id: String, card: UInt64, reader: String = "reader-b01") -> JSON? {
+        try? ControlClient.send(.object([("op", "sim.swipe"), ("reader", .string(reader)), ("card", .int(Int64(card)))]), to: dir.file(id + ".sock"))
     }
 
-    func granted(_ id: String, card: UInt64) -> Bool { swipe(id, card: card)?["decision"]?["granted"] == .bool(true) }
+    func granted(_ id: String, card: UInt64, reader: String = "reader-b01") -> Bool {
+        swipe(id, card: card, reader: reader)?["decision"]?["granted"] == .bool(true)
+    }
 
     func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(seconds)
@@ -452,5 +456,185 @@ final class FleetRosterEndToEndTests {
             #expect(state.appliedSerial != nil, "\(id) keeps a community-wide snapshot")
             #expect(state.rows.contains { $0.key.hasPrefix("i:crowded_house:H1") }, "\(id) has the indicator in force")
         }
+    }
+
+    /// The roster stream stays bounded: a compaction stores a snapshot and purges all but the
+    /// last change sets. A new controller starts from the snapshot and the tail; a controller
+    /// paused across a second compaction finds its next change set purged and loads the
+    /// snapshot; a new office replica does the same; all end on one digest.
+    @Test func aCompactedStreamIsFollowedFromItsSnapshot() throws {
+        setenv("XDG_STATE_HOME", dir.file("office-c"), 1)
+        let office = officeConfig("office-c")
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        try startAccessd("north")
+        for i in 0..<20 {
+            #expect(ctl(office, "person", "add", "P\(i)", "--house", "H1", "--role", "owner", "--card", String(6_700_000 + i)).code == 0)
+        }
+        let first = ctl(office, "fleet", "compact", "--keep", "5", "--json")
+        #expect(first.code == 0, "\(first.err)")
+        #expect(first.json?["sequence"]?.intValue == 21)
+        #expect(first.json?["first_kept"]?.intValue == 17)
+        let admin = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "admin", user: "office",
+                                                              passwordFile: cluster.passwordFile(for: "office")))
+        defer { admin.close() }
+        #expect(try admin.streamInfo("ROSTER_xfl").messages == 5)
+        #expect(try admin.streamInfo("ROSTER_SNAPSHOTS_xfl").messages == 1)
+
+        // A new controller: the snapshot, then the tail.
+        try startAccessd("south")
+        #expect(eventually(10) { self.granted("south", card: 6_700_000) && self.granted("south", card: 6_700_019) },
+                "\(readTextFile(dir.file("south.log"))?.suffix(3000) ?? "")")
+
+        // North paused while the roster moves on and is compacted again past where it stopped.
+        let north = try #require(daemons["north"])
+        #expect(eventually(10) { self.granted("north", card: 6_700_019) })
+        kill(north.processIdentifier, SIGSTOP)
+        for i in 20..<30 {
+            #expect(ctl(office, "person", "add", "P\(i)", "--house", "H1", "--role", "owner", "--card", String(6_700_000 + i)).code == 0)
+        }
+        #expect(ctl(office, "card", "revoke", "6700003", "--lost").code == 0)
+        let second = ctl(office, "fleet", "compact", "--keep", "2", "--json")
+        #expect(second.json?["sequence"]?.intValue == 32)
+        #expect(try admin.streamInfo("ROSTER_SNAPSHOTS_xfl").messages == 1, "only the latest snapshot is kept")
+        kill(north.processIdentifier, SIGCONT)
+        #expect(eventually(20) { self.granted("north", card: 6_700_029) }, "north catches up from the second snapshot")
+        #expect(swipe("north", card: 6_700_003)?["decision"]?["reason"] == "revoked")
+
+        // A new office replica too; everyone on one digest.
+        setenv("XDG_STATE_HOME", dir.file("office-c2"), 1)
+        let office2 = officeConfig("office-c2")
+        let status = ctl(office2, "fleet", "status", "--json")
+        #expect(status.code == 0, "\(status.err)")
+        let northDB = try AccessDatabase(path: dir.file("north.db"), create: false)
+        let southDB = try AccessDatabase(path: dir.file("south.db"), create: false)
+        #expect(eventually(10) { (try? southDB.fleetSequence()) == 32 && (try? northDB.fleetSequence()) == 32 },
+                "south \(String(describing: try? southDB.fleetSequence())), north \(String(describing: try? northDB.fleetSequence())): \((readTextFile(dir.file("south.log")) ?? "").split(separator: "\n").filter { $0.contains("fleet") }.joined(separator: "\n"))")
+        #expect(try northDB.fleetDigest() == southDB.fleetDigest())
+        #expect(try northDB.computeRosterDigest() == northDB.fleetDigest())
+        #expect(try southDB.computeRosterDigest() == southDB.fleetDigest())
+        #expect(try northDB.audit(limit: 10_000).contains { $0.action == "fleet.snapshot" }, "north loaded a snapshot")
+        #expect(eventually(10) {
+            guard case .array(let lines)? = self.ctl(office2, "fleet", "status", "--json").json?["controllers"] else { return false }
+            return lines.count == 2 && lines.allSatisfy { $0["in_step"] == .bool(true) }
+        }, "both in step with the new office's replica")
+    }
+
+    func appliedSequence(_ id: String) -> UInt64? {
+        (try? AccessDatabase(path: dir.file(id + ".db"), create: false)).flatMap { try? $0.fleetSequence() }
+    }
+
+    func residentKiB(_ process: Process) -> Int? {
+        readTextFile("/proc/\(process.processIdentifier)/status")?.split(separator: "\n")
+            .first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+
+    /// Faults on large changes: a node killed half way through a big import (one change set in
+    /// many parts), and a controller paused (SIGSTOP) while many change sets are published, then
+    /// resumed: nothing lost, both controllers on the office's digest. In CI: 5,000 people (two
+    /// parts) and 500 change sets; as figures (ACCESS_FLEET_FIGURES=1, ACCESS_FLEET_IMPORT_PEOPLE=100000,
+    /// ACCESS_FLEET_CATCHUP_CHANGES=10000, five controllers) it prints how long each took.
+    @Test func aBigImportSurvivesAKilledNodeAndAPausedControllerCatchesUp() throws {
+        let figures = getenv("ACCESS_FLEET_FIGURES") != nil
+        let people = Int(getenv("ACCESS_FLEET_IMPORT_PEOPLE").flatMap { Int(String(cString: $0)) } ?? 5_000)
+        let changes = Int(getenv("ACCESS_FLEET_CATCHUP_CHANGES").flatMap { Int(String(cString: $0)) } ?? 500)
+        let ids = figures ? ["north", "south", "c3", "c4", "c5"] : ["north", "south"]
+        setenv("XDG_STATE_HOME", dir.file("office-i"), 1)
+        let office = officeConfig("office-i")
+        #expect(ctl(office, "fleet", "init").code == 0)
+        for id in ids { try startAccessd(id) }
+
+        // The import, with the node leading the roster stream killed two seconds in.
+        let csv = dir.write("roster.csv", SyntheticRoster.csv(people: people))
+        let admin = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "admin", user: "office",
+                                                              passwordFile: cluster.passwordFile(for: "office")))
+        defer { admin.close() }
+        let leader = try admin.streamInfo("ROSTER_xfl").leader.flatMap { cluster.index(of: $0) } ?? 0
+        let nodes = self.cluster
+        let killer = Thread { usleep(2_000_000); nodes.kill(node: leader) }
+        let started = Date()
+        killer.start()
+        let imported = ctl(office, "import", csv, "--json")
+        let published = Date().timeIntervalSince(started)
+        #expect(imported.code == 0, "\(imported.err.suffix(2000))")
+        let sequence = try #require(imported.json?["sequence"]?.intValue.map { UInt64($0) })
+        #expect(eventually(figures ? 600 : 180) { ids.allSatisfy { self.appliedSequence($0) == sequence } }, "every controller applies the import")
+        let everywhere = Date().timeIntervalSince(started)
+        // Applied in the database; in memory a moment later.
+        #expect(eventually(30) { self.granted(ids.last!, card: 1_000_000 + UInt64(people - 1), reader: "reader-north-in") })
+        while !killer.isFinished { usleep(10_000) }
+        try cluster.restart(node: leader)
+
+        // One controller paused while `changes` change sets are published, then resumed.
+        let paused = try #require(daemons[ids.last!])
+        kill(paused.processIdentifier, SIGSTOP)
+        let publisher = RosterPublisher(connection: admin, names: FleetNames(community: "xfl"),
+                                        replica: try AccessDatabase(path: dir.file("office-i/communityaccess/office-xfl.db"), create: false),
+                                        applyLocally: true)
+        let origin = ChangeSet.Origin(user: "figures", host: "test", command: "card add")
+        var last: UInt64 = 0
+        for i in 0..<changes {
+            let (_, s) = try publisher.change(origin: origin) { db in
+                try db.addCredential(Credential(kind: .card, value: String(9_000_000 + i), owner: .person("P0000000")), operator: "figures")
+            }
+            last = try #require(s)
+        }
+        let resumed = Date()
+        kill(paused.processIdentifier, SIGCONT)
+        #expect(eventually(figures ? 600 : 120) { self.appliedSequence(ids.last!) == last }, "the paused controller catches up")
+        let catchUp = Date().timeIntervalSince(resumed)
+        #expect(eventually(30) { ids.allSatisfy { self.appliedSequence($0) == last } })
+        let digests = try ids.map { try AccessDatabase(path: dir.file($0 + ".db"), create: false).fleetDigest() }
+        let officeDigest = try publisher.replica.fleetDigest()
+        #expect(Set(digests).count == 1 && digests.first == officeDigest, "one digest everywhere")
+        #expect(granted(ids.last!, card: UInt64(9_000_000 + changes - 1), reader: "reader-north-in"))
+        if figures {
+            // The same roster without [fleet], for the fleet client's share of the memory.
+            try FileManager.default.copyItem(atPath: dir.file("north.db"), toPath: dir.file("plain.db"))
+            let plainConfig = try #require(readTextFile(try controllerConfig("north")))
+                .replacingOccurrences(of: dir.file("north.db"), with: dir.file("plain.db"))
+                .replacingOccurrences(of: dir.file("north.sock"), with: dir.file("plain.sock"))
+            let plain = Process()
+            plain.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
+            plain.arguments = ["--config", dir.write("plain.toml", String(plainConfig[..<(plainConfig.range(of: "\n[fleet]")?.lowerBound ?? plainConfig.endIndex)]))]
+            plain.standardError = FileHandle(forWritingAtPath: dir.write("plain.log", ""))
+            try plain.run()
+            daemons["plain"] = plain
+            #expect(eventually(30) { (try? ControlClient.send(.status, to: self.dir.file("plain.sock"))) != nil })
+            for id in ids + ["plain"] { for i in 0..<200 { _ = swipe(id, card: 1_000_000 + UInt64(i * 7), reader: "reader-north-in") } }
+            usleep(2_000_000)
+            print("fleet figure: accessd resident memory, \(people) people, without [fleet]: \(daemons["plain"].flatMap(residentKiB).map { "\($0 / 1024) MiB" } ?? "?")")
+            let rss = ids.compactMap { daemons[$0].flatMap(residentKiB) }
+            print("fleet figure: import of \(people) people (\(imported.json?["changes"]?.intValue ?? 0) changes) published in \(String(format: "%.1f", published)) s, applied at all \(ids.count) controllers in \(String(format: "%.1f", everywhere)) s (a node killed 2 s in)")
+            print("fleet figure: catch-up of \(changes) change sets after SIGCONT in \(String(format: "%.1f", catchUp)) s = \(Int(Double(changes) / max(catchUp, 0.001))) change sets/s")
+            print("fleet figure: accessd resident memory with [fleet], \(people) people: \(rss.map { "\($0 / 1024) MiB" }.joined(separator: ", "))")
+        }
+    }
+
+    /// TLS and the controllers' own users through accessd's and accessctl's configs: the office
+    /// and a controller that trust the cluster's CA work as over plain TCP; a controller without
+    /// the CA is refused by the cluster, says so, and still decides from its own roster.
+    @Test func overTLSWithEachControllersOwnUser() throws {
+        cluster.shutdown()
+        cluster = try NatsCluster(nodes: 3, users: NatsClusterUsers(community: "xfl", controllers: ["north", "south"]), tls: true)
+        untrusting = ["south"]
+        setenv("XDG_STATE_HOME", dir.file("office-t"), 1)
+        let office = officeConfig("office-t")
+        #expect(try #require(readTextFile(office)).contains("tls_ca_file"))
+        #expect(ctl(office, "house", "add", "H1", "--building", "B01").code == 0)
+        #expect(ctl(office, "person", "add", "P1", "--house", "H1", "--role", "owner", "--card", "6800001").code == 0)
+        try startAccessd("north")
+        try startAccessd("south")
+        #expect(eventually(10) { self.granted("north", card: 6_800_001) }, "north follows the roster over TLS")
+        // North's events reach the stream over TLS.
+        #expect(eventually(10) {
+            self.ctl(office, "fleet", "events", "--controller", "north", "--json").out.contains("\"reason\": \"granted\"")
+                || self.ctl(office, "fleet", "events", "--controller", "north", "--json").out.contains("\"reason\":\"granted\"")
+        })
+        // South, without the CA: not connected, the reason logged, the gate still deciding.
+        var fleet: ControlStatus.Fleet?
+        if case .status(let status)? = try? ControlClient.send(.status, to: dir.file("south.sock")) { fleet = status.fleet }
+        #expect(fleet?.connected == false && fleet?.applied == 0)
+        #expect(swipe("south", card: 6_800_001)?["decision"]?["reason"] == "unknown_credential", "south decides from its own (empty) roster")
+        #expect(eventually(5) { readTextFile(self.dir.file("south.log"))?.lowercased().contains("tls") == true }, "the TLS failure is logged")
     }
 }

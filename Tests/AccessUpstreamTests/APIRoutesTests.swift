@@ -35,6 +35,33 @@ struct APIRoutesTests {
         #expect(table == spec)
     }
 
+    /// `path → scope` from the spec's per-operation `security: [{ bearer: ["SCOPE"] }]` lines.
+    static func specScopes() throws -> [String: String] {
+        let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let text = try #require(readTextFile(root + "/API/openapi.yaml"))
+        var scopes: [String: String] = [:]
+        var path: String?
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("  /") {
+                path = String(line.dropFirst(2).dropLast())
+                    .split(separator: "/").map { $0.hasPrefix("{") ? ":" + $0.dropFirst().dropLast() : String($0) }
+                    .reduce("") { $0 + "/" + $1 }
+            } else if let path, line.hasPrefix("      security: [{ bearer: [\""), let end = line.lastIndex(of: "\"") {
+                let start = line.index(line.firstIndex(of: "\"")!, offsetBy: 1)
+                scopes[path] = String(line[start..<end])
+            }
+        }
+        return scopes
+    }
+
+    @Test func everyRouteNeedsTheScopeTheSpecNames() throws {
+        let spec = try Self.specScopes()
+        let table = Dictionary(uniqueKeysWithValues: APIRoutes.all.compactMap { route in route.scope.map { (route.pattern, $0.rawValue) } })
+        #expect(spec.count == 6, "\(spec)")
+        #expect(table == spec)
+        #expect(APIRoutes.scope(at: "/healthz") == nil)
+    }
+
     @Test(arguments: [
         ("/api/v1/events", ["GET"]), ("/api/v1/portals/b01-door/open", ["POST"]), ("/api/v1/houses/B01-U1-101/summary", ["GET"]),
         ("/healthz", ["GET"]), ("/api/v1/events/", ["GET"]),

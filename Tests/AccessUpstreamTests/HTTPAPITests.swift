@@ -31,7 +31,7 @@ final class APISite: @unchecked Sendable {
     private(set) var analytics: AnalyticsService?
     private var analyticsTask: Task<Void, Error>?
 
-    init(tls: Bool = false, authFailuresPerMinute: Int = 20,
+    init(tls: Bool = false, authFailuresPerMinute: Int = 20, apiClock: any RuntimeClock = SystemClock(),
          analytics makeAnalytics: (@Sendable (Controller) throws -> AnalyticsService)? = nil) async throws {
         var tlsLines = ""
         if tls {
@@ -91,7 +91,7 @@ final class APISite: @unchecked Sendable {
         let serverThread = try ThreadExecutor(threadName: "test-api")
         self.serverThread = serverThread
         if let analytics { analyticsTask = Task(executorPreference: serverThread) { try await analytics.run() } }
-        let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet, analytics: analytics)
+        let api = try UpstreamAPI(controller: controller, config: try #require(config.http), logger: quiet, analytics: analytics, clock: apiClock)
         let bound = Mutex<Int?>(nil)
         let app = try api.application { port in bound.withLock { $0 = port } }
         server = Task(executorPreference: serverThread) { try await app.runService() }
@@ -265,5 +265,29 @@ struct HTTPAPITests {
         let site = try await APISite(tls: true)
         let reply = try await site.request("/api/v1/events?limit=1")
         #expect(reply.status == 200 && reply.json?["events"] != nil)
+    }
+
+    /// OpenSSL's client, told to allow the old versions (security level 0), offers exactly one
+    /// version: the server takes 1.2 and 1.3 and refuses 1.0 and 1.1 at the handshake.
+    @Test(arguments: [("-tls1", false), ("-tls1_1", false), ("-tls1_2", true), ("-tls1_3", true)])
+    func httpsIsTLS12OrNewerOnly(version: String, accepted: Bool) async throws {
+        let site = try await APISite(tls: true)
+        // stdin from /dev/null: s_client ends once the handshake is done.
+        let client = try PeerProcess(["sh", "-c", "openssl s_client \"$@\" </dev/null", "s_client", version, "-cipher", "DEFAULT:@SECLEVEL=0",
+                                      "-CAfile", site.dir.file("cert.pem"), "-verify_return_error", "-connect", "127.0.0.1:\(site.port)", "-brief"],
+                                     log: site.dir.file("s_client\(version).log"))
+        while !client.hasExited { try await Task.sleep(for: .milliseconds(5)) }
+        let status = client.wait()
+        #expect((status == 0) == accepted, "\(version): \(client.output)")
+        if accepted { #expect(client.output.contains("Verification: OK"), "\(client.output)") }
+    }
+
+    @Test func httpsWithCurlAndTheSitesCA() async throws {
+        let site = try await APISite(tls: true)
+        let reply = try await site.request("/api/v1/events?limit=1", extra: ["--tlsv1.2"])
+        #expect(reply.status == 200)
+        let unknownCA = try PeerProcess(["curl", "-sS", "https://127.0.0.1:\(site.port)/healthz"], log: site.dir.file("curl-ca.log"))
+        while !unknownCA.hasExited { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(unknownCA.wait() == 60, "without --cacert the self-made certificate is not trusted (curl's 60)")
     }
 }

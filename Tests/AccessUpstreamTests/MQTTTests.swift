@@ -360,6 +360,12 @@ struct MQTTTests {
         #expect(sub.on(site.eventsTopic).map(\.payload) == (1...300).map { expected[Int64($0)]! })
         #expect(sub.on(site.alarmsTopic).map(\.payload) == (try site.alarmSerials()).map { expected[$0]! })
         #expect(sub.on(site.eventsTopic).first?.payload.hasPrefix("{\"id\":\"\(MQTTSite.controllerID):1\",\"serial\":1,") == true)
+        // Each pushed event carries its link in the log's hash chain.
+        let pushed = sub.on(site.eventsTopic).compactMap { JSON.parse($0.payload) }
+        #expect(pushed.first?["prev_hash"] == .string(String(repeating: "0", count: 64)))
+        for (earlier, later) in zip(pushed, pushed.dropFirst()) {
+            #expect(earlier["hash"]?.stringValue?.count == 64 && later["prev_hash"] == earlier["hash"])
+        }
 
         await publisher.stop()
         try await sub.wait(timeout: .seconds(5), "status offline") { $0.on(site.statusTopic).map(\.payload) == ["online", "offline"] }
@@ -657,6 +663,55 @@ struct MQTTTests {
         #expect(try site.storedCursor() == 30)
     }
 
+    @Test func aBrokerThatRequiresCertificatesTakesOursAndRefusesAClientWithout() async throws {
+        let dir = TemporaryDirectory("mqtt")
+        func openssl(_ args: [String]) throws {
+            let run = try PeerProcess(["openssl"] + args, log: dir.file("openssl.log"))
+            guard run.wait() == 0 else { throw PeerError(description: "openssl \(args.first ?? ""): \(run.output)") }
+        }
+        func signed(_ name: String, subject: String, extensions: String) throws {
+            try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", dir.file("\(name).key"), "-out", dir.file("\(name).csr")])
+            try openssl(["x509", "-req", "-in", dir.file("\(name).csr"), "-CA", dir.file("ca.pem"), "-CAkey", dir.file("ca.key"),
+                         "-CAcreateserial", "-days", "1", "-out", dir.file("\(name).pem"), "-extfile", dir.write("\(name).ext", extensions)])
+        }
+        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test community CA",
+                     "-keyout", dir.file("ca.key"), "-out", dir.file("ca.pem")])
+        try signed("server", subject: "/CN=127.0.0.1", extensions: "subjectAltName=IP:127.0.0.1\n")
+        try signed("controller", subject: "/CN=\(MQTTSite.controllerID)", extensions: "extendedKeyUsage=clientAuth\n")
+        try signed("watcher", subject: "/CN=watcher", extensions: "extendedKeyUsage=clientAuth\n")
+        let site = try MQTTSite(dir: dir)
+        let broker = try TestBroker(dir: dir, listenerConfig: """
+            allow_anonymous true
+            require_certificate true
+            cafile \(dir.file("ca.pem"))
+            certfile \(dir.file("server.pem"))
+            keyfile \(dir.file("server.key"))
+            """, clientArgs: ["--cafile", dir.file("ca.pem"), "--cert", dir.file("watcher.pem"), "--key", dir.file("watcher.key")])
+        try await broker.start()
+        defer { broker.kill() }
+        let sub = try await TestSubscriber.subscribed(broker: broker, topic: site.prefix, id: "watcher")
+        let publisher = site.publisher(broker: broker) {
+            $0.tlsCAFile = dir.file("ca.pem")
+            $0.tlsCertificate = dir.file("controller.pem")
+            $0.tlsKey = dir.file("controller.key")
+        }
+        try publisher.start()
+        try site.append(20)
+        try await sub.wait(timeout: .seconds(10), "20 events with a client certificate") { $0.serials(on: site.eventsTopic).count == 20 }
+        await publisher.stop()
+        #expect(try site.storedCursor() == 20)
+
+        // The same broker, a client with the CA but no certificate of its own: refused, nothing acknowledged.
+        try site.append(5)
+        let anonymous = site.publisher(broker: broker) { $0.tlsCAFile = dir.file("ca.pem") }
+        try anonymous.start()
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(!anonymous.status.connected && anonymous.status.connections == 0 && anonymous.status.lastError != nil)
+        await anonymous.stop()
+        #expect(try site.storedCursor() == 20)
+        #expect(sub.serials(on: site.eventsTopic).count == 20)
+    }
+
     @Test func credentialsFromThePasswordFile() async throws {
         let dir = TemporaryDirectory("mqtt")
         let made = try PeerProcess(["mosquitto_passwd", "-b", "-c", dir.file("broker.passwd"), "accessd", "s3cret pass"],
@@ -719,6 +774,15 @@ struct MQTTTests {
         return try SiteConfig.load(path: dir.write("site.toml", text))
     }
 
+    @Test func aClientCertificateNeedsItsKeyAndTLS() throws {
+        for (lines, message) in [("tls_ca_file = \"ca.pem\"\ntls_certificate = \"c.pem\"", "upstream.mqtt.tls_certificate: a client certificate needs both"),
+                                 ("tls_certificate = \"c.pem\"\ntls_key = \"c.key\"", "upstream.mqtt.tls_certificate: a client certificate needs TLS")] {
+            #expect { try parse(Self.site + "\n" + lines) } throws: { "\($0)".contains(message) }
+        }
+        let ok = try #require(try parse(Self.site + "\ntls_ca_file = \"ca.pem\"\ntls_certificate = \"c.pem\"\ntls_key = \"c.key\"").mqtt)
+        #expect(ok.tlsCertificate == "c.pem" && ok.tlsKey == "c.key")
+    }
+
     @Test func mqttConfigDefaultsAndEveryKey() throws {
         let defaults = try #require(try parse(Self.site).mqtt)
         #expect(defaults == SiteConfig.MQTT(host: "mqtt.example.net", port: 1883, topicPrefix: "community", clientID: nil,
@@ -749,7 +813,7 @@ struct MQTTTests {
         ("password_file = \"/etc/accessd/mqtt.pw\"",
          "12: upstream.mqtt.password_file: needs upstream.mqtt.username (MQTT 3.1.1 sends no password without a user name)"),
         ("tls_ca = \"/etc/ca.pem\"",
-         "12: upstream.mqtt.tls_ca: unknown key (known here: host, port, topic_prefix, client_id, username, password_file, tls_ca_file, keepalive_seconds, backlog_rate)"),
+         "12: upstream.mqtt.tls_ca: unknown key (known here: host, port, topic_prefix, client_id, username, password_file, tls_ca_file, tls_certificate, tls_key, keepalive_seconds, backlog_rate)"),
         ("port = 0", "12: upstream.mqtt.port: 0 is out of range 1…65535"),
     ])
     func malformedMQTTValuesAreRefusedWithFileAndLine(_ line: String, _ expected: String) throws {

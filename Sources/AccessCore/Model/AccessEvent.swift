@@ -24,6 +24,11 @@ public struct AccessEvent: Hashable, Sendable {
     public var reason: EventReason?
     /// Further facts of the event (alarm, anti-passback, operator, device …), as a JSON object.
     public var detail: [(String, JSON)]
+    /// The hash of the event before it in the log (`LogChain`); nil until the log stores it, and
+    /// for events stored before the chain existed.
+    public var previousHash: [UInt8]?
+    /// SHA-256 over the previous hash and this event (`LogChain.hash`); nil as `previousHash`.
+    public var hash: [UInt8]?
 
     public init(
         serial: Int64 = 0, timeMicros: Int64, utcOffset: Int, type: EventType, portal: String? = nil,
@@ -87,6 +92,8 @@ public struct AccessEvent: Hashable, Sendable {
             ("role", .string(role?.rawValue)),
             ("granted", granted.map(JSON.bool) ?? .null),
             ("reason", .string(reason?.rawValue)),
+            ("prev_hash", .string(previousHash.map(Hex.encode))),
+            ("hash", .string(hash.map(Hex.encode))),
         ]
         for (key, value) in detail where !pairs.contains(where: { $0.0 == key }) { pairs.append((key, value)) }
         return .object(pairs)
@@ -108,11 +115,13 @@ public struct AccessEvent: Hashable, Sendable {
             reason: text("reason").flatMap(EventReason.init(rawValue:)),
             detail: pairs.filter { !Self.mainKeys.contains($0.0) }
         )
+        previousHash = text("prev_hash").flatMap(Hex.decode)
+        hash = text("hash").flatMap(Hex.decode)
     }
 
     /// The keys `json(controllerID:)` writes before the detail.
     static let mainKeys: Set<String> = ["id", "serial", "time", "type", "portal", "direction", "credential_kind", "credential",
-                                        "person_id", "house_id", "role", "granted", "reason"]
+                                        "person_id", "house_id", "role", "granted", "reason", "prev_hash", "hash"]
 
     public static func == (a: AccessEvent, b: AccessEvent) -> Bool {
         a.json(controllerID: "") == b.json(controllerID: "") && a.utcOffset == b.utcOffset
