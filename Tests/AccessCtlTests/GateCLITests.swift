@@ -55,4 +55,24 @@ struct GateCLITests {
         let card = cli.run("card", "add", "1234", "--person", "P1", "--duress")
         #expect(card.code != 0 && card.err.contains("--duress is for PINs only"))
     }
+
+    @Test func checkShowsTheTwoStepsOfACardAndPinDoor() throws {
+        let cli = CLI()
+        let text = try #require(readTextFile(cli.config))
+        try #require(text.contains("building = \"B01\"\n"))
+        _ = cli.dir.write("site.toml", text.replacing("building = \"B01\"\n", with: "building = \"B01\"\nverify = \"card_and_pin\"\n"))
+        cli.seed()
+        #expect(cli.run("pin", "add", "246810", "--person", "P1").code == 0)
+        let card = cli.run("check", "--portal", "b01-door", "--card", "10023456", "--json")
+        #expect(card.json?["reason"] == .string("pin_required") && card.json?["person_id"] == .string("P1"), "\(card.out) \(card.err)")
+        #expect(card.json?["verify"] == .string("card_and_pin"))
+        let both = cli.run("check", "--portal", "b01-door", "--card", "10023456", "--pin", "246810", "--json")
+        #expect(both.json?["granted"] == .bool(true), "\(both.out)")
+        #expect(cli.run("check", "--portal", "b01-door", "--card", "10023456", "--pin", "111111", "--json").json?["reason"] == .string("wrong_pin"))
+        #expect(cli.run("check", "--portal", "b01-door", "--pin", "246810", "--json").json?["reason"] == .string("no_right"))
+        #expect(cli.run("check", "--portal", "gate-in", "--card", "10023456", "--json").json?["verify"] == .null)
+        let words = cli.run("check", "--portal", "b01-door", "--card", "10023456")
+        #expect(words.out.contains("pin_required") && words.out.contains("its holder's own PIN"))
+        #expect(cli.run("check", "--portal", "b01-door", "--plate", "京A12345", "--pin", "246810").code != 0, "--pin goes with --card only")
+    }
 }
