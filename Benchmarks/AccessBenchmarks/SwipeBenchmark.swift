@@ -71,6 +71,8 @@ final class SwipeRig: @unchecked Sendable {
             ("building = \"B01\"", "building = \"B001\""),
             ("building = \"B02\"", "building = \"B002\""),
             ("building = \"B03\"", "building = \"B003\""),
+            // Building 3's door is card and PIN in the tour; here a card alone opens every door.
+            ("verify = \"card_and_pin\"", "# verify = \"card_and_pin\""),
         ]
         for (old, new) in edits {
             guard text.contains(old) else { throw ControlError.unknown("Config/accessd-sim.toml no longer contains \(old)") }

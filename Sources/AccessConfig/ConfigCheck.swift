@@ -39,7 +39,7 @@ extension SiteConfig {
         }
         let outputs = Set(map.outputs.map(\.name))
         let inputs = Set(map.inputs.map(\.name))
-        let readers = Set(map.readers.map(\.name))
+        let readers = map.readerNames
         let where_ = "not in the board map \(board.map)"
         for door in config.doors {
             if !outputs.contains(door.lock) { problem("door \(door.id).lock", "output \"\(door.lock)\" \(where_)") }

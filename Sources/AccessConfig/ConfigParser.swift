@@ -16,7 +16,8 @@ struct ConfigParser {
     func parse() throws(ConfigError) -> SiteConfig {
         let root = r.root
         try r.allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
-                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics", "fleet"])
+                                 "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics", "fleet", "gate",
+                                 "interlock"])
 
         let controller = try r.requiredTable(root, "controller")
         try r.allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -45,11 +46,14 @@ struct ConfigParser {
         var readers: [String: String] = [:]
         for (i, item) in try r.tables(root, "portal").enumerated() {
             let k = "portal[\(i)]"
-            try r.allowOnly(item, k, ["id", "kind", "direction", "from_area", "to_area", "building", "readers"])
+            try r.allowOnly(item, k, ["id", "kind", "direction", "from_area", "to_area", "building", "readers", "verify", "verify_schedule"])
             let pid = try r.string(item, "\(k).id", required: true)
             if let problem = RosterCSVSchema.identifierProblem(pid) { throw error("\(k).id", problem) }
             if let other = seen[pid] { throw error("\(k).id", "\"\(pid)\" is already the id of \(other)") }
             seen[pid] = k
+            let verify: VerifyMode? = r.has(item, "verify") ? try r.enumeration(item, "\(k).verify", default: nil) : nil
+            let verifySchedule = try r.optionalString(item, "\(k).verify_schedule")
+            if verifySchedule != nil && verify == nil { throw error("\(k).verify_schedule", "applies a verify mode: give verify too") }
             let portal = Portal(
                 id: pid,
                 kind: try r.enumeration(item, "\(k).kind", default: PortalKind.door),
@@ -57,8 +61,10 @@ struct ConfigParser {
                 fromArea: try r.string(item, "\(k).from_area", default: "outside"),
                 toArea: try r.string(item, "\(k).to_area", default: "community"),
                 building: try r.string(item, "\(k).building", default: ""),
-                readers: try r.strings(item, "\(k).readers")
+                readers: try r.strings(item, "\(k).readers"),
+                verify: verify, verifySchedule: verifySchedule
             )
+            if portal.kind == .fence, verify != nil { throw error("\(k).verify", "a fence zone has no readers to verify with") }
             for reader in portal.readers {
                 if let other = readers[reader] { throw error("\(k).readers", "reader \"\(reader)\" is already bound to portal \(other)") }
                 readers[reader] = pid
@@ -175,11 +181,27 @@ struct ConfigParser {
             antiPassback: policy, defaultGroups: defaults, http: http, mqtt: mqtt, source: r.file
         )
         config.retention = retention
+        config.gate = try parseGate(root)
         config.fleet = fleet
         config.isOffice = isOffice
         config.analytics = try parseAnalytics(root)
         try parseHardware(root, into: &config)
         return config
+    }
+
+    /// `[gate]`: card and PIN's timeout, repeat reads, the wrong-attempt alarm and the lockout.
+    func parseGate(_ root: TOMLTable) throws(ConfigError) -> GateSettings {
+        var gate = GateSettings()
+        guard let g = try r.table(root, "gate", required: false) else { return gate }
+        try r.allowOnly(g, "gate", ["pin_after_card_seconds", "repeat_read_seconds", "wrong_attempts", "wrong_attempt_window_seconds",
+                                    "lockout_seconds"])
+        gate.pinAfterCardSeconds = Double(try r.int(g, "gate.pin_after_card_seconds", default: 15, range: 1...300))
+        gate.repeatReadSeconds = Double(try r.int(g, "gate.repeat_read_seconds", default: 3, range: 0...60))
+        // GB 50396 asks for the alarm after at most 5 wrong attempts; 0 turns the lockout off.
+        gate.wrongAttemptLimit = try r.int(g, "gate.wrong_attempts", default: 5, range: 0...5)
+        gate.wrongAttemptWindowSeconds = Double(try r.int(g, "gate.wrong_attempt_window_seconds", default: 60, range: 1...86_400))
+        gate.lockoutSeconds = Double(try r.int(g, "gate.lockout_seconds", default: 180, range: 1...86_400))
+        return gate
     }
 
     /// `[fleet]`: the servers, the community and the credentials (files are named, read when used).
@@ -277,6 +299,15 @@ struct ConfigParser {
                 heldOpenSeconds: try r.int(item, "\(k).held_open_seconds", default: 30, range: 0...86_400),
                 escapeRoute: try r.bool(item, "\(k).escape_route", default: true)
             ))
+        }
+        let doorIDs = Set(config.doors.map(\.id))
+        for (i, item) in try r.tables(root, "interlock").enumerated() {
+            let k = "interlock[\(i)]"
+            try r.allowOnly(item, k, ["doors"])
+            let doors = try r.strings(item, "\(k).doors")
+            if Set(doors).count < 2 || Set(doors).count != doors.count { throw error("\(k).doors", "name two or more different doors") }
+            for door in doors where !doorIDs.contains(door) { throw error("\(k).doors", "no door \"\(door)\"") }
+            config.interlocks.append(doors)
         }
         if let l = try r.table(root, "linkage", required: false) {
             try r.allowOnly(l, "linkage", ["fire", "call", "tamper"])

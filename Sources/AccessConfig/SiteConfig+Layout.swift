@@ -16,7 +16,9 @@ extension SiteConfig {
                     positionTimeoutSeconds: b.positionTimeoutSeconds, closeDelaySeconds: b.closeDelaySeconds, autoClose: b.autoClose))
             },
             zones: fenceZones,
-            linkage: linkage
+            linkage: linkage,
+            gate: gate,
+            interlocks: interlocks
         )
     }
 }

@@ -173,6 +173,8 @@ public struct SiteConfig: Sendable {
     public var board: Board?
     public var doors: [Door] = []
     public var linkage = Linkage(fire: [], call: [], tamper: [])
+    /// `[[interlock]] doors`: groups of doors of which at most one may be released or open.
+    public var interlocks: [[String]] = []
     public var modbusLines: [ModbusLine] = []
     public var modbusDevices: [ModbusDevice] = []
     public var barriers: [Barrier] = []
@@ -184,6 +186,8 @@ public struct SiteConfig: Sendable {
     public var controlSocketGroup: String?
     /// How much of the event log is kept (`[events]`).
     public var retention = EventRetention()
+    /// `[gate]`: card and PIN's timeout, repeat reads, wrong attempts and the lockout.
+    public var gate = GateSettings()
     /// The file it was read from.
     public var source: String
 

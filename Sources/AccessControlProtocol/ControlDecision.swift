@@ -1,6 +1,6 @@
 import AccessCore
 
-/// A decision as the control socket reports it (`sim.swipe`, `sim.keys`, `sim.plate`).
+/// A decision as the control socket reports it (`sim.swipe`, `sim.keys`, `sim.qr`, `sim.plate`).
 public struct ControlDecision: Sendable, Equatable {
     public var granted: Bool
     /// Why: the first check that failed, or `granted`.

@@ -9,7 +9,7 @@ public enum ControlReply: Sendable, Equatable {
     case metrics(text: String)
     /// To `door` and `fence`.
     case portal(PortalState)
-    /// To `sim.swipe`, `sim.keys` and `sim.plate`: the decision taken, if any (`decision`, or null).
+    /// To `sim.swipe`, `sim.keys`, `sim.qr` and `sim.plate`: the decision taken, if any (`decision`, or null).
     case decision(ControlDecision?)
     /// To `sim.outputs`: every output line and whether it is driven (`outputs`, name → 0|1, sorted).
     case outputs([String: Bool])
@@ -50,7 +50,7 @@ public enum ControlReply: Sendable, Equatable {
             self = .metrics(text: text)
         case .door, .fence:
             self = .portal(PortalState(fields: json))
-        case .simSwipe, .simKeys, .simPlate:
+        case .simSwipe, .simKeys, .simQR, .simPlate:
             guard let decision = json["decision"] else { throw .malformed("\"decision\" is missing") }
             self = .decision(decision == .null ? nil : try ControlDecision(json: decision))
         case .simOutputs:

@@ -8,7 +8,7 @@ import AccessCore
 ///   (a door's or a barrier lane's portal; `reset-alarm` also for a fence zone)
 /// - `{"op":"fence","portal":P,"command":arm|disarm|reset,"operator":NAME}`
 /// - `{"op":"sim.swipe","reader":R,"card":N}`, `{"op":"sim.keys","reader":R,"keys":"1234#"}`,
-///   `{"op":"sim.plate","lane":L,"plate":P}`, `{"op":"sim.input","line":L,"value":0|1}`,
+///   `{"op":"sim.qr","reader":R,"code":C}`, `{"op":"sim.plate","lane":L,"plate":P}`, `{"op":"sim.input","line":L,"value":0|1}`,
 ///   `{"op":"sim.outputs"}` (simulated board only);
 ///   `{"op":"sim.loop","lane":L,"value":0|1}`, `{"op":"sim.fence","device":D,"zone":N,"alarm":A,"value":0|1}`,
 ///   `{"op":"sim.device","device":D,"online":0|1}` (devices on a simulated Modbus line)
@@ -29,6 +29,8 @@ public enum ControlRequest: Sendable, Equatable {
     case simSwipe(reader: String, card: UInt64)
     /// Keys on a reader's keypad of the simulated board.
     case simKeys(reader: String, keys: [KeypadKey])
+    /// A code scanned at a QR reader of the simulated board (one line through the real assembler).
+    case simQR(reader: String, code: String)
     /// A plate camera's read at a lane (by its portal or camera name).
     case simPlate(lane: String, plate: String)
     /// A named input line of the simulated board.
@@ -47,6 +49,7 @@ public enum ControlRequest: Sendable, Equatable {
         case status, metrics, door, fence
         case simSwipe = "sim.swipe"
         case simKeys = "sim.keys"
+        case simQR = "sim.qr"
         case simPlate = "sim.plate"
         case simInput = "sim.input"
         case simOutputs = "sim.outputs"
@@ -66,6 +69,7 @@ public enum ControlRequest: Sendable, Equatable {
         case .fence: .fence
         case .simSwipe: .simSwipe
         case .simKeys: .simKeys
+        case .simQR: .simQR
         case .simPlate: .simPlate
         case .simInput: .simInput
         case .simOutputs: .simOutputs
@@ -89,6 +93,8 @@ public enum ControlRequest: Sendable, Equatable {
             fields += [("reader", .string(reader)), ("card", .int(Int64(clamping: card)))]
         case .simKeys(let reader, let keys):
             fields += [("reader", .string(reader)), ("keys", .string(Self.text(keys)))]
+        case .simQR(let reader, let code):
+            fields += [("reader", .string(reader)), ("code", .string(code))]
         case .simPlate(let lane, let plate):
             fields += [("lane", .string(lane)), ("plate", .string(plate))]
         case .simInput(let line, let active):
@@ -132,6 +138,8 @@ public enum ControlRequest: Sendable, Equatable {
         case .simKeys:
             let reader = try fields.string("reader")
             self = .simKeys(reader: reader, keys: try Self.keys(try fields.string("keys")))
+        case .simQR:
+            self = .simQR(reader: try fields.string("reader"), code: try fields.string("code"))
         case .simPlate:
             self = .simPlate(lane: try fields.string("lane"), plate: try fields.string("plate"))
         case .simInput:

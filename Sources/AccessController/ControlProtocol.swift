@@ -81,6 +81,8 @@ extension Controller {
         case .simKeys(let reader, let keys):
             try simulated().keys(reader: reader, keys)
             return .decision(keys.last == .hash ? lastDecision(at: reader).map(ControlDecision.init) : nil)
+        case .simQR(let reader, let code):
+            return .decision(try simulatedQR(reader: reader, code: code).map(ControlDecision.init))
         case .simPlate(let lane, let plate):
             guard let decision = self.plate(lane: lane, plate: plate) else {
                 throw ControlError.unknown("no portal has a reader or lane named \(lane)")

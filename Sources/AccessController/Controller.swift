@@ -42,6 +42,8 @@ public final class Controller: @unchecked Sendable {
     private(set) var fieldDevices: FieldDevices?
     /// Each door's lock, in the layout's order.
     private var locks: [DoorLock] = []
+    /// The board map's QR readers on a serial device (a simulated one is played by `sim qr`).
+    private var qrReaders: [SerialQRReader] = []
     /// Fence sirens and lights by name.
     private var fenceOutputs: [String: any OutputLine] = [:]
     private var ticker: NamedThread?
@@ -97,7 +99,7 @@ public final class Controller: @unchecked Sendable {
     /// Binds the doors to the board's lines; throws naming any line the board lacks.
     public func attach(board: any Board) throws {
         let inputs = Set(board.map.inputs.map(\.name))
-        let readers = Set(board.map.readers.map(\.name))
+        let readers = board.map.readerNames
         var locks: [DoorLock] = []
         for door in config.doors {
             locks.append(DoorLock(output: try board.output(door.lock), failSafe: door.failSafe))
@@ -118,6 +120,9 @@ public final class Controller: @unchecked Sendable {
         fenceOutputs = outputs
         self.locks = locks
         fieldDevices = try FieldDevices(config: config)
+        qrReaders = try board.map.qrReaders.filter { $0.device != nil }.map { reader throws(DeviceError) in
+            try SerialQRReader(reader: reader) { [weak self] in self?.handle($0) }
+        }
         self.board = board
     }
 
@@ -126,6 +131,7 @@ public final class Controller: @unchecked Sendable {
         perform(.start(modes: initialModes))
         running.store(true, ordering: .releasing)
         try board?.start()
+        for reader in qrReaders { try reader.start() }
         fieldDevices?.start(self)
         if ticks { ticker = try NamedThread.start(name: "ticker") { self.tickLoop() } }  // ends at stop()
     }
@@ -137,6 +143,7 @@ public final class Controller: @unchecked Sendable {
         ticker?.join()
         ticker = nil
         fieldDevices?.stop()
+        for reader in qrReaders { reader.stop() }
         perform(.stop)
         board?.close()
         worker.stop()
@@ -254,6 +261,8 @@ public final class Controller: @unchecked Sendable {
         case .key(let reader, let key, _): perform(.key(reader: reader, key))
         case .garbled(let reader, let reason): perform(.garbled(reader: reader, problem: reason.description))
         case .overrun(let line): perform(.overrun(line: line))
+        case .qr(let reader, let code): perform(.credential(reader: reader, .qr(code)))
+        case .garbledLine(let reader, let problem): perform(.garbled(reader: reader, problem: problem))
         case .input(let line, let active, _): perform(.input(line: line, active: active))
         case .device(let name, let online):
             metrics.recordDevice(name, online: online)
@@ -423,6 +432,17 @@ public final class Controller: @unchecked Sendable {
     /// A plate read from a lane's camera (or `accessctl sim plate`); nil when the lane is unknown.
     public func plate(lane: String, plate: String) -> Decision? {
         perform(.credential(reader: lane, .plate(plate))) { $0.portal(ofReader: lane) == nil ? nil : $0.lastDecision[lane] }.value
+    }
+
+    /// A QR reader's scan on the simulated board (`accessctl sim qr`); the decision, nil when
+    /// the line was no code.
+    public func simulatedQR(reader: String, code: String) throws -> Decision? {
+        guard let board = board as? SimulatedBoard else {
+            throw ControlError.unknown("accessd is driving real hardware, not the simulated board")
+        }
+        let before = counters.decisions
+        try board.qr(reader: reader, code: code)
+        return counters.decisions > before ? lastDecision(at: reader) : nil
     }
 
     /// The board, for simulation commands.

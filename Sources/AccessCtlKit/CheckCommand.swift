@@ -12,6 +12,9 @@ struct CheckCommand: SiteCommand {
             Examples:
               accessctl check --portal gate-north-in --card 10023456
               accessctl check --portal lane-in --plate 京A12345 --at 2026-12-31T23:30 --json
+              accessctl check --portal b01-door --card 6553701 --pin 246810   (card and PIN: both steps)
+            A card at a card-and-PIN portal is pin_required: the gate would wait for the holder's PIN; give \
+            --pin as well to decide the second step (granted, or wrong_pin).
             """
     )
     @OptionGroup var global: GlobalOptions
@@ -23,8 +26,9 @@ struct CheckCommand: SiteCommand {
     @Option(help: "When (ISO 8601; default now; no offset means the community's zone).") var at: String?
 
     func validate() throws {
-        if [card, plate, pin, qr].compactMap({ $0 }).count != 1 {
-            throw ValidationError("give exactly one of --card, --plate, --pin or --qr")
+        let given = [card, plate, pin, qr].compactMap({ $0 }).count
+        if given != 1 && !(given == 2 && card != nil && pin != nil) {
+            throw ValidationError("give exactly one of --card, --plate, --pin or --qr (or --card and --pin: card and PIN)")
         }
     }
 
@@ -42,12 +46,28 @@ struct CheckCommand: SiteCommand {
         let when = try at.map { try site.instant($0, option: "--at") } ?? Site.now()
         let policy = try site.db.loadPolicy(rules: site.rules)
         let request = DecisionRequest(portal: portal, credential: presented, at: when, portalMode: try site.db.portalMode(portal))
-        let decision = try policy.decide(request, ledger: try site.db.antiPassbackLedger())
-        if site.json { return Say.json(Self.json(decision, at: when, zone: site.zone)) }
+        let ledger = try site.db.antiPassbackLedger()
+        var decision = try policy.decide(request, ledger: ledger)
+        // Card and PIN: the second step, as the gate would take it once the PIN is typed.
+        var secondStep = false
+        if card != nil, let pin, decision.reason == .pinRequired {
+            decision = try policy.decideSecondStep(card: request, pin: pin, ledger: ledger)
+            secondStep = true
+        }
+        let mode = site.rules.portal(portal).flatMap { policy.verifyMode(at: $0, time: when) }
+        if site.json {
+            guard case .object(var pairs) = Self.json(decision, at: when, zone: site.zone) else { return }
+            pairs.append(("verify", .string(mode?.rawValue)))
+            return Say.json(.object(pairs))
+        }
         let who = [decision.personID.map { "person \($0)" }, decision.houseID.map { "house \($0)" }, decision.role?.rawValue,
                    decision.visitorPassID.map { "pass \($0)" }].compactMap { $0 }.joined(separator: ", ")
         Say.line("\(decision.granted ? "GRANTED" : "DENIED") at \(portal), \(site.format(when)): \(decision.reason.rawValue)\(who.isEmpty ? "" : " (\(who))")")
         Say.line("  \(Self.explanation(decision.reason))")
+        if let mode { Say.line("  verification here now: \(mode.rawValue)\(secondStep ? " (card, then its holder's PIN)" : "")") }
+        if decision.reason == .pinRequired, pin != nil {
+            Say.line("  the PIN was not asked for: the card was refused first")
+        }
         if decision.alarm { Say.line("  an alarm would be raised") }
         if decision.antiPassbackViolation { Say.line("  anti-passback (soft): the last recorded passage does not match; granted and flagged") }
     }
@@ -77,6 +97,11 @@ struct CheckCommand: SiteCommand {
         case .usesExhausted: return "the visitor pass has no entries left"
         case .portalLocked: return "the portal is set to always-closed"
         case .clockUnset: return "the controller's clock is not set; no time-based decision is made"
+        case .pinRequired: return "card and PIN: the card is accepted; the gate waits for its holder's own PIN on the keypad (add --pin)"
+        case .wrongPin: return "card and PIN: the PIN typed after the card is not its holder's"
+        case .pinTimeout: return "card and PIN: no PIN came in time after the card"
+        case .readerLocked: return "too many failed attempts at this reader: it refuses everything until its lockout ends"
+        case .interlock: return "another door of this door's interlock group is released or open (the gate decides it; check cannot see doors)"
         }
     }
 }

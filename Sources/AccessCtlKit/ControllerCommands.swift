@@ -112,18 +112,21 @@ struct SimCommand: ParsableCommand {
               accessctl sim swipe reader-b01 6553701
               accessctl sim keys reader-b01 '246810#'   (a PIN on the reader's keypad)
               accessctl sim plate lpr-lane-in 京A12345
+              accessctl sim qr qr-north-in "$(accessctl visitor show V… --json | jq -r .qr)"
               accessctl sim input fire.alarm 1
               accessctl sim outputs --json
               accessctl sim loop lane-in 1            (a vehicle on the lane's loop)
               accessctl sim fence fence-host-1 3 broken 1
               accessctl sim device barrier-lane-in offline
             """,
-        subcommands: [Swipe.self, Keys.self, Plate.self, Input.self, Outputs.self, Loop.self, Fence.self, Device.self]
+        subcommands: [Swipe.self, Keys.self, QR.self, Plate.self, Input.self, Outputs.self, Loop.self, Fence.self, Device.self]
     )
 
     static func report(_ reply: ControlReply, site: Site) {
         if site.json { return Say.json(reply.json) }
-        guard case .decision(let d?) = reply else { return Say.line("no decision (reader not bound to a portal)") }
+        guard case .decision(let d?) = reply else {
+            return Say.line("no decision (the same read again within seconds, a garbled read, or a reader bound to no portal)")
+        }
         let person = d.personID.map { " person \($0)" } ?? ""
         Say.line("\(d.granted ? "GRANTED" : "DENIED"): \(d.reason.rawValue)\(person)")
     }
@@ -151,6 +154,18 @@ struct SimCommand: ParsableCommand {
             let presses: [KeypadKey]
             do { presses = try ControlRequest.keys(keys) } catch { throw ValidationError(error.description) }
             SimCommand.report(try site.control(.simKeys(reader: reader, keys: presses)), site: site)
+        }
+    }
+
+    struct QR: SiteCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "qr", abstract: "Scan a QR code at a QR reader (a visitor pass's or a resident's code).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The QR reader's name (e.g. qr-north-in).") var reader: String
+        @Argument(help: "The text the code carries.") var code: String
+
+        func run(site: Site) throws {
+            SimCommand.report(try site.control(.simQR(reader: reader, code: code)), site: site)
         }
     }
 

@@ -63,15 +63,18 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
         @Option(help: "The person it belongs to.") var person: String?
         @Option(help: "The household it belongs to (plates only).") var house: String?
         @Option(help: "A note (e.g. the car's make).") var note = ""
+        @Flag(help: "A duress PIN: it opens as usual and raises a silent duress alarm (PINs only).") var duress = false
 
         func validate() throws {
             if (person == nil) == (house == nil) { throw ValidationError("give exactly one of --person or --house") }
             if house != nil && !Tag.houseOwned { throw ValidationError("--house is for plates only") }
+            if duress && Tag.kind != .pin { throw ValidationError("--duress is for PINs only") }
         }
 
         func run(site: Site) throws {
             let owner: CredentialOwner = person.map(CredentialOwner.person) ?? house.map(CredentialOwner.house) ?? .none
-            try site.changeRoster { db in try db.addCredential(Credential(kind: Tag.kind, value: value, owner: owner, note: note), operator: site.operatorName) }
+            let credential = Credential(kind: Tag.kind, value: value, owner: owner, note: note, duress: duress)
+            try site.changeRoster { db in try db.addCredential(credential, operator: site.operatorName) }
             try CredentialCommand.report(value, "added", site: site)
         }
     }

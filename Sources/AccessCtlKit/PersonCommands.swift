@@ -9,7 +9,7 @@ struct PersonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "person",
         abstract: "People bound to houses, with a role, a status and a validity window.",
-        subcommands: [Add.self, Edit.self, Suspend.self, Resume.self, Blacklist.self, Remove.self, List.self, Show.self]
+        subcommands: [Add.self, Edit.self, Suspend.self, Resume.self, Blacklist.self, Remove.self, List.self, Show.self, QR.self]
     )
 
     struct Add: SiteCommand {
@@ -163,6 +163,36 @@ struct PersonCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
         func run(site: Site) throws { try PersonCommand.show(id, site: site, verb: nil) }
+    }
+
+    struct QR: SiteCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "qr",
+            abstract: "Make a resident's short-lived QR code (valid 60 s), as the community app shows it.",
+            discussion: """
+                The code is signed with the community secret and verified offline at the gate; it opens what the \
+                person's card would. API/resident-qr.md gives the algorithm, for a platform to make the same codes.
+                Example: accessctl person qr P0001 --json
+                """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The person id.") var id: String
+        @Flag(help: "Draw dark modules (for a light terminal background).") var invert = false
+
+        func run(site: Site) throws {
+            guard try site.db.person(id) != nil else { throw RosterError.notFound(kind: "person", id: id) }
+            let expires = Site.now() + ResidentQRCode.lifetimeSeconds
+            let code = ResidentQRCode(secret: try site.db.passSecret()).encode(personID: id, expires: expires)
+            if site.json {
+                return Say.json(.object([("code", .string(code)), ("person_id", .string(id)),
+                                         ("expires", .string(ISO8601.format(expires, zone: site.zone))),
+                                         ("valid_seconds", .int(ResidentQRCode.lifetimeSeconds))]))
+            }
+            Say.line("person:   \(id)")
+            Say.line("valid:    until \(site.format(expires)) (\(ResidentQRCode.lifetimeSeconds) s)")
+            Say.line("code:     \(code)")
+            if let qr = QRMatrix(text: code) { Console.current.out(qr.terminalText(inverted: invert)) }
+        }
     }
 
     static func setStatus(_ id: String, _ status: PersonStatus, action: String, site: Site) throws {

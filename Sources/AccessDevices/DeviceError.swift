@@ -12,6 +12,8 @@ public enum DeviceError: Error, Equatable, Sendable, CustomStringConvertible {
     case modbus(operation: String, device: String, errno: Int32)
     /// The Modbus peer answered with an exception (function code | 0x80).
     case modbusException(operation: String, device: String, code: ModbusExceptionCode)
+    /// A serial port call failed (open, termios, poll, read) on a reader's device.
+    case serial(operation: String, device: String, errno: Int32)
     /// The device did not answer after the configured retries.
     case offline(device: String)
     /// A driver was handed configuration it cannot use (a map of another kind, a bad bus): the
@@ -30,6 +32,8 @@ public enum DeviceError: Error, Equatable, Sendable, CustomStringConvertible {
             return "Modbus \(operation) on \(device) failed: \(Self.errnoText(code)) (errno \(code))"
         case .modbusException(let operation, let device, let code):
             return "Modbus \(operation) on \(device): the device answered exception \(code.rawValue) (\(code))"
+        case .serial(let operation, let device, let code):
+            return "serial \(operation) on \(device) failed: \(Self.errnoText(code)) (errno \(code))"
         case .offline(let device):
             return "device \(device) does not answer"
         case .configuration(let file, let key, let problem):

@@ -16,8 +16,13 @@ public enum BoardEvent: Sendable, Equatable {
     case garbled(reader: String, reason: WiegandGarble)
     /// The kernel's edge queue filled before it was read: edges may have been lost on `line`.
     case overrun(line: String)
-    /// A device came online or went offline (Modbus devices, readers with a supervision input).
+    /// A device came online or went offline (Modbus devices, readers with a supervision input,
+    /// serial QR readers unplugged and plugged back).
     case device(name: String, online: Bool)
+    /// A QR reader read a code (one line of its serial output).
+    case qr(reader: String, code: String)
+    /// A reader's line that is no code (noise, over-long, non-printable): counted and dropped.
+    case garbledLine(reader: String, problem: String)
 }
 
 /// An output line driven by role: lock relay, siren, light, barrier dry contact.

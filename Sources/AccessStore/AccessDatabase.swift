@@ -177,7 +177,12 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins]
+
+    /// Duress PINs: a person's PIN that opens as usual and raises a silent alarm.
+    static let v8DuressPins = """
+        ALTER TABLE credentials ADD COLUMN duress INTEGER NOT NULL DEFAULT 0 CHECK (duress IN (0, 1) AND (duress = 0 OR kind = 'pin'));
+        """
 
     /// Tokens for the upstream HTTP API: only a SHA-256 of each is kept.
     static let v2 = """

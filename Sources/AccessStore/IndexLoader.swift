@@ -42,13 +42,13 @@ extension AccessDatabase {
                 )
             }
 
-            let credentials = try connection.statement("SELECT kind, value, person_id, house_id, status FROM credentials")
+            let credentials = try connection.statement("SELECT kind, value, person_id, house_id, status, duress FROM credentials")
             while try credentials.step() {
                 guard let kind = CredentialKind(rawValue: credentials.text(0)) else { continue }
                 let owner: CredentialOwner = credentials.optionalText(2).map(CredentialOwner.person)
                     ?? credentials.optionalText(3).map(CredentialOwner.house) ?? .none
                 builder.addCredential(kind: kind, value: credentials.text(1), owner: owner,
-                                      status: CredentialStatus(rawValue: credentials.text(4)) ?? .revoked)
+                                      status: CredentialStatus(rawValue: credentials.text(4)) ?? .revoked, duress: credentials.int(5) != 0)
             }
             // Revoked and used-up passes stay, so they are refused with their reason, not as unknown.
             for pass in try passes() { builder.addVisitorPass(pass) }

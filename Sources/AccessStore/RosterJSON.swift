@@ -34,7 +34,7 @@ public enum RosterJSON {
         case .none: break
         }
         return .object([("kind", .string(c.kind.rawValue)), ("value", .string(c.kind == .pin ? "****" : c.value))]
-            + owner + [("status", .string(c.status.rawValue)), ("note", .string(c.note))])
+            + owner + [("status", .string(c.status.rawValue)), ("note", .string(c.note))] + (c.kind == .pin ? [("duress", .bool(c.duress))] : []))
     }
 
     public static func schedule(_ s: Schedule) -> JSON {

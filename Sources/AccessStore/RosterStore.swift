@@ -195,7 +195,7 @@ extension AccessDatabase {
     // MARK: Credentials
 
     public func credential(kind: CredentialKind, value: String) throws -> Credential? {
-        let s = try connection.statement("SELECT kind, value, person_id, house_id, status, note FROM credentials WHERE kind = ? AND value = ?")
+        let s = try connection.statement("SELECT kind, value, person_id, house_id, status, note, duress FROM credentials WHERE kind = ? AND value = ?")
         try s.bind([.text(kind.rawValue), .text(value)])
         return try s.first(Self.credential(from:))
     }
@@ -203,7 +203,7 @@ extension AccessDatabase {
     /// Credentials, optionally of one kind and one owner.
     public func credentials(kind: CredentialKind? = nil, person: String? = nil, house: String? = nil, limit: Int = -1, offset: Int = 0) throws -> [Credential] {
         let s = try connection.statement("""
-            SELECT kind, value, person_id, house_id, status, note FROM credentials
+            SELECT kind, value, person_id, house_id, status, note, duress FROM credentials
             WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR person_id = ?2) AND (?3 IS NULL OR house_id = ?3)
             ORDER BY kind, value LIMIT ?4 OFFSET ?5
             """)
@@ -216,7 +216,7 @@ extension AccessDatabase {
     static func credential(from s: Statement) -> Credential {
         let owner: CredentialOwner = s.optionalText(2).map(CredentialOwner.person) ?? s.optionalText(3).map(CredentialOwner.house) ?? .none
         return Credential(kind: CredentialKind(rawValue: s.text(0)) ?? .card, value: s.text(1), owner: owner,
-                          status: CredentialStatus(rawValue: s.text(4)) ?? .revoked, note: s.text(5))
+                          status: CredentialStatus(rawValue: s.text(4)) ?? .revoked, note: s.text(5), duress: s.int(6) != 0)
     }
 
     /// Adds a credential. Refused when the value already belongs to anyone.
@@ -255,8 +255,9 @@ extension AccessDatabase {
         case .house(let id): house = id
         case .none: break
         }
-        try connection.run("INSERT INTO credentials (kind, value, person_id, house_id, status, note) VALUES (?, ?, ?, ?, ?, ?)",
-                           [.text(c.kind.rawValue), .text(c.value), .optional(person), .optional(house), .text(c.status.rawValue), .text(c.note)])
+        try connection.run("INSERT INTO credentials (kind, value, person_id, house_id, status, note, duress) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [.text(c.kind.rawValue), .text(c.value), .optional(person), .optional(house), .text(c.status.rawValue), .text(c.note),
+                            .int(c.duress ? 1 : 0)])
     }
 
     /// Sets a credential's status: revoke, report lost, blacklist or restore it.

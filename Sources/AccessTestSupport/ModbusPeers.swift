@@ -242,6 +242,15 @@ public final class PtyPair: Sendable {
     }
 
     public func kill() { child.kill() }
+
+    /// Writes `bytes` into the pty end at `path`, as the device on that end of the line would.
+    public static func send(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_NOCTTY)
+        guard fd >= 0 else { throw PeerError(description: "open \(path): errno \(errno)") }
+        defer { close(fd) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw PeerError(description: "write \(path): \(written) of \(bytes.count) bytes") }
+    }
 }
 
 /// Collects a bus's events as they come.

@@ -87,6 +87,8 @@ do {
             say("overrun \(line)")
         case .device(let name, let online):
             say("device \(name) \(online ? "online" : "offline")")
+        case .qr(let reader, _), .garbledLine(let reader, _):
+            say("serial \(reader)")  // serial readers are not GPIO: the probe never starts them
         }
     }
 } catch {

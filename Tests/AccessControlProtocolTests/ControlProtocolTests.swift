@@ -15,6 +15,7 @@ struct ControlProtocolTests {
         (.simSwipe(reader: "reader-b01", card: 6_553_701), #"{"op":"sim.swipe","reader":"reader-b01","card":6553701}"#),
         (.simKeys(reader: "reader-b01", keys: [.digit(2), .digit(4), .star, .hash]), #"{"op":"sim.keys","reader":"reader-b01","keys":"24*#"}"#),
         (.simPlate(lane: "lpr-lane-in", plate: "京A12345"), #"{"op":"sim.plate","lane":"lpr-lane-in","plate":"京A12345"}"#),
+        (.simQR(reader: "qr-north-in", code: "CA1.V1.1795420800.00ff"), #"{"op":"sim.qr","reader":"qr-north-in","code":"CA1.V1.1795420800.00ff"}"#),
         (.simInput(line: "fire.alarm", active: true), #"{"op":"sim.input","line":"fire.alarm","value":1}"#),
         (.simOutputs, #"{"op":"sim.outputs"}"#),
         (.simLoop(lane: "lane-in", occupied: false), #"{"op":"sim.loop","lane":"lane-in","value":0}"#),

@@ -26,7 +26,9 @@ final class Rig: @unchecked Sendable {
     /// `extra`: more TOML appended to the site file (lanes, fences, Modbus lines). `realTime`: the
     /// system clocks and the ticker thread, for devices that move in real time (the simulated
     /// barrier's travel, pollers).
-    init(heldOpenSeconds: Int = 1, extra: String = "", realTime: Bool = false, logger: Logger = Logger(label: "accessd.controller")) throws {
+    /// `b01Verify`: the building door's `verify` mode (its reader has a keypad).
+    init(heldOpenSeconds: Int = 1, extra: String = "", realTime: Bool = false, b01Verify: String? = nil,
+         logger: Logger = Logger(label: "accessd.controller")) throws {
         let path = dir.write("site.toml", """
             [controller]
             id = "rig-1"
@@ -39,7 +41,7 @@ final class Rig: @unchecked Sendable {
             socket = "\(dir.file("ctl.sock"))"
             [[portal]]
             id = "gate-in"
-            readers = ["reader-north-in"]
+            readers = ["reader-north-in", "qr-north-in"]
             [[portal]]
             id = "gate-out"
             direction = "out"
@@ -52,6 +54,7 @@ final class Rig: @unchecked Sendable {
             from_area = "community"
             to_area = "b01"
             readers = ["reader-b01"]
+            \(b01Verify.map { "verify = \"\($0)\"" } ?? "")
             [[portal]]
             id = "lane-in"
             kind = "barrier"
@@ -208,7 +211,9 @@ struct ControllerTests {
         #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .unknownCredential)
         let staff = try AccessDatabase(path: rig.config.databasePath)
         try staff.addCredential(Credential(kind: .card, value: "777", owner: .person("P1")), operator: "ops")
-        rig.advance(0.25)  // the ticker looks for roster changes every 250 ms
+        // The ticker looks for roster changes every 250 ms; the card is shown again after the
+        // repeat-read window (3 s), so it is a new read.
+        rig.advance(3)
         try rig.board.swipe(reader: "reader-b01", card: 777)
         #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .granted, "a card added by accessctl opens the door")
     }
@@ -241,7 +246,9 @@ struct ControllerTests {
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
         try rig.board.swipe(reader: "reader-north-in", card: 424_242)
         try rig.board.swipe(reader: "reader-north-in", card: 424_243)
-        // Granted again while the lock is still released: no relay moves, so nothing is timed.
+        // Granted again while the lock is still released (after the repeat-read window): no relay
+        // moves, so nothing is timed.
+        rig.advance(3)
         #expect(rig.board.outputs["b01.lock"] == true)
         try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
         rig.controller.flush()
@@ -292,6 +299,7 @@ struct ControllerTests {
         #expect(access.reason == .clockUnset && access.granted == false, "no time-based decision on an unset clock")
         #expect(access.timeMicros == started.timeMicros + 3_610_000_000, "the last good time carries on, never 1970")
 
+        rig.clock.advance(by: .seconds(3))  // the card is shown again after the repeat-read window
         rig.clock.setWall(micros: 1_790_003_700_000_000)  // NTP is back
         rig.controller.tick()
         #expect(try rig.reasons().contains("clock_set"))

@@ -79,7 +79,8 @@ extension Rig {
 @Suite("Barrier lanes and fence zones (simulated Modbus line)", .serialized)
 struct FieldDeviceTests {
     @Test func aGrantedPlateRaisesTheArmAndItNeverClosesOnAnOccupiedLoop() throws {
-        let rig = try Rig(extra: FieldSite.simulated, realTime: true)
+        // The same car is read again within seconds on purpose: repeat-read suppression is off.
+        let rig = try Rig(extra: FieldSite.simulated + "\n[gate]\nrepeat_read_seconds = 0\n", realTime: true)
         let gate = try #require(rig.controller.simulatedGate("gate-in"))
         let decision = try #require(rig.controller.plate(lane: "lpr-in", plate: "京A12345"))
         #expect(decision.granted)

@@ -160,7 +160,9 @@ struct DecisionTableTests {
     }
 
     @Test func everyReasonIsReachable() {
-        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback])  // anti-passback: AntiPassbackTests
+        // anti-passback: AntiPassbackTests; the reader's and doors' state (card and PIN, lockout,
+        // interlock): GateRulesTests
+        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked, .interlock])
         #expect(reached == Set(Reason.allCases))
     }
 

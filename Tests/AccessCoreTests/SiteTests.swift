@@ -162,6 +162,7 @@ struct SiteTests {
         #expect(swipe.events.allSatisfy { $0.timeMicros >= EventClock.earliestTrustedMicros })
         rig.now.wall = SiteRig.morning
         #expect(rig.step(.tick).reasons == [.clockSet])
+        rig.now.mono += 3_000_000_000  // beyond the repeat-read window: a new presentation of the card
         #expect(rig.step(.credential(reader: "r-gate", .card(1001))).reasons.first == .granted)
     }
 

@@ -112,6 +112,17 @@ struct ConfigTests {
         #expect(c.portals[0].direction == .in && c.portals[0].fromArea == "outside" && c.portals[0].toArea == "community")
         #expect(c.portals[1].readers == ["lpr-1"])
         #expect(c.http == nil && c.mqtt == nil)
+        #expect(c.gate == GateSettings(), "[gate] absent: 15 s for the PIN, 3 s repeats, 5 wrong attempts in 60 s lock for 180 s")
+        #expect(c.portals[0].verify == nil)
+    }
+
+    @Test func verifyModesAndGateSettingsAreRead() throws {
+        let c = try parse(Self.minimal.replacingOccurrences(of: "kind = \"door\"", with: "kind = \"door\"\nverify = \"card_and_pin\"\nverify_schedule = \"night\"")
+                          + "\n[gate]\npin_after_card_seconds = 20\nrepeat_read_seconds = 0\nwrong_attempts = 3\nwrong_attempt_window_seconds = 30\nlockout_seconds = 600\n")
+        #expect(c.portals[0].verify == .cardAndPin && c.portals[0].verifySchedule == "night")
+        #expect(c.gate == GateSettings(pinAfterCardSeconds: 20, repeatReadSeconds: 0, wrongAttemptLimit: 3, wrongAttemptWindowSeconds: 30,
+                                       lockoutSeconds: 600))
+        #expect(c.layout.gate == c.gate)
     }
 
     @Test func theControlSocketsGroupIsOptional() throws {
@@ -130,7 +141,15 @@ struct ConfigTests {
 
     @Test(arguments: [
         (minimal.replacingOccurrences(of: "kind = \"barrier\"", with: "kind = \"barier\""), "14: portal[1].kind: \"barier\" is not one of door, barrier, fence"),
-        (minimal + "\ncolour = \"red\"\n", "16: portal[1].colour: unknown key (known here: id, kind, direction, from_area, to_area, building, readers)"),
+        (minimal + "\ncolour = \"red\"\n", "16: portal[1].colour: unknown key (known here: id, kind, direction, from_area, to_area, building, readers, verify, verify_schedule)"),
+        (minimal + "\nverify = \"card_plus_pin\"\n", "16: portal[1].verify: \"card_plus_pin\" is not one of card, pin, card_or_pin, card_and_pin"),
+        (minimal + "\nverify_schedule = \"night\"\n", "16: portal[1].verify_schedule: applies a verify mode: give verify too"),
+        (minimal + "\n[[door]]\nid = \"d1\"\nportals = [\"gate-in\"]\nlock = \"l\"\n[[interlock]]\ndoors = [\"d1\", \"d2\"]\n",
+         "21: interlock[0].doors: no door \"d2\""),
+        (minimal + "\n[[door]]\nid = \"d1\"\nportals = [\"gate-in\"]\nlock = \"l\"\n[[interlock]]\ndoors = [\"d1\"]\n",
+         "21: interlock[0].doors: name two or more different doors"),
+        (minimal + "\n[gate]\nwrong_attempts = 9\n", "17: gate.wrong_attempts: 9 is out of range 0…5"),
+        (minimal + "\n[gate]\nlockout = 60\n", "17: gate.lockout: unknown key (known here: pin_after_card_seconds, repeat_read_seconds, wrong_attempts, wrong_attempt_window_seconds, lockout_seconds)"),
         (minimal.replacingOccurrences(of: "community = \"幸福里小区\"", with: "time_zone = \"Asia/Shangai\""), "3: controller.time_zone: \"Asia/Shangai\" is not a known IANA time zone (e.g. Asia/Shanghai)"),
         (minimal.replacingOccurrences(of: "id = \"lane-in\"", with: "id = \"gate-in\""), "13: portal[1].id: \"gate-in\" is already the id of portal[0]"),
         (minimal.replacingOccurrences(of: "path = \"/tmp/x.db\"", with: "path = 7"), "6: database.path: must be a string, not a integer"),

@@ -70,22 +70,50 @@ public struct BoardMap: Sendable, Equatable {
         }
     }
 
+    /// A serial QR code reader (on a UART or an RS-485 converter): it sends each code it scans
+    /// as one line of ASCII, ended by CR or LF.
+    public struct QRReader: Sendable, Equatable {
+        /// The serial speeds a QR reader is set to; the termios driver knows each of them.
+        public static let bauds = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+
+        public var name: String
+        /// The serial device (`/dev/ttyUSB0`, `/dev/ttyAMA1`). nil on the simulated board: codes
+        /// come from `accessctl sim qr`.
+        public var device: String?
+        public var baud: Int
+        /// The longest line taken as a code; a longer one is dropped whole as garbled.
+        public var maxLength: Int
+
+        public init(name: String, device: String? = nil, baud: Int = 9600, maxLength: Int = 512) {
+            self.name = name
+            self.device = device
+            self.baud = baud
+            self.maxLength = maxLength
+        }
+    }
+
     public var model: String
     /// Restricts the line search to one chip (name like `gpiochip0` or label); nil: every chip.
     public var chip: String?
     public var outputs: [Output]
     public var inputs: [Input]
     public var readers: [Reader]
+    public var qrReaders: [QRReader]
+
+    /// Every reader's name, Wiegand and QR: what a portal's `readers` may name.
+    public var readerNames: Set<String> { Set(readers.map(\.name) + qrReaders.map(\.name)) }
 
     /// Every line name the map uses, in declaration order.
     public var lineNames: [String] { outputs.map(\.name) + inputs.map(\.name) + readers.flatMap { [$0.d0, $0.d1] } }
 
-    public init(model: String, chip: String? = nil, outputs: [Output] = [], inputs: [Input] = [], readers: [Reader] = []) {
+    public init(model: String, chip: String? = nil, outputs: [Output] = [], inputs: [Input] = [], readers: [Reader] = [],
+                qrReaders: [QRReader] = []) {
         self.model = model
         self.chip = chip
         self.outputs = outputs
         self.inputs = inputs
         self.readers = readers
+        self.qrReaders = qrReaders
     }
 
     /// Reads and validates a board map file.
@@ -100,7 +128,7 @@ public struct BoardMap: Sendable, Equatable {
 
     static func parse(_ t: TOMLReader) throws(ConfigError) -> BoardMap {
         let root = t.root
-        try t.allowOnly(root, "", ["board", "output", "input", "reader"])
+        try t.allowOnly(root, "", ["board", "output", "input", "reader", "qr_reader"])
         let board = try t.requiredTable(root, "board")
         try t.allowOnly(board, "board", ["model", "chip", "doc"])
         var map = BoardMap(model: try t.string(board, "board.model", required: true, allowEmpty: true), chip: try t.optionalString(board, "board.chip"))
@@ -147,6 +175,19 @@ public struct BoardMap: Sendable, Equatable {
                                       format: WiegandFormat(rawValue: format),
                                       silenceNanos: UInt64(try t.int(item, "\(k).silence_ms", default: 25, range: 5...1_000)) * 1_000_000))
         }
+        for (i, item) in try t.tables(root, "qr_reader").enumerated() {
+            let k = "qr_reader[\(i)]"
+            try t.allowOnly(item, k, ["name", "device", "baud", "max_length", "doc"])
+            let baud = try t.int(item, "\(k).baud", default: 9600, range: 1200...115_200)
+            guard QRReader.bauds.contains(baud) else {
+                throw t.error("\(k).baud", "\(baud) is not one of \(QRReader.bauds.map(String.init).joined(separator: ", "))")
+            }
+            let device = try t.optionalString(item, "\(k).device")
+            if let device, !device.hasPrefix("/") { throw t.error("\(k).device", "\"\(device)\" is not an absolute path (/dev/ttyUSB0)") }
+            map.qrReaders.append(QRReader(name: try t.string(item, "\(k).name", required: true),
+                                          device: device, baud: baud,
+                                          maxLength: try t.int(item, "\(k).max_length", default: 512, range: 16...4096)))
+        }
         var seen: [String: String] = [:]
         let owners = map.outputs.enumerated().map { ("output[\($0.offset)].name", $0.element.name) }
             + map.inputs.enumerated().map { ("input[\($0.offset)].name", $0.element.name) }
@@ -159,6 +200,9 @@ public struct BoardMap: Sendable, Equatable {
         var readerNames = Set<String>()
         for (i, r) in map.readers.enumerated() where !readerNames.insert(r.name).inserted {
             throw t.error("reader[\(i)].name", "reader \"\(r.name)\" is declared twice")
+        }
+        for (i, r) in map.qrReaders.enumerated() where !readerNames.insert(r.name).inserted {
+            throw t.error("qr_reader[\(i)].name", "reader \"\(r.name)\" is declared twice")
         }
         return map
     }

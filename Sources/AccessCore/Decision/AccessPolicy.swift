@@ -7,12 +7,23 @@ public struct AccessPolicy: Sendable {
     public let rules: SiteRules
     public internal(set) var roster: RosterIndex
     internal(set) var passCodes: VisitorPassCode?
+    /// Residents' short-lived codes, signed with the same community secret as the passes.
+    var residentCodes: ResidentQRCode? { passCodes?.residentCodes }
 
     public init(rules: SiteRules, roster: RosterIndex, passCodes: VisitorPassCode? = nil) {
         self.rules = rules
         self.roster = roster
         self.passCodes = passCodes
     }
+
+    /// This policy with the visitor uses spent under `older` kept, where the store it was loaded
+    /// from has not recorded them yet (uses only grow).
+    public func keepingSpentVisitorUses(from older: AccessPolicy) -> AccessPolicy {
+        var policy = self
+        policy.roster.keepSpentVisitorUses(from: older.roster)
+        return policy
+    }
+
 
     /// Decides one request. Throws only when the portal does not exist.
     public func decide(_ request: DecisionRequest, ledger: AntiPassbackLedger = AntiPassbackLedger()) throws(DecisionError) -> Decision {
@@ -36,6 +47,22 @@ public struct AccessPolicy: Sendable {
             let plate = (try? CredentialValue.plate(text)) ?? text
             entry = roster.plates[plate]
             subjectOverride = "plate:" + plate
+        case .qr(let code) where ResidentQRCode.looksLikeResidentCode(code):
+            guard let verified = residentCodes?.verify(code), let p = roster.personSlot(verified.personID) else { return decision }
+            describe(person: p, portal: portal, &decision)
+            decision.subject = "person:" + verified.personID
+            // A code is a minute's credential: an old one, or one that claims to live longer
+            // than any the platform makes, opens nothing.
+            if context.at >= verified.expires {
+                deny(.expired, &decision)
+                return decision
+            }
+            if verified.expires - context.at > ResidentQRCode.lifetimeSeconds + ResidentQRCode.clockSkewSeconds {
+                deny(.unknownCredential, &decision)
+                return decision
+            }
+            decidePerson(p, context, subject: nil, &decision)
+            return decision
         case .qr(let code):
             guard let verified = passCodes?.verify(code), let p = roster.passByID[verified.passID] else {
                 return decision
@@ -44,6 +71,7 @@ public struct AccessPolicy: Sendable {
             return decision
         }
         guard let entry else { return decision }
+        decision.duress = entry.duress
 
         switch entry.owner {
         case .person(let p):
@@ -78,7 +106,46 @@ public struct AccessPolicy: Sendable {
         case .none:
             decision.reason = .unknownCredential
         }
+        applyVerifyMode(context, &decision)
         return decision
+    }
+
+    /// Card and PIN's second step: the card (`card`, the request that was `pin_required`) decided
+    /// again now that `pin` was typed at its reader; `wrong_pin` unless the PIN is the card
+    /// holder's own and in force.
+    public func decideSecondStep(card: DecisionRequest, pin: String,
+                                 ledger: AntiPassbackLedger = AntiPassbackLedger()) throws(DecisionError) -> Decision {
+        var verified = card
+        verified.pinVerified = true
+        var decision = try decide(verified, ledger: ledger)
+        let entry = roster.pins[pin]
+        var holder: String?
+        if let entry, entry.status == .active, case .person(let p) = entry.owner { holder = roster.people[Int(p)].id }
+        decision.duress = entry?.duress == true && holder != nil && holder == decision.personID
+        if holder == nil || holder != decision.personID {
+            decision.granted = false
+            decision.reason = .wrongPin
+            decision.consumesVisitorUse = false
+        }
+        return decision
+    }
+
+    /// The verification mode in force at `portal` at `time`: its `verify`, while its
+    /// `verify_schedule` (if any) is on; nil when any credential decides alone.
+    public func verifyMode(at portal: Portal, time: UnixSeconds) -> VerifyMode? {
+        guard let mode = portal.verify else { return nil }
+        guard let name = portal.verifySchedule, let schedule = roster.schedule(named: name) else { return mode }
+        return schedule.allows(rules.zone.localTime(at: time)) ? mode : nil
+    }
+
+    /// A granted card or PIN under the portal's verification mode: refused when the mode does not
+    /// take it alone (`no_right`), or held back for the PIN (`pin_required`) under card and PIN.
+    func applyVerifyMode(_ context: Context, _ decision: inout Decision) {
+        let kind = context.request.credential.kind
+        guard decision.granted, kind == .card || kind == .pin,
+              let mode = verifyMode(at: context.portal, time: context.at) else { return }
+        if !mode.decidesAlone(kind) { return deny(.noRight, &decision) }
+        if mode == .cardAndPin, kind == .card, !context.request.pinVerified { deny(.pinRequired, &decision) }
     }
 
     struct Context {

@@ -13,6 +13,16 @@ public enum Reason: String, CaseIterable, Sendable, Codable {
     case usesExhausted = "uses_exhausted"
     case portalLocked = "portal_locked"
     case clockUnset = "clock_unset"
+    /// Card and PIN: the card was accepted and its holder's PIN is awaited (nothing opens yet).
+    case pinRequired = "pin_required"
+    /// Card and PIN: the PIN typed after the card is not the card holder's.
+    case wrongPin = "wrong_pin"
+    /// Card and PIN: no PIN came within the timeout after the card.
+    case pinTimeout = "pin_timeout"
+    /// Too many failed attempts at this reader: it refuses everything for a while.
+    case readerLocked = "reader_locked"
+    /// A man-trap: another door of the portal's interlock group is released or open.
+    case interlock
 }
 
 /// What a reader, keypad or camera presented.
@@ -43,8 +53,12 @@ public struct DecisionRequest: Hashable, Sendable {
     public var clockTrusted: Bool
     /// The portal's operator-set mode.
     public var portalMode: PortalMode
+    /// Card and PIN's second step: the card holder's own PIN was typed after this card.
+    public var pinVerified: Bool
 
-    public init(portal: String, credential: PresentedCredential, at: UnixSeconds, clockTrusted: Bool = true, portalMode: PortalMode = .normal) {
+    public init(portal: String, credential: PresentedCredential, at: UnixSeconds, clockTrusted: Bool = true, portalMode: PortalMode = .normal,
+                pinVerified: Bool = false) {
+        self.pinVerified = pinVerified
         self.portal = portal
         self.credential = credential
         self.at = at
@@ -66,6 +80,8 @@ public struct Decision: Hashable, Sendable {
     public var visitorPassID: String?
     /// Raise an alarm (blacklisted credential or person).
     public var alarm: Bool
+    /// A duress PIN was typed: raise the silent `duress` alarm, whatever the decision.
+    public var duress = false
     /// Granted under soft anti-passback although the subject's last passage does not match.
     public var antiPassbackViolation: Bool
     /// A granted entry on a visitor pass uses up one of its uses.

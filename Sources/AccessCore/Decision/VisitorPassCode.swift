@@ -11,6 +11,9 @@ public struct VisitorPassCode: Sendable {
 
     public init(secret: [UInt8]) { self.secret = secret }
 
+    /// Residents' codes, signed with the same community secret.
+    public var residentCodes: ResidentQRCode { ResidentQRCode(secret: secret) }
+
     /// The code for a pass that expires at `expires`.
     public func encode(passID: String, expires: UnixSeconds) -> String {
         let body = "\(Self.prefix).\(passID).\(expires)"
@@ -23,11 +26,15 @@ public struct VisitorPassCode: Sendable {
         guard parts.count == 4, parts[0] == Self.prefix, !parts[1].isEmpty,
               let expires = UnixSeconds(parts[2]), let presented = Self.unhex(parts[3]) else { return nil }
         let expected = signature("\(parts[0]).\(parts[1]).\(parts[2])")
-        guard presented.count == expected.count else { return nil }
-        // Constant time: every byte is compared whatever the first difference.
+        return Self.constantTimeEqual(presented, expected) ? (String(parts[1]), expires) : nil
+    }
+
+    /// Whether two signatures are equal, comparing every byte whatever the first difference.
+    static func constantTimeEqual(_ presented: [UInt8], _ expected: [UInt8]) -> Bool {
+        guard presented.count == expected.count else { return false }
         var difference: UInt8 = 0
         for (a, b) in zip(presented, expected) { difference |= a ^ b }
-        return difference == 0 ? (String(parts[1]), expires) : nil
+        return difference == 0
     }
 
     private func signature(_ body: String) -> [UInt8] {

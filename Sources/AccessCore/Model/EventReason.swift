@@ -14,6 +14,11 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case usesExhausted = "uses_exhausted"
     case portalLocked = "portal_locked"
     case clockUnset = "clock_unset"
+    case pinRequired = "pin_required"
+    case wrongPin = "wrong_pin"
+    case pinTimeout = "pin_timeout"
+    case readerLocked = "reader_locked"
+    case interlock
 
     // Doors (type `door`, alarms `alarm`).
     case released, relocked, opened, closed
@@ -57,6 +62,8 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case oneKeyCall = "one_key_call"
     case tamper
     case blacklistedCredential = "blacklisted_credential"
+    /// A duress PIN was typed: the person is forced to open; silent at the gate.
+    case duress
     case garbledFrame = "garbled_frame"
     case gpioOverrun = "gpio_overrun"
     case unboundReader = "unbound_reader"

@@ -15,6 +15,27 @@ public enum PortalMode: String, CaseIterable, Sendable, Codable {
     case alwaysClosed = "always-closed"
 }
 
+/// How a portal's card readers and keypads verify a person (`verify` in the site description).
+/// QR codes and plates decide alone whatever the mode.
+public enum VerifyMode: String, CaseIterable, Sendable, Codable {
+    /// Cards only: a PIN opens nothing here.
+    case card
+    /// PINs only: a card opens nothing here.
+    case pin
+    /// A card or a PIN, each alone.
+    case cardOrPin = "card_or_pin"
+    /// A card, then the same person's own PIN on the reader's keypad within a timeout.
+    case cardAndPin = "card_and_pin"
+
+    /// Whether a credential of `kind` may open the portal by itself in this mode.
+    public func decidesAlone(_ kind: CredentialKind) -> Bool {
+        switch (self, kind) {
+        case (.card, .pin), (.pin, .card), (.cardAndPin, .pin): return false
+        default: return true
+        }
+    }
+}
+
 /// A door, barrier lane or fence zone, as the site description declares it.
 public struct Portal: Hashable, Sendable, Codable {
     public var id: String
@@ -29,11 +50,19 @@ public struct Portal: Hashable, Sendable, Codable {
     public var building: String
     /// Reader or lane names bound to this portal (from the hardware bindings).
     public var readers: [String]
+    /// How cards and PINs verify a person here; nil: any credential decides alone.
+    public var verify: VerifyMode?
+    /// The schedule (by name) during which `verify` applies; nil: always. A schedule missing
+    /// from the roster leaves the mode in force (the stricter reading).
+    public var verifySchedule: String?
 
     public init(
         id: String, kind: PortalKind = .door, direction: PortalDirection = .in,
-        fromArea: String = "outside", toArea: String = "community", building: String = "", readers: [String] = []
+        fromArea: String = "outside", toArea: String = "community", building: String = "", readers: [String] = [],
+        verify: VerifyMode? = nil, verifySchedule: String? = nil
     ) {
+        self.verify = verify
+        self.verifySchedule = verifySchedule
         self.id = id
         self.kind = kind
         self.direction = direction

@@ -101,8 +101,12 @@ public struct Credential: Hashable, Sendable {
     public var owner: CredentialOwner
     public var status: CredentialStatus
     public var note: String
+    /// A duress PIN: it opens as the person's PIN does and raises a silent `duress` alarm.
+    public var duress: Bool
 
-    public init(kind: CredentialKind, value: String, owner: CredentialOwner, status: CredentialStatus = .active, note: String = "") {
+    public init(kind: CredentialKind, value: String, owner: CredentialOwner, status: CredentialStatus = .active, note: String = "",
+                duress: Bool = false) {
+        self.duress = duress
         self.kind = kind
         self.value = value
         self.owner = owner

@@ -20,6 +20,15 @@ extension RosterIndex {
         return houseResidents[Int(houseResidentStart[i])..<Int(houseResidentStart[i + 1])]
     }
 
+    /// Takes over the uses spent on `older`'s passes where they exceed this index's: a roster
+    /// reloaded from the store may have been read before the store recorded the latest entries.
+    mutating func keepSpentVisitorUses(from older: RosterIndex) {
+        for (id, oldSlot) in older.passByID {
+            guard let slot = passByID[id] else { continue }
+            passes[Int(slot)].uses = max(passes[Int(slot)].uses, older.passes[Int(oldSlot)].uses)
+        }
+    }
+
     func personSlot(_ id: String) -> Int32? {
         if !addedPeople.isEmpty, let slot = addedPeople[id] { return slot }
         guard let slot = Self.search(id, count: sortedPeople, at: { people[$0].id }) else { return nil }
@@ -208,7 +217,7 @@ extension RosterIndex {
         case .none:
             owner = .none
         }
-        let entry = CredentialEntry(owner: owner, status: credential.status)
+        let entry = CredentialEntry(owner: owner, status: credential.status, duress: credential.duress)
         switch credential.kind {
         case .card: if let number = UInt64(credential.value) { cards[number] = entry }
         case .pin: pins[credential.value] = entry
@@ -243,6 +252,9 @@ extension RosterIndex {
         let slot: Int32
         if let existing = passByID[pass.id] {
             slot = existing
+            // Uses only grow: an entry spent here may not have reached the change set yet.
+            var entry = entry
+            entry.uses = max(entry.uses, passes[Int(slot)].uses)
             passes[Int(slot)] = entry
         } else {
             slot = Int32(passes.count)

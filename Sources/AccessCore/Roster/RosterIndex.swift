@@ -14,6 +14,8 @@ public struct RosterIndex: Sendable {
     struct CredentialEntry: Sendable {
         var owner: Owner
         var status: CredentialStatus
+        /// A duress PIN: decided as the person's, with a silent alarm.
+        var duress = false
     }
 
     struct PersonEntry: Sendable {
@@ -179,7 +181,8 @@ extension RosterIndex {
             )
         }
 
-        public mutating func addCredential(kind: CredentialKind, value: String, owner: CredentialOwner, status: CredentialStatus) {
+        public mutating func addCredential(kind: CredentialKind, value: String, owner: CredentialOwner, status: CredentialStatus,
+                                           duress: Bool = false) {
             let ref: Owner
             switch owner {
             case .person(let id):
@@ -191,7 +194,7 @@ extension RosterIndex {
             case .none:
                 ref = .none
             }
-            let entry = CredentialEntry(owner: ref, status: status)
+            let entry = CredentialEntry(owner: ref, status: status, duress: duress)
             switch kind {
             case .card:
                 if let number = UInt64(value) { index.cards[number] = entry }
@@ -202,7 +205,8 @@ extension RosterIndex {
         }
 
         public mutating func addCredential(_ credential: Credential) {
-            addCredential(kind: credential.kind, value: credential.value, owner: credential.owner, status: credential.status)
+            addCredential(kind: credential.kind, value: credential.value, owner: credential.owner, status: credential.status,
+                          duress: credential.duress)
         }
 
         public mutating func addVisitorPass(_ pass: VisitorPass) {

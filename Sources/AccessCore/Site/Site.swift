@@ -45,10 +45,23 @@ public struct Site: Sendable {
     /// The latest decision at each reader or lane.
     public private(set) var lastDecision: [String: Decision] = [:]
     private var pins: [String: PinEntry] = [:]
+    /// Each reader's wrong-attempt count, lockout and last read.
+    public private(set) var readerGuards: [String: ReaderGuard] = [:]
+    /// Card and PIN: the readers whose card was accepted and whose holder's PIN is awaited.
+    private var awaitingPin: [String: AwaitingPin] = [:]
+
+    /// A card accepted at a card-and-PIN portal, until its holder's PIN comes or time runs out.
+    struct AwaitingPin: Sendable {
+        var request: DecisionRequest
+        var decision: Decision
+        var deadline: MonotonicNanos
+    }
     private var fireActive = false
     private var warnedSchedules: Set<String> = []
     private let readerPortal: [String: String]
     private let portalDoor: [String: Int]
+    /// For each door, the other doors of its interlock groups.
+    private let interlockedWith: [Int: [Int]]
     private let portalLane: [String: Int]
     private let portalZone: [String: Int]
 
@@ -70,13 +83,20 @@ public struct Site: Sendable {
         var byPortal: [String: Int] = [:]
         for (i, door) in layout.doors.enumerated() { for portal in door.portals { byPortal[portal] = i } }
         portalDoor = byPortal
+        var interlocked: [Int: [Int]] = [:]
+        let doorIndex = Dictionary(layout.doors.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for group in layout.interlocks {
+            let members = group.compactMap { doorIndex[$0] }
+            for door in members { interlocked[door, default: []] += members.filter { $0 != door } }
+        }
+        interlockedWith = interlocked
         portalLane = Dictionary(layout.lanes.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
         portalZone = Dictionary(layout.zones.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// When `tick` must come next for a door's or a lane's timer, if one runs.
     public var nextDeadline: MonotonicNanos? {
-        (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline)).min()
+        (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline) + awaitingPin.values.map(\.deadline)).min()
     }
 
     /// The portal a reader or lane camera belongs to.
@@ -161,7 +181,7 @@ public struct Site: Sendable {
         case .tick:
             tick(now, &out)
         case .roster(let policy):
-            self.policy = policy
+            self.policy = policy.keepingSpentVisitorUses(from: self.policy)
         }
     }
 
@@ -217,8 +237,62 @@ public struct Site: Sendable {
         let micros = clock.eventMicros(wall: now.wall, mono: now.mono)
         let request = DecisionRequest(portal: portalID, credential: credential, at: micros / 1_000_000,
                                       clockTrusted: clock.trusted, portalMode: mode)
-        guard let decision = try? policy.decide(request, ledger: ledger) else { return }
+        var guardState = readerGuards[reader] ?? ReaderGuard(settings: layout.gate)
+        defer { readerGuards[reader] = guardState }
+        var decision: Decision
+        var awaitingCard: PresentedCredential?
+        switch guardState.admit(credential, at: now.mono) {
+        case .repeatRead:
+            return  // the read already decided: one decision, one event, one visitor use
+        case .locked:
+            decision = Decision(granted: false, reason: .readerLocked, portal: portalID, credentialKind: credential.kind)
+        case .decide:
+            if case .pin(let pin) = credential, let waiting = awaitingPin.removeValue(forKey: reader) {
+                if now.mono > waiting.deadline {
+                    pinTimedOut(reader, waiting, portal, now, &out)
+                    return
+                }
+                guard let second = try? policy.decideSecondStep(card: waiting.request, pin: pin, ledger: ledger) else { return }
+                decision = second
+                awaitingCard = waiting.request.credential
+            } else {
+                guard let first = try? policy.decide(request, ledger: ledger) else { return }
+                decision = first
+            }
+        }
+        if decision.granted, let door, interlockHolds(door) {
+            decision.granted = false
+            decision.reason = .interlock
+            decision.consumesVisitorUse = false
+        }
         counters.decisions += 1
+        // The second step of card and PIN is logged as the card's decision (a PIN is never logged).
+        let presented = decision.credentialKind == .card ? (awaitingCard ?? credential) : credential
+        carryOut(decision, presented: presented, request: request, portal: portal, reader: reader, now, &out)
+        if decision.reason == .pinRequired {
+            let deadline = now.mono + ReaderGuard.nanos(layout.gate.pinAfterCardSeconds)
+            awaitingPin[reader] = AwaitingPin(request: request, decision: decision, deadline: deadline)
+        }
+        if guardState.record(decision.reason, at: now.mono) {
+            out.append(.log(event(.alarm, .readerLocked, now, portal: portalID, detail: [
+                ("reader", .string(reader)), ("attempts", .int(Int64(layout.gate.wrongAttemptLimit))),
+                ("window_seconds", .double(layout.gate.wrongAttemptWindowSeconds)), ("lockout_seconds", .double(layout.gate.lockoutSeconds)),
+            ])))
+        }
+    }
+
+    /// Whether another door interlocked with door `i` is released or open (a man-trap lets one
+    /// through at a time). Fire and operator commands are not held back.
+    private func interlockHolds(_ i: Int) -> Bool {
+        (interlockedWith[i] ?? []).contains { doors[$0].machine.released || doors[$0].machine.doorOpen }
+    }
+
+    /// Opens what a grant opens, logs the decision (before what it did), records passages and
+    /// visitor uses, and raises a blacklisted credential's alarm.
+    private mutating func carryOut(_ decision: Decision, presented credential: PresentedCredential, request: DecisionRequest,
+                                   portal: Portal, reader: String, _ now: SiteTime, _ out: inout EffectList) {
+        let door = portalDoor[portal.id]
+        let lane = portalLane[portal.id]
         lastDecision[reader] = decision
         let first = out.effects.count
         if decision.granted {
@@ -227,6 +301,7 @@ public struct Site: Sendable {
             if let door { self.door(door, doors[door].machine.handle(.granted, at: now.mono), now, &out) }
             if let lane { self.lane(lane, lanes[lane].machine.handle(.granted, at: now.mono), now, &out) }
         }
+        let micros = clock.eventMicros(wall: now.wall, mono: now.mono)
         var access = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: layout.rules.zone)
         access.detail.append(("reader", .string(reader)))
         out.effects.insert(.log(access), at: first)  // the log shows the decision before what it did
@@ -243,11 +318,26 @@ public struct Site: Sendable {
             }
         }
         if decision.alarm {
-            var alarm = event(.alarm, .blacklistedCredential, now, portal: portalID)
+            var alarm = event(.alarm, .blacklistedCredential, now, portal: portal.id)
             alarm.personID = decision.personID
             alarm.houseID = decision.houseID
             out.append(.log(alarm))
         }
+        if decision.duress {
+            // Silent: no siren, no light, nothing at the gate; the alarm goes upstream at once.
+            var alarm = event(.alarm, .duress, now, portal: portal.id, detail: [("reader", .string(reader)), ("silent", true)])
+            alarm.personID = decision.personID
+            alarm.houseID = decision.houseID
+            out.append(.log(alarm))
+        }
+    }
+
+    /// Card and PIN: no PIN came in time after the card. Logged as the card's refusal.
+    private mutating func pinTimedOut(_ reader: String, _ waiting: AwaitingPin, _ portal: Portal, _ now: SiteTime,
+                                      _ out: inout EffectList) {
+        var decision = waiting.decision
+        decision.reason = .pinTimeout
+        carryOut(decision, presented: waiting.request.credential, request: waiting.request, portal: portal, reader: reader, now, &out)
     }
 
     // MARK: Inputs and devices
@@ -256,7 +346,13 @@ public struct Site: Sendable {
         if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
             door(i, doors[i].machine.handle(.contact(open: active), at: now.mono), now, &out)
         } else if let i = doors.firstIndex(where: { $0.layout.exitButton == line }) {
-            if active { door(i, doors[i].machine.handle(.exitButton, at: now.mono), now, &out) }
+            guard active else { return }
+            if interlockHolds(i) {
+                out.append(.log(event(.door, .interlock, now, portal: doors[i].layout.portals.first,
+                                      detail: [("door", .string(doors[i].layout.id)), ("request", "exit_button")])))
+                return
+            }
+            door(i, doors[i].machine.handle(.exitButton, at: now.mono), now, &out)
         } else if layout.linkage.fire.contains(line) {
             // The board reports every input at start: only a change is an event.
             guard active != fireActive else { return }
@@ -367,6 +463,10 @@ public struct Site: Sendable {
         }
         for i in lanes.indices where (lanes[i].machine.nextDeadline ?? .max) <= now.mono {
             lane(i, lanes[i].machine.handle(.tick, at: now.mono), now, &out)
+        }
+        for (reader, waiting) in awaitingPin.sorted(by: { $0.key < $1.key }) where waiting.deadline < now.mono {
+            awaitingPin[reader] = nil
+            if let portal = layout.rules.portal(waiting.request.portal) { pinTimedOut(reader, waiting, portal, now, &out) }
         }
         guard clock.trusted else { return }  // no schedule is followed on an unset clock
         let local = layout.rules.zone.localTime(at: now.wall / 1_000_000)

@@ -80,9 +80,15 @@ public struct SiteLayout: Sendable {
     public var linkage: Linkage
     /// A pause between keypad keys longer than this starts the PIN over.
     public var pinTimeoutSeconds: Double
+    /// Card and PIN's timeout, repeat reads, wrong attempts and the lockout.
+    public var gate: GateSettings
+    /// Man-traps: groups of door ids of which at most one may be released or open at a time.
+    public var interlocks: [[String]]
 
     public init(rules: SiteRules, doors: [Door] = [], lanes: [Lane] = [], zones: [Zone] = [], linkage: Linkage = Linkage(),
-                pinTimeoutSeconds: Double = 10) {
+                pinTimeoutSeconds: Double = 10, gate: GateSettings = GateSettings(), interlocks: [[String]] = []) {
+        self.gate = gate
+        self.interlocks = interlocks
         self.rules = rules
         self.doors = doors
         self.lanes = lanes

@@ -87,6 +87,21 @@ public final class SimulatedBoard: Board, @unchecked Sendable {
         }
     }
 
+    /// A QR reader's scan: `code` as the reader sends it (one line, LF-ended), cut by the same
+    /// line assembler as the serial driver's, so a code with a line break or a non-printable
+    /// byte is garbled here as it would be at the gate.
+    public func qr(reader: String, code: String) throws(DeviceError) {
+        guard let qr = map.qrReaders.first(where: { $0.name == reader }) else { throw .unknownName(kind: "QR reader", name: reader) }
+        guard state.withLock({ $0.started }) else { return }
+        var assembler = QRLineAssembler(maxLength: qr.maxLength)
+        for output in assembler.feed(Array(code.utf8) + [0x0A]) {
+            switch output {
+            case .code(let text): handler(.qr(reader: reader, code: text))
+            case .garbled(let problem): handler(.garbledLine(reader: reader, problem: problem))
+            }
+        }
+    }
+
     /// Sends raw bits (garbled frames in tests), then lets the reader's silence pass.
     public func send(bits: UInt64, count: Int, reader r: Int) {
         let events: [BoardEvent] = state.withLock { s in
