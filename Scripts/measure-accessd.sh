@@ -78,7 +78,9 @@ site_config() { # DIR
         -e "s|^socket = \"var/sim/accessd.sock\"|socket = \"$dir/accessd.sock\"|" \
         -e "s|^map = \"Hardware/|map = \"$ROOT/Hardware/|" \
         -e "s|^listen = \"127.0.0.1:[0-9]*\"|listen = \"127.0.0.1:$(free_port)\"|" \
-        -e 's|^building = "B0\([1-3]\)"|building = "B00\1"|' "$ROOT/Config/accessd-sim.toml")
+        -e 's|^building = "B0\([1-3]\)"|building = "B00\1"|' \
+        -e 's|^repeat_read_seconds = [0-9]*|repeat_read_seconds = 0|' -e 's|^wrong_attempts = [0-9]*|wrong_attempts = 0|' \
+        -e 's|^verify = "card_and_pin"|# verify = "card_and_pin" (measured: cards decide alone)|' "$ROOT/Config/accessd-sim.toml")
     for want in "path = \"$dir/access.db\"" "socket = \"$dir/accessd.sock\"" "map = \"$ROOT/Hardware/boards/sim.toml\"" \
         'building = "B001"' 'building = "B002"' 'building = "B003"'; do
         grep -qF "$want" <<<"$text" || { echo "measure-accessd.sh: Config/accessd-sim.toml changed: cannot set $want" >&2; exit 1; }

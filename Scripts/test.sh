@@ -39,6 +39,8 @@ echo "== upstream outage: 10,000 events while the broker is away (Scripts/outage
 Scripts/outage-test.sh 10000
 echo "== soak: 50 swipes/s with a poller and a subscriber for 2 minutes (Scripts/soak-test.sh 3600 for the hour)"
 Scripts/soak-test.sh 120
+echo "== the HTTP API from outside: schemathesis against a real accessd (every response conforms to API/openapi.yaml)"
+Scripts/api-schemathesis.sh
 echo "== every event the Swift tests, the outage and the soak logged, against API/event.schema.json"
 "$pyenv/bin/python" Scripts/check-events.py API/event.schema.json "$ACCESS_EVENT_SAMPLES"
 "$pyenv/bin/python" Scripts/check-events.py API/changeset.schema.json "$ACCESS_CHANGESET_SAMPLES"

@@ -77,6 +77,12 @@ class Rig:
         if n != 1:
             raise Failure("Config/accessd-sim.toml changed: cannot set [upstream.http] listen")
         text = re.sub(r'(?m)^id = "[^"]*"', f'id = "{CONTROLLER}"', text, count=1)
+        # Every swipe must be one decision and one event here (random and unknown cards, back to
+        # back): repeat-read suppression and the wrong-attempt lockout are off.
+        for key in ("repeat_read_seconds", "wrong_attempts"):
+            text, n = re.subn(rf'(?m)^{key} = [0-9]+', f'{key} = 0', text)
+            if n != 1:
+                raise Failure(f"Config/accessd-sim.toml changed: cannot set [gate] {key}")
         return text + (f'\n[upstream.mqtt]\nhost = "127.0.0.1"\nport = {self.mqtt_port}\ntopic_prefix = "{PREFIX}"\n'
                        f'client_id = "rig-accessd"\nbacklog_rate = {backlog_rate}\n')
 
