@@ -88,13 +88,16 @@ final class Site {
         defer { connection.close() }
         let publisher = RosterPublisher(connection: connection, names: FleetNames(community: fleet.community), replica: db, applyLocally: isOffice)
         let names = FleetNames(community: fleet.community)
+        // The replica signs visitor passes with the community's secret (retried while the cluster
+        // is between leaders, like the publish itself).
         if isOffice {
             try publisher.ensureStreams(replicas: fleet.replicas)
-            // The office's replica signs visitor passes with the community's secret.
-            let secret = try FleetSecrets.ensureVisitorPassSecret(on: connection, names: names, replicas: fleet.replicas,
-                                                                 proposal: try db.passSecretHex())
+            let secret = try RosterPublisher.retryingTransient {
+                try FleetSecrets.ensureVisitorPassSecret(on: connection, names: names, replicas: fleet.replicas, proposal: try db.passSecretHex())
+            }
             if secret != (try db.passSecretHex()) { try db.setPassSecret(hex: secret) }
-        } else if let secret = try FleetSecrets.visitorPassSecret(on: connection, names: names), secret != (try db.passSecretHex()) {
+        } else if let secret = try RosterPublisher.retryingTransient({ try FleetSecrets.visitorPassSecret(on: connection, names: names) }),
+                  secret != (try db.passSecretHex()) {
             try db.setPassSecret(hex: secret)
         }
         let words = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
