@@ -63,14 +63,14 @@ struct ModbusBusTests {
         let relays = try ModbusRelayBoard(name: "relays", bus: bus, unit: 3, map: Self.map("relay-board.toml"))
 
         // Barrier: open moves opening → open; close is refused while the loop sees a vehicle.
-        // The arm travels 2 s here (the peer's default is 0.3 s): a loaded machine must still see
-        // it opening right after the command.
-        try await peer.command("travel 2")
+        // The arm travels 5 s here (the peer's default is 0.3 s): a loaded machine must still see
+        // it opening right after the command (with 2 s, a full CI run once read it open already).
+        try await peer.command("travel 5")
         #expect(try await gate.status() == BarrierStatus(position: .closed, loopOccupied: false))
         try await gate.send(.open)
         #expect(try await gate.status().position == .opening)
         var position = BarrierPosition.opening
-        for _ in 0..<500 where position == .opening {
+        for _ in 0..<1_000 where position == .opening {
             try await Task.sleep(for: .milliseconds(20))
             position = try await gate.status().position
         }
