@@ -61,4 +61,4 @@ EOF
     --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \
     --checks all --exclude-checks positive_data_acceptance,use_after_free,ensure_resource_availability \
     --phases examples,coverage,fuzzing --max-examples "${ACCESS_ST_EXAMPLES:-30}" --max-time "${ACCESS_ST_MAX_TIME:-90}" \
-    --request-timeout 35 --workers 1 --seed 1 --no-color
+    --request-timeout 35 --max-response-time 30 --workers 1 --seed 1 --no-color

@@ -150,15 +150,30 @@ public final class FleetClient: Sendable {
                 continue
             }
             do {
-                // What has arrived is applied in one transaction (one fsync) of up to 200 ms, so
-                // a controller far behind catches up at the disk's pace, not one commit per set.
-                var steps: [RosterFollower.Step] = []
-                let batchEnd = ContinuousClock.now + .milliseconds(200)
-                try db.transaction {
-                    while steps.count < 1_000, ContinuousClock.now < batchEnd,
-                          let step = try follower.next(timeout: steps.isEmpty ? .milliseconds(uses == nil ? 500 : 100) : .milliseconds(1)) {
-                        steps.append(step)
-                        if case .applied(let applied, _) = step, applied.replacedWhole { break }  // a snapshot goes alone
+                // The first change set is waited for outside any transaction (the event writer
+                // must not wait on an idle follower); what has arrived behind it is applied in one
+                // transaction (one fsync) of up to 200 ms, so a controller far behind catches up at
+                // the disk's pace, not one commit per change set.
+                guard let first = try follower.next(timeout: .milliseconds(uses == nil ? 500 : 100)) else { continue }
+                var steps = [first]
+                // A failure in the batch rolls the batch back; the first step is committed and
+                // still goes to memory before the failure is handled.
+                var batchFailure: Error?
+                if case .applied(let applied, _) = first, applied.replacedWhole {
+                    // a snapshot goes alone
+                } else {
+                    let batchEnd = ContinuousClock.now + .milliseconds(200)
+                    var more: [RosterFollower.Step] = []
+                    do {
+                        try db.transaction {
+                            while more.count < 1_000, ContinuousClock.now < batchEnd, let step = try follower.next(timeout: .milliseconds(1)) {
+                                more.append(step)
+                                if case .applied(let applied, _) = step, applied.replacedWhole { break }
+                            }
+                        }
+                        steps += more
+                    } catch {
+                        batchFailure = error
                     }
                 }
                 var appliedCount = 0
@@ -191,6 +206,7 @@ public final class FleetClient: Sendable {
                     logger.info("roster change sets applied", metadata: ["count": "\(appliedCount)", "through": "\(state.applied)"])
                 }
                 if appliedCount > 0 { report(status, connection, names) }
+                if let batchFailure { throw batchFailure }
             } catch let stuck as RosterFollower.Stuck {
                 stuckAt = stuck.sequence
                 stateBox.withLock { $0.stuck = stuck.description }
