@@ -403,7 +403,9 @@ struct NatsClusterHarnessTests {
         cluster.resume(node: paused)
         let info = try retrying { () throws(FleetError) -> StreamInfo in
             let info = try conn.streamInfo("ROSTER_xfl")
-            guard info.followers.count == 2, info.followers.allSatisfy({ $0.current && !$0.offline }) else {
+            // Until the cluster has settled: right after SIGCONT the old leader may still answer,
+            // with its own stale view (last sequence 10), before it steps down and catches up.
+            guard info.lastSequence >= 20, info.followers.count == 2, info.followers.allSatisfy({ $0.current && !$0.offline }) else {
                 throw .timeout(FleetFailure(operation: "wait for replicas", status: 0, statusText: "not current"))
             }
             return info
