@@ -241,7 +241,14 @@ public final class PtyPair: Sendable {
         self.b = b
     }
 
-    public func kill() { child.kill() }
+    /// Unplugs both ends: the links go first, then socat (SIGKILL, which would leave them). A link
+    /// left behind points at a /dev/pts number the kernel soon hands to another pty (another
+    /// test's), and a reader reopening its path would read that one.
+    public func kill() {
+        unlink(a)
+        unlink(b)
+        child.kill()
+    }
 
     /// Writes `bytes` into the pty end at `path`, as the device on that end of the line would.
     public static func send(_ bytes: [UInt8], to path: String) throws {

@@ -227,8 +227,6 @@ struct AccessdSerialQRTests {
         // The reader unplugged and plugged back: accessd reopens the port by itself.
         pty.kill()
         #expect(rig.eventually(10) { (try? deviceEvents()) == [.deviceOnline, .deviceOffline] })
-        unlink(pty.a)
-        unlink(pty.b)
         pty = try await PtyPair(dir: rig.dir)
         defer { pty.kill() }
         #expect(rig.eventually(10) { (try? deviceEvents()) == [.deviceOnline, .deviceOffline, .deviceOnline] })

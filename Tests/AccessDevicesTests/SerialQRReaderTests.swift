@@ -56,8 +56,6 @@ struct SerialQRReaderTests {
         #expect(device == pty.a && ["read", "poll", "open"].contains(operation) && code != 0)
 
         // Plugged back in (a new pty at the same path): the reader reopens it by itself.
-        unlink(pty.a)
-        unlink(pty.b)
         pty = try await PtyPair(dir: dir)
         defer { pty.kill() }
         #expect(await seen.wait { $0.online == [true, false, true] })
