@@ -82,54 +82,47 @@ public enum LogChain {
         }
     }
 
-    // Written field by field, with no intermediate arrays or strings: the event writer hashes
-    // every event it appends.
+    // The event writer hashes every event it appends, one after the other (each link needs the
+    // last): the encoding goes into one buffer sized up front, and the digest is taken from it
+    // with one call into the hash, so a link costs one allocation besides the hash's own.
     public static func hash(_ e: EventFields, previous: [UInt8]) -> [UInt8] {
-        var encoding = Encoding(tag: "communityaccess.event.v1", previous: previous)
+        let texts = [e.type, e.portal, e.direction, e.credentialKind, e.credential, e.personID, e.houseID, e.role,
+                     e.granted.map { $0 ? "1" : "0" }, e.reason, e.detail]
+        var encoding = Encoding(tag: "communityaccess.event.v1", previous: previous, fields: texts.count + 3,
+                                textBytes: texts.reduce(0) { $0 + ($1?.utf8.count ?? 0) })
         encoding.add(e.serial)
         encoding.add(e.timeMicros)
         encoding.add(e.utcOffset)
-        encoding.add(e.type)
-        encoding.add(e.portal)
-        encoding.add(e.direction)
-        encoding.add(e.credentialKind)
-        encoding.add(e.credential)
-        encoding.add(e.personID)
-        encoding.add(e.houseID)
-        encoding.add(e.role)
-        encoding.add(e.granted.map { $0 ? "1" : "0" })
-        encoding.add(e.reason)
-        encoding.add(e.detail)
+        for text in texts { encoding.add(text) }
         return encoding.digest()
     }
 
     public static func hash(_ a: AuditFields, previous: [UInt8]) -> [UInt8] {
-        var encoding = Encoding(tag: "communityaccess.audit.v1", previous: previous)
+        let texts = [a.operator, a.note, a.action, a.target, a.before, a.after]
+        var encoding = Encoding(tag: "communityaccess.audit.v1", previous: previous, fields: texts.count + 2,
+                                textBytes: texts.reduce(0) { $0 + ($1?.utf8.count ?? 0) })
         encoding.add(a.id)
         encoding.add(a.timeMicros)
-        encoding.add(a.operator)
-        encoding.add(a.note)
-        encoding.add(a.action)
-        encoding.add(a.target)
-        encoding.add(a.before)
-        encoding.add(a.after)
+        for text in texts { encoding.add(text) }
         return encoding.digest()
     }
 
     private struct Encoding {
         var bytes: [UInt8] = []
 
-        init(tag: String, previous: [UInt8]) {
-            bytes.reserveCapacity(256)
-            bytes += tag.utf8
+        /// Room for the tag, the previous hash and `fields` fields of at most 20 digits or
+        /// `textBytes` bytes of text in all, so appending never reallocates.
+        init(tag: StaticString, previous: [UInt8], fields: Int, textBytes: Int) {
+            bytes.reserveCapacity(tag.utf8CodeUnitCount + 1 + previous.count + fields * 25 + textBytes)
+            tag.withUTF8Buffer { bytes.append(contentsOf: $0) }
             bytes.append(0)
-            bytes += previous
+            bytes.append(contentsOf: previous)
         }
 
         mutating func add(_ text: String?) {
-            guard let text else { return bytes.append(0) }
+            guard var text else { return bytes.append(0) }
             header(text.utf8.count)
-            bytes += text.utf8
+            text.withUTF8 { bytes.append(contentsOf: $0) }
         }
 
         /// An integer as its decimal text.
@@ -149,7 +142,7 @@ public enum LogChain {
             let negative = value < 0
             header(count + (negative ? 1 : 0))
             if negative { bytes.append(UInt8(ascii: "-")) }
-            withUnsafeBytes(of: &digits) { bytes += $0[(20 - count)...] }
+            withUnsafeBytes(of: &digits) { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[(20 - count)...])) }
         }
 
         private mutating func header(_ count: Int) {
@@ -160,7 +153,13 @@ public enum LogChain {
             bytes.append(UInt8(truncatingIfNeeded: count))
         }
 
-        func digest() -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+        /// Through the hasher's buffer entry point: the generic `hash(data:)` walks the array as
+        /// `DataProtocol` regions, and a digest read as a sequence goes byte by byte.
+        func digest() -> [UInt8] {
+            var hasher = SHA256()
+            bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            return hasher.finalize().withUnsafeBytes { Array($0) }
+        }
     }
 }
 
