@@ -46,7 +46,8 @@ struct ConfigParser {
         var readers: [String: String] = [:]
         for (i, item) in try r.tables(root, "portal").enumerated() {
             let k = "portal[\(i)]"
-            try r.allowOnly(item, k, ["id", "kind", "direction", "from_area", "to_area", "building", "readers", "verify", "verify_schedule"])
+            try r.allowOnly(item, k, ["id", "kind", "direction", "from_area", "to_area", "building", "readers", "verify", "verify_schedule",
+                                      "multi_card", "multi_card_seconds"])
             let pid = try r.string(item, "\(k).id", required: true)
             if let problem = RosterCSVSchema.identifierProblem(pid) { throw error("\(k).id", problem) }
             if let other = seen[pid] { throw error("\(k).id", "\"\(pid)\" is already the id of \(other)") }
@@ -54,6 +55,13 @@ struct ConfigParser {
             let verify: VerifyMode? = r.has(item, "verify") ? try r.enumeration(item, "\(k).verify", default: nil) : nil
             let verifySchedule = try r.optionalString(item, "\(k).verify_schedule")
             if verifySchedule != nil && verify == nil { throw error("\(k).verify_schedule", "applies a verify mode: give verify too") }
+            var multiCard: MultiCardRule?
+            if r.has(item, "multi_card") {
+                multiCard = MultiCardRule(cards: try r.int(item, "\(k).multi_card", default: 2, range: 2...10),
+                                          seconds: try r.int(item, "\(k).multi_card_seconds", default: 30, range: 1...600))
+            } else if r.has(item, "multi_card_seconds") {
+                throw error("\(k).multi_card_seconds", "times a multi-card opening: give multi_card (how many people) too")
+            }
             let portal = Portal(
                 id: pid,
                 kind: try r.enumeration(item, "\(k).kind", default: PortalKind.door),
@@ -62,9 +70,10 @@ struct ConfigParser {
                 toArea: try r.string(item, "\(k).to_area", default: "community"),
                 building: try r.string(item, "\(k).building", default: ""),
                 readers: try r.strings(item, "\(k).readers"),
-                verify: verify, verifySchedule: verifySchedule
+                verify: verify, verifySchedule: verifySchedule, multiCard: multiCard
             )
             if portal.kind == .fence, verify != nil { throw error("\(k).verify", "a fence zone has no readers to verify with") }
+            if portal.kind == .fence, multiCard != nil { throw error("\(k).multi_card", "a fence zone has no readers to present cards at") }
             for reader in portal.readers {
                 if let other = readers[reader] { throw error("\(k).readers", "reader \"\(reader)\" is already bound to portal \(other)") }
                 readers[reader] = pid
@@ -280,7 +289,8 @@ struct ConfigParser {
         var doorPortals: [String: String] = [:]
         for (i, item) in try r.tables(root, "door").enumerated() {
             let k = "door[\(i)]"
-            try r.allowOnly(item, k, ["id", "portals", "lock", "fail_safe", "contact", "exit", "unlock_seconds", "held_open_seconds", "escape_route"])
+            try r.allowOnly(item, k, ["id", "portals", "lock", "fail_safe", "contact", "exit", "unlock_seconds", "held_open_seconds", "escape_route",
+                                      "normally_open_schedule", "first_card_group"])
             let id = try r.string(item, "\(k).id", required: true)
             let portals = try r.strings(item, "\(k).portals")
             if portals.isEmpty { throw error("\(k).portals", "name at least one portal whose readers open this door") }
@@ -291,13 +301,20 @@ struct ConfigParser {
             }
             let contact = try r.string(item, "\(k).contact", default: "")
             let exit = try r.string(item, "\(k).exit", default: "")
+            // Schedules and groups are the roster's: a missing one is reported when accessd runs.
+            let plan = try r.string(item, "\(k).normally_open_schedule", default: "")
+            let firstCard = try r.string(item, "\(k).first_card_group", default: "")
+            if !firstCard.isEmpty && plan.isEmpty {
+                throw error("\(k).first_card_group", "first-card applies within a normally-open plan: give normally_open_schedule too")
+            }
             config.doors.append(.init(
                 id: id, portals: portals, lock: try r.string(item, "\(k).lock", required: true),
                 failSafe: try r.bool(item, "\(k).fail_safe", default: false),
                 contact: contact.isEmpty ? nil : contact, exitButton: exit.isEmpty ? nil : exit,
                 unlockSeconds: try r.int(item, "\(k).unlock_seconds", default: 5, range: 1...255),
                 heldOpenSeconds: try r.int(item, "\(k).held_open_seconds", default: 30, range: 0...86_400),
-                escapeRoute: try r.bool(item, "\(k).escape_route", default: true)
+                escapeRoute: try r.bool(item, "\(k).escape_route", default: true),
+                normallyOpenSchedule: plan.isEmpty ? nil : plan, firstCardGroup: firstCard.isEmpty ? nil : firstCard
             ))
         }
         let doorIDs = Set(config.doors.map(\.id))

@@ -9,7 +9,8 @@ extension SiteConfig {
                 SiteLayout.Door(id: door.id, portals: door.portals, config: DoorConfig(
                     unlockSeconds: door.unlockSeconds, heldOpenSeconds: door.heldOpenSeconds, hasContact: door.contact != nil,
                     escapeRoute: door.escapeRoute, releasedWhenStopped: door.failSafe),
-                    contact: door.contact, exitButton: door.exitButton)
+                    contact: door.contact, exitButton: door.exitButton,
+                    normallyOpenSchedule: door.normallyOpenSchedule, firstCardGroup: door.firstCardGroup)
             },
             lanes: barriers.map { b in
                 SiteLayout.Lane(portal: b.portal, device: b.device, config: BarrierLaneConfig(

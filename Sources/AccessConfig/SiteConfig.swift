@@ -88,6 +88,10 @@ public struct SiteConfig: Sendable {
         public var unlockSeconds: Int
         public var heldOpenSeconds: Int
         public var escapeRoute: Bool
+        /// Held open while this roster schedule is on (a door-status plan).
+        public var normallyOpenSchedule: String? = nil
+        /// First-card: held open only once a granted member of this group has passed in the period.
+        public var firstCardGroup: String? = nil
     }
 
     /// Inputs that act on the whole site (fire, one-key call, tamper lines).

@@ -240,6 +240,8 @@ public final class Controller: @unchecked Sendable {
             logger.error("device command failed", metadata: ["device": "\(device)", "command": "\(command)", "error": "\(error)"])
         case .armScheduleMissing(let schedule, let portal):
             logger.warning("fence arm schedule not found; the zone keeps its state", metadata: ["schedule": "\(schedule)", "portal": "\(portal)"])
+        case .planScheduleMissing(let schedule, let door):
+            logger.warning("door-status plan's schedule not found; the door is not held open", metadata: ["schedule": "\(schedule)", "door": "\(door)"])
         case .clock(.set):
             logger.notice("the wall clock is set: time-based decisions resume")
         case .clock(.jump(let from, let to)):

@@ -15,6 +15,8 @@ struct CheckCommand: SiteCommand {
               accessctl check --portal b01-door --card 6553701 --pin 246810   (card and PIN: both steps)
             A card at a card-and-PIN portal is pin_required: the gate would wait for the holder's PIN; give \
             --pin as well to decide the second step (granted, or wrong_pin).
+            At a multi-card portal a credential that would be granted is awaiting_more_cards: the gate counts it \
+            and opens only for the last of the different people it needs.
             """
     )
     @OptionGroup var global: GlobalOptions
@@ -55,9 +57,18 @@ struct CheckCommand: SiteCommand {
             secondStep = true
         }
         let mode = site.rules.portal(portal).flatMap { policy.verifyMode(at: $0, time: when) }
+        // Multi-card: the gate counts a grant and waits for the others; check sees no other cards.
+        let multiCard = site.rules.portal(portal)?.multiCard
+        if decision.granted, multiCard != nil {
+            decision.granted = false
+            decision.reason = .awaitingMoreCards
+        }
         if site.json {
             guard case .object(var pairs) = Self.json(decision, at: when, zone: site.zone) else { return }
             pairs.append(("verify", .string(mode?.rawValue)))
+            if let multiCard {
+                pairs.append(("multi_card", .object([("cards", .int(Int64(multiCard.cards))), ("seconds", .int(Int64(multiCard.seconds)))])))
+            }
             return Say.json(.object(pairs))
         }
         let who = [decision.personID.map { "person \($0)" }, decision.houseID.map { "house \($0)" }, decision.role?.rawValue,
@@ -67,6 +78,9 @@ struct CheckCommand: SiteCommand {
         if let mode { Say.line("  verification here now: \(mode.rawValue)\(secondStep ? " (card, then its holder's PIN)" : "")") }
         if decision.reason == .pinRequired, pin != nil {
             Say.line("  the PIN was not asked for: the card was refused first")
+        }
+        if let multiCard, decision.reason == .awaitingMoreCards {
+            Say.line("  multi-card here: \(multiCard.cards) different people within \(multiCard.seconds) s; this one would be counted")
         }
         if decision.alarm { Say.line("  an alarm would be raised") }
         if decision.antiPassbackViolation { Say.line("  anti-passback (soft): the last recorded passage does not match; granted and flagged") }
@@ -102,6 +116,8 @@ struct CheckCommand: SiteCommand {
         case .pinTimeout: return "card and PIN: no PIN came in time after the card"
         case .readerLocked: return "too many failed attempts at this reader: it refuses everything until its lockout ends"
         case .interlock: return "another door of this door's interlock group is released or open (the gate decides it; check cannot see doors)"
+        case .awaitingMoreCards:
+            return "multi-card: the credential is valid here; the gate counts it and opens when enough different people have presented theirs"
         }
     }
 }

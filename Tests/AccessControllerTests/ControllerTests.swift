@@ -26,9 +26,10 @@ final class Rig: @unchecked Sendable {
     /// `extra`: more TOML appended to the site file (lanes, fences, Modbus lines). `realTime`: the
     /// system clocks and the ticker thread, for devices that move in real time (the simulated
     /// barrier's travel, pollers).
-    /// `b01Verify`: the building door's `verify` mode (its reader has a keypad).
+    /// `b01Verify`: the building door's `verify` mode (its reader has a keypad). `b01Portal` and
+    /// `b01Door`: more keys for the building door's portal and door tables.
     init(heldOpenSeconds: Int = 1, extra: String = "", realTime: Bool = false, b01Verify: String? = nil,
-         logger: Logger = Logger(label: "accessd.controller")) throws {
+         b01Portal: String = "", b01Door: String = "", logger: Logger = Logger(label: "accessd.controller")) throws {
         let path = dir.write("site.toml", """
             [controller]
             id = "rig-1"
@@ -55,6 +56,7 @@ final class Rig: @unchecked Sendable {
             to_area = "b01"
             readers = ["reader-b01"]
             \(b01Verify.map { "verify = \"\($0)\"" } ?? "")
+            \(b01Portal)
             [[portal]]
             id = "lane-in"
             kind = "barrier"
@@ -72,6 +74,7 @@ final class Rig: @unchecked Sendable {
             lock = "b01.lock"
             contact = "b01.contact"
             held_open_seconds = \(heldOpenSeconds)
+            \(b01Door)
             [linkage]
             fire = ["fire.alarm"]
             call = ["call.gate-north"]

@@ -161,8 +161,9 @@ struct DecisionTableTests {
 
     @Test func everyReasonIsReachable() {
         // anti-passback: AntiPassbackTests; the reader's and doors' state (card and PIN, lockout,
-        // interlock): GateRulesTests
-        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked, .interlock])
+        // interlock): GateRulesTests; multi-card: DoorPlanTests
+        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked, .interlock,
+                                                            .awaitingMoreCards])
         #expect(reached == Set(Reason.allCases))
     }
 

@@ -125,6 +125,16 @@ struct ConfigTests {
         #expect(c.layout.gate == c.gate)
     }
 
+    @Test func doorStatusPlansAndMultiCardAreRead() throws {
+        let c = try parse(Self.minimal.replacingOccurrences(of: "kind = \"door\"", with: "kind = \"door\"\nmulti_card = 3\nmulti_card_seconds = 45")
+                          + "\nmulti_card = 2\n[[door]]\nid = \"d1\"\nportals = [\"gate-in\"]\nlock = \"l\"\nnormally_open_schedule = \"day\"\nfirst_card_group = \"managers\"\n")
+        #expect(c.portals[0].multiCard == MultiCardRule(cards: 3, seconds: 45))
+        #expect(c.portals[1].multiCard == MultiCardRule(cards: 2, seconds: 30), "30 s unless said")
+        #expect(c.layout.doors[0].normallyOpenSchedule == "day" && c.layout.doors[0].firstCardGroup == "managers")
+        let plain = try parse(Self.minimal + "\n[[door]]\nid = \"d1\"\nportals = [\"gate-in\"]\nlock = \"l\"\n")
+        #expect(plain.portals[0].multiCard == nil && plain.layout.doors[0].normallyOpenSchedule == nil && plain.layout.doors[0].firstCardGroup == nil)
+    }
+
     @Test func theControlSocketsGroupIsOptional() throws {
         #expect(try parse(Self.minimal).controlSocketGroup == nil)
         let c = try parse(Self.minimal + "\n[control]\nsocket = \"/run/accessd/control.sock\"\ngroup = \"accessd-operators\"\n")
@@ -141,7 +151,11 @@ struct ConfigTests {
 
     @Test(arguments: [
         (minimal.replacingOccurrences(of: "kind = \"barrier\"", with: "kind = \"barier\""), "14: portal[1].kind: \"barier\" is not one of door, barrier, fence"),
-        (minimal + "\ncolour = \"red\"\n", "16: portal[1].colour: unknown key (known here: id, kind, direction, from_area, to_area, building, readers, verify, verify_schedule)"),
+        (minimal + "\ncolour = \"red\"\n", "16: portal[1].colour: unknown key (known here: id, kind, direction, from_area, to_area, building, readers, verify, verify_schedule, multi_card, multi_card_seconds)"),
+        (minimal + "\nmulti_card = 1\n", "16: portal[1].multi_card: 1 is out of range 2…10"),
+        (minimal + "\nmulti_card_seconds = 20\n", "16: portal[1].multi_card_seconds: times a multi-card opening: give multi_card (how many people) too"),
+        (minimal + "\n[[door]]\nid = \"d1\"\nportals = [\"gate-in\"]\nlock = \"l\"\nfirst_card_group = \"managers\"\n",
+         "20: door[0].first_card_group: first-card applies within a normally-open plan: give normally_open_schedule too"),
         (minimal + "\nverify = \"card_plus_pin\"\n", "16: portal[1].verify: \"card_plus_pin\" is not one of card, pin, card_or_pin, card_and_pin"),
         (minimal + "\nverify_schedule = \"night\"\n", "16: portal[1].verify_schedule: applies a verify mode: give verify too"),
         (minimal + "\n[[door]]\nid = \"d1\"\nportals = [\"gate-in\"]\nlock = \"l\"\n[[interlock]]\ndoors = [\"d1\", \"d2\"]\n",

@@ -75,4 +75,22 @@ struct GateCLITests {
         #expect(words.out.contains("pin_required") && words.out.contains("its holder's own PIN"))
         #expect(cli.run("check", "--portal", "b01-door", "--plate", "京A12345", "--pin", "246810").code != 0, "--pin goes with --card only")
     }
+
+    @Test func checkShowsAMultiCardDoorWaitingForMoreCards() throws {
+        let cli = CLI()
+        let text = try #require(readTextFile(cli.config))
+        try #require(text.contains("building = \"B01\"\n"))
+        _ = cli.dir.write("site.toml", text.replacing("building = \"B01\"\n", with: "building = \"B01\"\nmulti_card = 2\nmulti_card_seconds = 20\n"))
+        cli.seed()
+        let card = cli.run("check", "--portal", "b01-door", "--card", "10023456", "--json")
+        #expect(card.json?["reason"] == .string("awaiting_more_cards") && card.json?["granted"] == .bool(false), "\(card.out) \(card.err)")
+        #expect(card.json?["person_id"] == .string("P1"))
+        #expect(card.json?["multi_card"]?["cards"] == .int(2) && card.json?["multi_card"]?["seconds"] == .int(20))
+        let words = cli.run("check", "--portal", "b01-door", "--card", "10023456")
+        #expect(words.out.hasPrefix("DENIED at b01-door") && words.out.contains("awaiting_more_cards"), "\(words.out)")
+        #expect(words.out.contains("2 different people within 20 s"))
+        #expect(cli.run("check", "--portal", "b01-door", "--card", "1", "--json").json?["reason"] == .string("unknown_credential"),
+                "a refusal is shown as it is")
+        #expect(cli.run("check", "--portal", "gate-in", "--card", "10023456", "--json").json?["multi_card"] == nil)
+    }
 }

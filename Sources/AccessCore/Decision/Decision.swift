@@ -23,6 +23,9 @@ public enum Reason: String, CaseIterable, Sendable, Codable {
     case readerLocked = "reader_locked"
     /// A man-trap: another door of the portal's interlock group is released or open.
     case interlock
+    /// Multi-card: this person's card counts, and the portal waits for more different people
+    /// within its time (nothing opens yet).
+    case awaitingMoreCards = "awaiting_more_cards"
 }
 
 /// What a reader, keypad or camera presented.

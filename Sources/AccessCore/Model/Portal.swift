@@ -55,12 +55,16 @@ public struct Portal: Hashable, Sendable, Codable {
     /// The schedule (by name) during which `verify` applies; nil: always. A schedule missing
     /// from the roster leaves the mode in force (the stricter reading).
     public var verifySchedule: String?
+    /// Multi-card opening: so many different people granted within so long open it; nil: each
+    /// grant opens alone.
+    public var multiCard: MultiCardRule?
 
     public init(
         id: String, kind: PortalKind = .door, direction: PortalDirection = .in,
         fromArea: String = "outside", toArea: String = "community", building: String = "", readers: [String] = [],
-        verify: VerifyMode? = nil, verifySchedule: String? = nil
+        verify: VerifyMode? = nil, verifySchedule: String? = nil, multiCard: MultiCardRule? = nil
     ) {
+        self.multiCard = multiCard
         self.verify = verify
         self.verifySchedule = verifySchedule
         self.id = id

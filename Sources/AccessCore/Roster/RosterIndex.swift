@@ -106,6 +106,18 @@ public struct RosterIndex: Sendable {
     public func schedule(named name: String) -> Schedule? { schedules.first { $0.name == name } }
     public var credentialCount: Int { cards.count + pins.count + plates.count + passes.count }
 
+    /// Whether a person is in a group: one of their own groups, or, when they have none, of
+    /// their role's default groups (the same groups their rights come from).
+    public func person(_ id: String, isInGroup name: String) -> Bool {
+        guard let p = personSlot(id), let g = groupByName[name] else { return false }
+        let person = people[Int(p)]
+        if person.groupCount > 0 {
+            return personGroups[Int(person.groupStart)..<Int(person.groupStart + Int32(person.groupCount))].contains(g)
+        }
+        return bindings[Int(person.bindingStart)..<Int(person.bindingStart + Int32(person.bindingCount))]
+            .contains { roleDefaults[$0.role]?.contains(g) == true }
+    }
+
     /// The empty roster: every credential is unknown.
     public init() {}
 }

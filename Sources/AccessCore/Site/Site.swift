@@ -6,6 +6,8 @@ public struct Site: Sendable {
     public struct Door: Sendable {
         public let layout: SiteLayout.Door
         public internal(set) var machine: DoorStateMachine
+        /// Its door-status plan, if it has one.
+        public internal(set) var plan: DoorPlan?
     }
 
     /// A barrier lane and its state machine.
@@ -49,6 +51,8 @@ public struct Site: Sendable {
     public private(set) var readerGuards: [String: ReaderGuard] = [:]
     /// Card and PIN: the readers whose card was accepted and whose holder's PIN is awaited.
     private var awaitingPin: [String: AwaitingPin] = [:]
+    /// Multi-card portals: the grants collected toward the next opening.
+    public private(set) var multiCards: [String: MultiCardCollection] = [:]
 
     /// A card accepted at a card-and-PIN portal, until its holder's PIN comes or time runs out.
     struct AwaitingPin: Sendable {
@@ -72,7 +76,10 @@ public struct Site: Sendable {
         self.policy = policy
         self.ledger = ledger
         self.clock = clock
-        doors = layout.doors.map { Door(layout: $0, machine: DoorStateMachine(config: $0.config)) }
+        doors = layout.doors.map { door in
+            Door(layout: door, machine: DoorStateMachine(config: door.config),
+                 plan: door.normallyOpenSchedule.map { DoorPlan(schedule: $0, firstCardGroup: door.firstCardGroup) })
+        }
         lanes = layout.lanes.map { Lane(layout: $0, machine: BarrierLaneStateMachine(config: $0.config)) }
         zones = layout.zones.map {
             Zone(layout: $0, machine: FenceZoneStateMachine(zone: $0.zone, emergency: $0.emergency, armed: $0.armed))
@@ -213,6 +220,9 @@ public struct Site: Sendable {
                 door(i, doors[i].machine.handle(.command(mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed), at: now.mono), now, &out)
             }
         }
+        // A normally-open plan whose schedule is on opens the door again at once; a first-card
+        // plan waits for a first card again (who passed before the restart is not kept).
+        followPlans(now, &out)
         for i in lanes.indices {
             let mode = modes[lanes[i].layout.portal] ?? .normal
             if mode != .normal { laneCommand(i, mode == .alwaysOpen ? .alwaysOpen : .alwaysClosed, now, &out) }
@@ -265,10 +275,28 @@ public struct Site: Sendable {
             decision.reason = .interlock
             decision.consumesVisitorUse = false
         }
+        var detail: [(String, JSON)] = []
+        var companions: [Decision] = []
+        if decision.granted, let rule = portal.multiCard, !heldOpen(portalID) {
+            var collection = multiCards[portalID] ?? MultiCardCollection(rule: rule)
+            switch collection.admit(decision, at: now.mono) {
+            case .awaiting(let presented):
+                decision.granted = false
+                decision.reason = .awaitingMoreCards
+                decision.consumesVisitorUse = false
+                detail = [("cards", .int(Int64(presented))), ("cards_needed", .int(Int64(rule.cards)))]
+            case .complete(let earlier):
+                companions = earlier
+                detail = [("cards", .int(Int64(rule.cards))), ("cards_needed", .int(Int64(rule.cards))),
+                          ("with", .strings(earlier.map { $0.personID ?? $0.visitorPassID ?? $0.houseID ?? "" }))]
+            }
+            multiCards[portalID] = collection
+        }
         counters.decisions += 1
         // The second step of card and PIN is logged as the card's decision (a PIN is never logged).
         let presented = decision.credentialKind == .card ? (awaitingCard ?? credential) : credential
-        carryOut(decision, presented: presented, request: request, portal: portal, reader: reader, now, &out)
+        carryOut(decision, presented: presented, request: request, portal: portal, reader: reader, now, &out,
+                 detail: detail, companions: companions)
         if decision.reason == .pinRequired {
             let deadline = now.mono + ReaderGuard.nanos(layout.gate.pinAfterCardSeconds)
             awaitingPin[reader] = AwaitingPin(request: request, decision: decision, deadline: deadline)
@@ -287,10 +315,20 @@ public struct Site: Sendable {
         (interlockedWith[i] ?? []).contains { doors[$0].machine.released || doors[$0].machine.doorOpen }
     }
 
+    /// Whether a portal's door or lane is held open whatever a grant says (fire, always-open, a
+    /// normally-open plan): a multi-card portal then has nothing to collect cards for.
+    private func heldOpen(_ portal: String) -> Bool {
+        if let door = portalDoor[portal] { return doors[door].machine.heldReleased }
+        if let lane = portalLane[portal] { return lanes[lane].mode == .alwaysOpen }
+        return false
+    }
+
     /// Opens what a grant opens, logs the decision (before what it did), records passages and
-    /// visitor uses, and raises a blacklisted credential's alarm.
+    /// visitor uses, and raises a blacklisted credential's alarm. `detail`: more for the access
+    /// event; `companions`: a multi-card opening's earlier grants, who pass with this one.
     private mutating func carryOut(_ decision: Decision, presented credential: PresentedCredential, request: DecisionRequest,
-                                   portal: Portal, reader: String, _ now: SiteTime, _ out: inout EffectList) {
+                                   portal: Portal, reader: String, _ now: SiteTime, _ out: inout EffectList,
+                                   detail: [(String, JSON)] = [], companions: [Decision] = []) {
         let door = portalDoor[portal.id]
         let lane = portalLane[portal.id]
         lastDecision[reader] = decision
@@ -298,23 +336,29 @@ public struct Site: Sendable {
         if decision.granted {
             // The door first, so its lock is driven before any event is built.
             counters.granted += 1
-            if let door { self.door(door, doors[door].machine.handle(.granted, at: now.mono), now, &out) }
+            if let door {
+                firstCard(decision, door: door, now, &out)
+                self.door(door, doors[door].machine.handle(.granted, at: now.mono), now, &out)
+            }
             if let lane { self.lane(lane, lanes[lane].machine.handle(.granted, at: now.mono), now, &out) }
         }
         let micros = clock.eventMicros(wall: now.wall, mono: now.mono)
         var access = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: layout.rules.zone)
         access.detail.append(("reader", .string(reader)))
+        access.detail += detail
         out.effects.insert(.log(access), at: first)  // the log shows the decision before what it did
         if decision.granted {
-            if let subject = decision.subject {
-                ledger.recordPassage(subject: subject, portal: portal, at: request.at)
-                if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
-            }
-            if decision.consumesVisitorUse, let pass = decision.visitorPassID {
-                // Counted here at once, so the next read of the same pass sees it; the store
-                // worker makes it durable.
-                _ = policy.recordPassUse(pass)
-                out.append(.record(.passUse(pass)))
+            for passing in companions + [decision] {
+                if let subject = passing.subject {
+                    ledger.recordPassage(subject: subject, portal: portal, at: request.at)
+                    if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
+                }
+                if passing.consumesVisitorUse, let pass = passing.visitorPassID {
+                    // Counted here at once, so the next read of the same pass sees it; the store
+                    // worker makes it durable.
+                    _ = policy.recordPassUse(pass)
+                    out.append(.record(.passUse(pass)))
+                }
             }
         }
         if decision.alarm {
@@ -338,6 +382,46 @@ public struct Site: Sendable {
         var decision = waiting.decision
         decision.reason = .pinTimeout
         carryOut(decision, presented: waiting.request.credential, request: waiting.request, portal: portal, reader: reader, now, &out)
+    }
+
+    // MARK: Door-status plans
+
+    /// First-card: a granted member of the plan's group, in the schedule, opens the door for the
+    /// rest of the period (before the grant's own release, which then has nothing to do).
+    private mutating func firstCard(_ decision: Decision, door i: Int, _ now: SiteTime, _ out: inout EffectList) {
+        guard var plan = doors[i].plan, let group = plan.firstCardGroup, plan.scheduleOn, !plan.firstCardPassed,
+              let person = decision.personID else { return }
+        guard plan.granted(member: policy.roster.person(person, isInGroup: group)) else { return }
+        doors[i].plan = plan
+        planChanged(i, now, &out, detail: [("first_card_person", .string(person))])
+    }
+
+    /// Each door-status plan follows its schedule (on a set clock only). A plan whose schedule
+    /// is missing from the roster holds nothing open.
+    private mutating func followPlans(_ now: SiteTime, _ out: inout EffectList) {
+        guard clock.trusted else { return }
+        var local: LocalDateTime?
+        for i in doors.indices {
+            guard var plan = doors[i].plan else { continue }
+            var on = false
+            if let schedule = policy.roster.schedule(named: plan.schedule) {
+                let time = local ?? layout.rules.zone.localTime(at: now.wall / 1_000_000)
+                local = time
+                on = schedule.allows(time)
+            } else if warnedSchedules.insert("door \(doors[i].layout.id): \(plan.schedule)").inserted {
+                out.append(.notice(.planScheduleMissing(schedule: plan.schedule, door: doors[i].layout.id)))
+            }
+            let changed = plan.schedule(on: on)
+            doors[i].plan = plan
+            if changed { planChanged(i, now, &out) }
+        }
+    }
+
+    /// The door follows its plan's new state; its events name the plan.
+    private mutating func planChanged(_ i: Int, _ now: SiteTime, _ out: inout EffectList, detail: [(String, JSON)] = []) {
+        guard let plan = doors[i].plan else { return }
+        door(i, doors[i].machine.handle(.plan(open: plan.holdsOpen), at: now.mono), now, &out,
+             detail: [("plan", .string(plan.kind)), ("schedule", .string(plan.schedule))] + detail)
     }
 
     // MARK: Inputs and devices
@@ -469,6 +553,7 @@ public struct Site: Sendable {
             if let portal = layout.rules.portal(waiting.request.portal) { pinTimedOut(reader, waiting, portal, now, &out) }
         }
         guard clock.trusted else { return }  // no schedule is followed on an unset clock
+        followPlans(now, &out)
         let local = layout.rules.zone.localTime(at: now.wall / 1_000_000)
         for i in zones.indices {
             guard let name = zones[i].layout.armSchedule else { continue }
@@ -502,13 +587,13 @@ public struct Site: Sendable {
 
     // MARK: Machines' actions as effects
 
-    private func door(_ i: Int, _ actions: [DoorAction], _ now: SiteTime, _ out: inout EffectList) {
+    private func door(_ i: Int, _ actions: [DoorAction], _ now: SiteTime, _ out: inout EffectList, detail: [(String, JSON)] = []) {
         for action in actions {
             switch action {
             case .lock(let released): out.append(.lock(door: i, released: released))
             case .event(let e):
                 out.append(.log(event(e.isAlarm ? .alarm : .door, .init(e), now, portal: doors[i].layout.portals.first,
-                                      detail: [("door", .string(doors[i].layout.id))])))
+                                      detail: [("door", .string(doors[i].layout.id))] + detail)))
             }
         }
     }

@@ -26,6 +26,8 @@ public enum SiteNotice: Sendable, Equatable {
     case deviceOnline(String, Bool)
     case deviceCommandFailed(device: String, command: FieldCommand, error: String)
     case armScheduleMissing(schedule: String, portal: String)
+    /// A door's normally-open schedule is not in the roster: the plan holds nothing open.
+    case planScheduleMissing(schedule: String, door: String)
     case clock(EventClock.Change)
     case clockUnsetAtStart
 }

@@ -9,8 +9,16 @@ public struct SiteLayout: Sendable {
         public var config: DoorConfig
         public var contact: String?
         public var exitButton: String?
+        /// Held open while this schedule is on (a door-status plan); nil: locked but for grants.
+        public var normallyOpenSchedule: String?
+        /// First-card: the plan holds the door open only once a granted member of this group
+        /// has passed in the schedule's period.
+        public var firstCardGroup: String?
 
-        public init(id: String, portals: [String], config: DoorConfig, contact: String? = nil, exitButton: String? = nil) {
+        public init(id: String, portals: [String], config: DoorConfig, contact: String? = nil, exitButton: String? = nil,
+                    normallyOpenSchedule: String? = nil, firstCardGroup: String? = nil) {
+            self.normallyOpenSchedule = normallyOpenSchedule
+            self.firstCardGroup = firstCardGroup
             self.id = id
             self.portals = portals
             self.config = config

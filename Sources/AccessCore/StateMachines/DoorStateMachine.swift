@@ -71,6 +71,10 @@ public struct DoorStateMachine: Sendable, Equatable {
         case command(DoorCommand)
         /// The fire input asserted (latched until `reset-alarm` once it has cleared) or cleared.
         case fire(active: Bool)
+        /// The door-status plan: held released (normally open) or not. In normal mode it holds
+        /// the lock released; an operator's always-open or always-closed, and the fire latch,
+        /// rule over it until they end, and it is followed again then.
+        case plan(open: Bool)
         case tick
     }
 
@@ -79,6 +83,8 @@ public struct DoorStateMachine: Sendable, Equatable {
     public private(set) var released = false
     public private(set) var doorOpen = false
     public private(set) var fireLatched = false
+    /// The door-status plan holds the door open (it acts only in normal mode).
+    public private(set) var planOpen = false
     private var fireActive = false
     private var releaseUntil: MonotonicNanos?
     private var openedAt: MonotonicNanos?
@@ -91,6 +97,10 @@ public struct DoorStateMachine: Sendable, Equatable {
     private var contactKnown = false
 
     public init(config: DoorConfig) { self.config = config }
+
+    /// The lock is released whatever a grant or a timer says: the fire latch, always-open, or
+    /// the door-status plan in normal mode. A grant then has nothing to open.
+    public var heldReleased: Bool { fireLatched || mode == .alwaysOpen || (mode == .normal && planOpen) }
 
     /// The actions that begin normal running: the door locked. (Before this, the board has
     /// already put every line in its de-energised safe state.)
@@ -106,7 +116,7 @@ public struct DoorStateMachine: Sendable, Equatable {
     public var nextDeadline: MonotonicNanos? {
         var deadlines: [MonotonicNanos] = []
         if let releaseUntil { deadlines.append(releaseUntil) }
-        if let openedAt, config.heldOpenNanos > 0, !heldOpenRaised, mode == .normal, !fireLatched {
+        if let openedAt, config.heldOpenNanos > 0, !heldOpenRaised, mode == .normal, !fireLatched, !planOpen {
             deadlines.append(openedAt + config.heldOpenNanos)
         }
         return deadlines.min()
@@ -116,7 +126,7 @@ public struct DoorStateMachine: Sendable, Equatable {
         var actions: [DoorAction] = []
         switch input {
         case .granted, .exitButton:
-            if fireLatched || mode == .alwaysOpen { break }  // already released
+            if heldReleased { break }  // already released
             if mode == .alwaysClosed {
                 actions.append(.event(.requestIgnored))
                 break
@@ -147,7 +157,7 @@ public struct DoorStateMachine: Sendable, Equatable {
                     heldOpenRaised = false
                     actions.append(.event(.heldOpenCleared))
                 }
-                if config.relockOnClose, released, releaseUntil != nil, mode == .normal, !fireLatched {
+                if config.relockOnClose, released, releaseUntil != nil, mode == .normal, !heldReleased {
                     releaseUntil = nil
                     setReleased(false, &actions)
                 }
@@ -164,14 +174,27 @@ public struct DoorStateMachine: Sendable, Equatable {
                 if !released { setReleased(true, &actions) }
             }
 
+        case .plan(let open):
+            guard open != planOpen else { break }
+            planOpen = open
+            guard mode == .normal, !fireLatched else { break }  // followed once the mode or the latch ends
+            if open {
+                releaseUntil = nil
+                if !released { setReleased(true, &actions) }
+            } else {
+                // A door left open at the plan's end is held open from now, not from its opening.
+                if doorOpen { openedAt = now }
+                if released && releaseUntil == nil { setReleased(false, &actions) }
+            }
+
         case .tick:
             break
         }
         if let until = releaseUntil, now >= until, mode == .normal, !fireLatched {
             releaseUntil = nil
-            if released { setReleased(false, &actions) }
+            if released && !planOpen { setReleased(false, &actions) }
         }
-        if let openedAt, config.heldOpenNanos > 0, !heldOpenRaised, mode == .normal, !fireLatched,
+        if let openedAt, config.heldOpenNanos > 0, !heldOpenRaised, mode == .normal, !fireLatched, !planOpen,
            now >= openedAt + config.heldOpenNanos {
             heldOpenRaised = true
             actions.append(.event(.heldOpen))
@@ -185,7 +208,8 @@ public struct DoorStateMachine: Sendable, Equatable {
             // A remote open is a momentary release, like a grant; the caller records the operator.
             actions += handle(.granted, at: now)
         case .close:
-            guard !fireLatched, mode == .normal else { actions.append(.event(.requestIgnored)); return }
+            // Held open by the plan: a lasting lock is always-closed, not a momentary close.
+            guard !fireLatched, mode == .normal, !planOpen else { actions.append(.event(.requestIgnored)); return }
             releaseUntil = nil
             if released { setReleased(false, &actions) }
         case .alwaysOpen:
@@ -200,7 +224,8 @@ public struct DoorStateMachine: Sendable, Equatable {
         case .normal:
             mode = .normal
             actions.append(.event(.modeNormal))
-            if released && !fireLatched && releaseUntil == nil { setReleased(false, &actions) }
+            if released && !fireLatched && releaseUntil == nil && !planOpen { setReleased(false, &actions) }
+            if !released && !fireLatched && planOpen { setReleased(true, &actions) }
         case .resetAlarm:
             forcedOpenActive = false
             if heldOpenRaised {
@@ -213,7 +238,7 @@ public struct DoorStateMachine: Sendable, Equatable {
             if fireLatched && !fireActive {
                 fireLatched = false
                 actions.append(.event(.fireReset))
-                let shouldRelease = mode == .alwaysOpen || releaseUntil != nil
+                let shouldRelease = mode == .alwaysOpen || releaseUntil != nil || (mode == .normal && planOpen)
                 if released != shouldRelease { setReleased(shouldRelease, &actions) }
             }
         }
