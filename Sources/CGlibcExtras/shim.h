@@ -15,3 +15,8 @@ struct access_peer_ucred {
     uid_t uid;
     gid_t gid;
 };
+
+#include <spawn.h>
+
+/// Closes every descriptor from `from` up in the child (glibc 2.34+, hidden behind _GNU_SOURCE).
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
