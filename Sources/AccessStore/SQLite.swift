@@ -15,6 +15,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case newerSchema(path: String, found: Int, supported: Int)
     /// `PRAGMA integrity_check` found damage.
     case corrupt(path: String, detail: String)
+    /// A database whose PINs are stored as typed (before schema 9) opened without the PIN key
+    /// that is to hash them.
+    case pinKeyNeeded(path: String, pins: Int)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path) has schema version \(found), newer than this program's \(supported); upgrade accessctl/accessd (the database was left untouched)"
         case .corrupt(let path, let detail):
             return "\(path) is damaged: \(detail)"
+        case .pinKeyNeeded(let path, let pins):
+            return "\(path) holds \(pins) PIN(s) as typed; open it with its PIN key (accessd, or accessctl --config) to store them as keyed hashes (the database was left untouched)"
         }
     }
 }
