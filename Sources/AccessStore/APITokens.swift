@@ -25,7 +25,7 @@ extension AccessDatabase {
         if let expiresMicros, expiresMicros <= nowMicros {
             throw RosterError.invalid(field: "expires", value: String(expiresMicros), problem: "is not in the future")
         }
-        let token = APIToken.prefix + Self.randomHex(bytes: 24)
+        let token = APIToken.prefix + Hex.random(bytes: 24)
         let scopeText = Self.scopeText(scopes)
         try connection.transaction {
             if try connection.scalarText("SELECT name FROM api_tokens WHERE name = ?", [.text(name)]) != nil {

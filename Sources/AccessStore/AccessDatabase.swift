@@ -97,7 +97,7 @@ public final class AccessDatabase {
                 try connection.execute("PRAGMA application_id = \(Self.applicationID)")
                 try connection.execute("PRAGMA user_version = \(Self.schemaVersion)")
                 if current == 0 {
-                    try connection.run("INSERT INTO settings (key, value) VALUES ('pass_secret', ?)", [.text(Self.randomHex(bytes: 32))])
+                    try connection.run("INSERT INTO settings (key, value) VALUES ('pass_secret', ?)", [.text(Hex.random(bytes: 32))])
                 }
             }
         } catch let error as StoreError {
@@ -186,25 +186,7 @@ public final class AccessDatabase {
     /// The secret that signs visitor passes; made at random when the database is created.
     public func passSecret() throws(StoreError) -> [UInt8] {
         let hex = try connection.scalarText("SELECT value FROM settings WHERE key = 'pass_secret'") ?? ""
-        return Self.bytes(fromHex: hex)
-    }
-
-    static func randomHex(bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef")
-        return String((0..<bytes).flatMap { _ -> [Character] in
-            let b = UInt8.random(in: 0...255, using: &generator)
-            return [digits[Int(b >> 4)], digits[Int(b & 15)]]
-        })
-    }
-
-    static func bytes(fromHex hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var chars = hex.utf8.makeIterator()
-        while let hi = chars.next(), let lo = chars.next() {
-            if let v = UInt8(String(decoding: [hi, lo], as: UTF8.self), radix: 16) { out.append(v) }
-        }
-        return out
+        return Hex.decode(hex) ?? []
     }
 
     /// The current wall-clock time in microseconds.

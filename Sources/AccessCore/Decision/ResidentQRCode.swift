@@ -37,7 +37,7 @@ public struct ResidentQRCode: Sendable {
     /// The code for `personID`, valid until `expires`.
     public func encode(personID: String, expires: UnixSeconds) -> String {
         let body = "\(Self.prefix).\(personID).\(expires)"
-        return body + "." + VisitorPassCode.hex(signature(body))
+        return body + "." + Hex.encode(signature(body))
     }
 
     /// The person and expiry, or nil when the code is malformed or its signature is wrong. The
@@ -50,7 +50,7 @@ public struct ResidentQRCode: Sendable {
         }
         let person = body[body.index(code.startIndex, offsetBy: Self.prefix.count + 1)..<expiryDot]
         guard !person.isEmpty, let expires = UnixSeconds(body[body.index(after: expiryDot)...]),
-              let presented = VisitorPassCode.unhex(code[code.index(after: signatureDot)...]) else { return nil }
+              let presented = Hex.decode(code[code.index(after: signatureDot)...], lowercaseOnly: true) else { return nil }
         guard VisitorPassCode.constantTimeEqual(presented, signature(String(body))) else { return nil }
         return Verified(personID: String(person), expires: expires)
     }

@@ -17,14 +17,14 @@ public struct VisitorPassCode: Sendable {
     /// The code for a pass that expires at `expires`.
     public func encode(passID: String, expires: UnixSeconds) -> String {
         let body = "\(Self.prefix).\(passID).\(expires)"
-        return body + "." + Self.hex(signature(body))
+        return body + "." + Hex.encode(signature(body))
     }
 
     /// The pass id and expiry, or nil when the code is malformed or its signature is wrong.
     public func verify(_ code: String) -> (passID: String, expires: UnixSeconds)? {
         let parts = code.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == Self.prefix, !parts[1].isEmpty,
-              let expires = UnixSeconds(parts[2]), let presented = Self.unhex(parts[3]) else { return nil }
+              let expires = UnixSeconds(parts[2]), let presented = Hex.decode(parts[3], lowercaseOnly: true) else { return nil }
         let expected = signature("\(parts[0]).\(parts[1]).\(parts[2])")
         return Self.constantTimeEqual(presented, expected) ? (String(parts[1]), expires) : nil
     }
@@ -39,36 +39,5 @@ public struct VisitorPassCode: Sendable {
 
     private func signature(_ body: String) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: SymmetricKey(data: secret))).prefix(16).map { $0 }
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func unhex(_ text: Substring) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 97...102: return c - 87
-            default: return nil
-            }
-        }
-        var out: [UInt8] = []
-        var i = 0
-        while i < chars.count {
-            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
     }
 }
