@@ -1,5 +1,6 @@
 import AccessCore
 import AccessDevices
+import CGlibcExtras
 import Glibc
 import Synchronization
 

@@ -15,3 +15,8 @@ struct access_peer_ucred {
     uid_t uid;
     gid_t gid;
 };
+
+#include <spawn.h>
+
+/// posix_spawn's "close every descriptor from here on" action (glibc 2.34), also behind _GNU_SOURCE.
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
