@@ -18,5 +18,5 @@ struct access_peer_ucred {
 
 #include <spawn.h>
 
-/// posix_spawn's "close every descriptor from here on" action (glibc 2.34), also behind _GNU_SOURCE.
+/// Closes every descriptor from `from` up in the child (glibc 2.34+, hidden behind _GNU_SOURCE).
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
