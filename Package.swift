@@ -130,7 +130,7 @@ let package = Package(
         ),
 
         // Fakes and builders for tests; never linked into a product.
-        .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore", "AccessDevices", "AccessRuntime"]),
+        .target(name: "AccessTestSupport", dependencies: ["AccessCore", "AccessStore", "AccessDevices", "AccessRuntime", "CGlibcExtras"]),
 
         .testTarget(name: "AccessRuntimeTests", dependencies: ["AccessRuntime"]),
         .testTarget(name: "AccessCoreTests", dependencies: ["AccessCore", "AccessTestSupport"]),

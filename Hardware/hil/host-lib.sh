@@ -82,6 +82,7 @@ from_area = "community"
 to_area = "b02"
 building = "B02"
 readers = ["reader-b02"]
+verify = "card_and_pin"         # the keypad part of the test: a card, then the person's own PIN
 
 [[portal]]
 id = "b03-door"

@@ -665,7 +665,26 @@ def verify_accessd(outdir: Path, timing: Timing) -> int:
         reason="suspended", person_id="P0002")
     fact_eq("suspended person: lock stays locked", "gate_lock_suspended", "1")
 
-    # ---- 5b. a barrier on dry contacts
+    # ---- 5b. card then PIN at a keypad reader (b02-door is card_and_pin)
+    fact_eq("accessctl pin add exit status", "rc.pin-add", "0")
+    w = log.window(facts, "wrong_pin")
+    waited("card then a wrong PIN on the keypad: wrong_pin", "wrong_pin_typed")
+    has("the card alone is pin_required at b02-door", w, type="access", portal="b02-door", reason="pin_required",
+        granted=False)
+    has("a wrong PIN after the card is wrong_pin", w, type="access", portal="b02-door", reason="wrong_pin", granted=False)
+    count_eq("nothing granted at b02-door for a wrong PIN", w, 0, portal="b02-door", reason="granted")
+    fact_eq("b02.lock stays locked while the PIN is awaited", "wrong_pin_typed.lock_awaiting_pin", "0")
+    fact_eq("b02.lock stays locked after a wrong PIN", "b02_lock_wrong_pin", "0")
+    w = log.window(facts, "card_pin")
+    waited("card then the person's own PIN on the keypad: granted", "card_pin_typed")
+    has("card + PIN granted at b02-door for P0050", w, type="access", portal="b02-door", reason="granted",
+        person_id="P0050")
+    count_eq("no PIN digits in any event (only keys' decisions)", [e for e in w if "2468" in json.dumps(e)], 0)
+    fact_eq("b02.lock stays locked until the PIN", "card_pin_typed.lock_awaiting_pin", "0")
+    waited("card + PIN releases b02.lock", "pin_release")
+    waited("b02.lock relocks after card + PIN", "pin_relock")
+
+    # ---- 5c. a barrier on dry contacts
     w = log.window(facts, "garage")
     fact_eq("accessctl sim plate at the garage exit: exit status", "rc.garage-plate", "0")
     waited("a granted plate presses the garage barrier's OPEN relay", "garage_open")

@@ -13,7 +13,8 @@ extension SiteConfig {
         } catch {
             return (nil, [error])
         }
-        var errors: [ConfigError] = []
+        // Secrets others may read: the same check accessd makes before it starts.
+        var errors: [ConfigError] = config.secretFileProblems()
         func problem(_ key: String, _ text: String) {
             errors.append(ConfigError(file: config.source, line: nil, key: key, problem: text))
         }

@@ -17,7 +17,7 @@ struct ConfigParser {
         let root = r.root
         try r.allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
                                  "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics", "fleet", "gate",
-                                 "interlock"])
+                                 "interlock", "security"])
 
         let controller = try r.requiredTable(root, "controller")
         try r.allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -194,6 +194,11 @@ struct ConfigParser {
         config.fleet = fleet
         config.isOffice = isOffice
         config.analytics = try parseAnalytics(root)
+        if let security = try r.table(root, "security", required: false) {
+            try r.allowOnly(security, "security", ["pin_key_file"])
+            let file = try r.string(security, "security.pin_key_file", default: "")
+            config.pinKeyFile = file.isEmpty ? nil : file
+        }
         try parseHardware(root, into: &config)
         return config
     }

@@ -1,4 +1,5 @@
 import AccessCore
+import AccessRuntime
 
 /// The site description shared by `accessd` and `accessctl` (interfaces.md): a plain value with
 /// defaults; `ConfigParser` turns TOML into it.
@@ -205,8 +206,50 @@ public struct SiteConfig: Sendable {
     public var retention = EventRetention()
     /// `[gate]`: card and PIN's timeout, repeat reads, wrong attempts and the lockout.
     public var gate = GateSettings()
+    /// `[security] pin_key_file`: the site's PIN key (PINs are stored as keyed hashes under it);
+    /// nil: `pinKeyPath`'s default beside the database.
+    public var pinKeyFile: String?
     /// The file it was read from.
     public var source: String
+
+    /// The PIN key file: `pin_key_file`, else beside the database (`access.db` → `access.pin-key`),
+    /// made on first start when missing.
+    public var pinKeyPath: String {
+        pinKeyFile ?? Self.defaultPinKeyPath(database: databasePath)
+    }
+
+    /// The PIN key file of a database given alone (`accessctl --db`): beside it, `.db` → `.pin-key`.
+    public static func defaultPinKeyPath(database: String) -> String {
+        (database.hasSuffix(".db") ? String(database.dropLast(3)) : database) + ".pin-key"
+    }
+
+    /// Every file that holds a secret accessd reads, with who may share it: the PIN key, the
+    /// database (it holds the visitor-pass and resident-QR secret), TLS private keys and the
+    /// MQTT and fleet credentials. accessd refuses to start while any lets others read it.
+    public var secretFiles: [(key: String, path: String, sharing: SecretFile.Sharing)] {
+        var files: [(String, String, SecretFile.Sharing)] = [
+            ("security.pin_key_file", pinKeyPath, .secret), ("database.path", databasePath, .groupWritable),
+        ]
+        if let key = http?.tlsKey { files.append(("upstream.http.tls_key", key, .secret)) }
+        if let file = mqtt?.passwordFile { files.append(("upstream.mqtt.password_file", file, .secret)) }
+        if let key = mqtt?.tlsKey { files.append(("upstream.mqtt.tls_key", key, .secret)) }
+        if let file = fleet?.passwordFile { files.append(("fleet.password_file", file, .secret)) }
+        if let file = fleet?.credsFile { files.append(("fleet.creds_file", file, .secret)) }
+        return files
+    }
+
+    /// `secretFiles` whose mode lets others read them (or the group change a key), each as
+    /// `FILE: mode 0644 lets other users read this secret; chmod 640 FILE` under its config key.
+    public func secretFileProblems() -> [ConfigError] {
+        secretFiles.compactMap { key, path, sharing -> ConfigError? in
+            do {
+                try SecretFile.checkMode(path, sharing: sharing)
+                return nil
+            } catch {
+                return ConfigError(file: source, line: nil, key: key, problem: "\(error)")
+            }
+        }
+    }
 
     /// The rules decisions need.
     public var rules: SiteRules {

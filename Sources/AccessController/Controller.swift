@@ -69,9 +69,11 @@ public final class Controller: @unchecked Sendable {
         self.ticks = ticks
         let metrics = ControllerMetrics()
         self.metrics = metrics
-        let db = try AccessDatabase(path: config.databasePath)
+        // The PIN key first: opening a database whose PINs are stored as typed hashes them with it.
+        let pinKey = try Self.loadPinKey(config)
+        let db = try AccessDatabase(path: config.databasePath, pinKey: pinKey)
         try db.saveSite(config.rules)
-        let rosterWatcher = try RosterWatcher(path: config.databasePath, rules: config.rules)
+        let rosterWatcher = try RosterWatcher(path: config.databasePath, rules: config.rules, pinKey: pinKey)
         let policy = try rosterWatcher.load()
         self.rosterWatcher = Mutex(rosterWatcher)
         let eventClock = EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: clock.wallMicros(), mono: clock.monotonicNanos())
@@ -358,6 +360,24 @@ public final class Controller: @unchecked Sendable {
         try rosterWatcher.withLock { _ in
             try commit()
             if !passIDs.isEmpty { site.withLock { $0.recordPassUses(passIDs) } }
+        }
+    }
+
+    /// The site's PIN key from its file, made (32 random bytes, mode 0640) when there is none.
+    public static func loadPinKey(_ config: SiteConfig) throws -> PinKey {
+        let bytes = try SecretFile.loadOrCreateKey(config.pinKeyPath, bytes: PinKey.byteCount)
+        guard let key = PinKey(bytes: bytes) else {
+            throw SecretFileError(path: config.pinKeyPath, problem: "is not a \(PinKey.byteCount)-byte key")
+        }
+        return key
+    }
+
+    /// Typed PINs are hashed with `key` from now on (the fleet's community key, already written
+    /// to the key file): by the roster in memory and by every roster loaded later.
+    public func usePinKey(_ key: PinKey) {
+        rosterWatcher.withLock { watcher in
+            watcher.usePinKey(key)
+            site.withLock { $0.usePinKey(key) }
         }
     }
 

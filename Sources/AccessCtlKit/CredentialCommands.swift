@@ -46,7 +46,7 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
     static func label(_ value: String) -> String { Tag.kind == .pin ? "****" : value }
 
     static func report(_ value: String, _ verb: String, site: Site) throws {
-        let normal = try AccessDatabase.normalise(Tag.kind, value)
+        let normal = try site.db.storedValue(Tag.kind, value)
         if site.json {
             if let c = try site.db.credential(kind: Tag.kind, value: normal) { Say.json(RosterJSON.credential(c)) } else { Say.json(.object([(verb, .string(label(normal)))])) }
         } else {
@@ -150,7 +150,7 @@ struct CredentialCommand<Tag: CredentialKindTag>: ParsableCommand {
         @Argument var value: String
 
         func run(site: Site) throws {
-            let normal = try AccessDatabase.normalise(Tag.kind, value)
+            let normal = try site.db.storedValue(Tag.kind, value)
             guard let c = try site.db.credential(kind: Tag.kind, value: normal) else {
                 throw RosterError.notFound(kind: Tag.kind.rawValue, id: CredentialCommand.label(normal))
             }

@@ -63,10 +63,13 @@ final class Site {
     let fleet: SiteConfig.Fleet?
     /// The property office: `db` is its replica of the roster, brought up to date before each command.
     let isOffice: Bool
+    /// The PIN key's file (the office writes the community's key there).
+    let pinKeyPath: String?
     var zone: ZoneRules { rules.zone }
 
     init(db: AccessDatabase, rules: SiteRules, operatorIdentity: OperatorIdentity, json: Bool, controlSocket: String? = nil,
-         fleet: SiteConfig.Fleet? = nil, isOffice: Bool = false) {
+         fleet: SiteConfig.Fleet? = nil, isOffice: Bool = false, pinKeyPath: String? = nil) {
+        self.pinKeyPath = pinKeyPath
         self.db = db
         self.rules = rules
         self.operatorIdentity = operatorIdentity
@@ -99,6 +102,20 @@ final class Site {
         } else if let secret = try RosterPublisher.retryingTransient({ try FleetSecrets.visitorPassSecret(on: connection, names: names) }),
                   secret != (try db.passSecretHex()) {
             try db.setPassSecret(hex: secret)
+        }
+        // PINs travel as keyed hashes under the community's PIN key: the office proposes its own
+        // and keeps the community's in its key file; a controller's accessctl uses it as taken.
+        if isOffice, let key = db.pinKey {
+            let hex = try RosterPublisher.retryingTransient {
+                try FleetSecrets.ensurePinKey(on: connection, names: names, replicas: fleet.replicas, proposal: key.hex)
+            }
+            if let community = Hex.decode(hex.lowercased()).flatMap(PinKey.init(bytes:)), community != key {
+                if let pinKeyPath { try SecretFile.write(community.bytes, to: pinKeyPath, replacing: true) }
+                db.pinKey = community
+            }
+        } else if let hex = try RosterPublisher.retryingTransient({ try FleetSecrets.pinKey(on: connection, names: names) }),
+                  let community = Hex.decode(hex.lowercased()).flatMap(PinKey.init(bytes:)) {
+            db.pinKey = community
         }
         let words = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2)
         let origin = ChangeSet.Origin(user: operatorName, host: Self.hostName(), command: words.joined(separator: " "))
@@ -134,17 +151,25 @@ final class Site {
     static func open(_ options: GlobalOptions) throws -> Site {
         if let path = options.configPath {
             let config = try SiteConfig.load(path: path)
-            let db = try AccessDatabase(path: config.databasePath)
+            let db = try AccessDatabase(path: config.databasePath, pinKey: try pinKey(config.pinKeyPath))
             if !config.isOffice { try db.saveSite(config.rules) }
             return Site(db: db, rules: config.rules, operatorIdentity: try options.operatorIdentity(), json: options.json,
-                        controlSocket: config.controlSocket, fleet: config.fleet, isOffice: config.isOffice)
+                        controlSocket: config.controlSocket, fleet: config.fleet, isOffice: config.isOffice, pinKeyPath: config.pinKeyPath)
         }
         guard let path = options.db else {
             throw CLIError("no database: give --config PATH (the accessd configuration) or --db PATH")
         }
-        let db = try AccessDatabase(path: path)
+        let db = try AccessDatabase(path: path, pinKey: try pinKey(SiteConfig.defaultPinKeyPath(database: path)))
         let rules = try db.loadSite() ?? SiteRules(zone: ZoneRules(identifier: "Asia/Shanghai") ?? .fixed(offsetSeconds: 28_800), portals: [])
         return Site(db: db, rules: rules, operatorIdentity: try options.operatorIdentity(), json: options.json)
+    }
+
+    /// The site's PIN key from `path`, made there (mode 0640) when there is none yet: PINs are
+    /// stored and looked up as keyed hashes under it.
+    static func pinKey(_ path: String) throws -> PinKey {
+        let bytes = try SecretFile.loadOrCreateKey(path, bytes: PinKey.byteCount)
+        guard let key = PinKey(bytes: bytes) else { throw CLIError("\(path): is not a \(PinKey.byteCount)-byte PIN key") }
+        return key
     }
 
     /// Parses a date or date-time argument in the site's zone.

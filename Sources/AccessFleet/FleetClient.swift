@@ -39,6 +39,7 @@ public final class FleetClient: Sendable {
     let fleet: SiteConfig.Fleet
     let controllerID: String
     let databasePath: String
+    let pinKeyFile: String?
     let logger: Logger
     let onApplied: @Sendable (AccessDatabase.AppliedChangeSet) -> Void
     let hooks: Hooks
@@ -56,19 +57,25 @@ public final class FleetClient: Sendable {
         public var passUses: @Sendable (_ passIDs: [String], _ commit: () throws -> Void) throws -> Void
         /// The community's visitor-pass secret was written to the database: use it.
         public var passSecretChanged: @Sendable () -> Void
+        /// The community's PIN key was written to the key file: hash typed PINs with it.
+        public var pinKeyChanged: @Sendable (PinKey) -> Void
 
         public init(passUses: @escaping @Sendable ([String], () throws -> Void) throws -> Void = { _, commit in try commit() },
-                    passSecretChanged: @escaping @Sendable () -> Void = {}) {
+                    passSecretChanged: @escaping @Sendable () -> Void = {}, pinKeyChanged: @escaping @Sendable (PinKey) -> Void = { _ in }) {
             self.passUses = passUses
             self.passSecretChanged = passSecretChanged
+            self.pinKeyChanged = pinKeyChanged
         }
     }
 
-    public init(fleet: SiteConfig.Fleet, controllerID: String, databasePath: String, logger: Logger, hooks: Hooks = Hooks(),
-                onApplied: @escaping @Sendable (AccessDatabase.AppliedChangeSet) -> Void) {
+    /// `pinKeyFile`: where the community's PIN key is kept once taken from the fleet (nil: it is
+    /// not taken, and format-1 change sets with PINs cannot be applied).
+    public init(fleet: SiteConfig.Fleet, controllerID: String, databasePath: String, pinKeyFile: String? = nil, logger: Logger,
+                hooks: Hooks = Hooks(), onApplied: @escaping @Sendable (AccessDatabase.AppliedChangeSet) -> Void) {
         self.fleet = fleet
         self.controllerID = controllerID
         self.databasePath = databasePath
+        self.pinKeyFile = pinKeyFile
         self.logger = logger
         self.hooks = hooks
         self.onApplied = onApplied
@@ -99,6 +106,7 @@ public final class FleetClient: Sendable {
         while running.load(ordering: .acquiring) {
             do {
                 let db = try AccessDatabase(path: databasePath, create: false)
+                if let pinKeyFile { db.pinKey = PinKey(bytes: try SecretFile.readKey(pinKeyFile, bytes: PinKey.byteCount)) }
                 try db.setBusyTimeout(milliseconds: 5_000)
                 stateBox.withLock { $0.applied = (try? db.fleetSequence()) ?? 0; $0.digest = (try? db.fleetDigest().hex) ?? "" }
                 let connection = try NatsConnection(Self.options(fleet, name: "accessd " + controllerID))
@@ -123,6 +131,7 @@ public final class FleetClient: Sendable {
         var stuckAt: UInt64?
         var uses: StreamReader?
         var secretTaken = false
+        var pinKeyTaken = pinKeyFile == nil
         defer { uses?.close() }
         while running.load(ordering: .acquiring) {
             stateBox.withLock { $0.connected = connection.isConnected }
@@ -131,6 +140,7 @@ public final class FleetClient: Sendable {
                 if status == nil { status = try? KeyValueBucket.bind(names.statusBucket, on: connection) }  // the office makes it
                 report(status, connection, names)
                 if !secretTaken { secretTaken = takeSecret(connection, names, db) }
+                if !pinKeyTaken { pinKeyTaken = takePinKey(connection, names, db) }
                 if uses == nil, (try? connection.streamInfo(names.eventsStream)) != nil {
                     uses = connection.read(stream: names.eventsStream, filter: names.accessEventsFilter,
                                            fromSequence: (try db.fleetEventsSequence()) + 1)
@@ -229,6 +239,30 @@ public final class FleetClient: Sendable {
             return true
         } catch {
             logger.error("the community's visitor-pass secret cannot be taken; passes are checked with this controller's own",
+                         metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Takes the community's PIN key into the key file, this connection and the controller; true
+    /// once done (or when it is the key in use already). Until then PINs added at the office,
+    /// hashed with the community's key, are not found here.
+    private func takePinKey(_ connection: NatsConnection, _ names: FleetNames, _ db: AccessDatabase) -> Bool {
+        guard let pinKeyFile else { return true }
+        do {
+            guard let hex = try FleetSecrets.pinKey(on: connection, names: names) else { return false }
+            guard let key = Hex.decode(hex.lowercased()).flatMap(PinKey.init(bytes:)) else {
+                throw FleetSyncError.conflict("the community's PIN key is not \(PinKey.byteCount) bytes of hex")
+            }
+            if db.pinKey != key {
+                try SecretFile.write(key.bytes, to: pinKeyFile, replacing: true)
+                db.pinKey = key
+                hooks.pinKeyChanged(key)
+                logger.notice("PINs are now checked with the community's PIN key")
+            }
+            return true
+        } catch {
+            logger.error("the community's PIN key cannot be taken; PINs are checked with this controller's own",
                          metadata: ["error": "\(error)"])
             return false
         }

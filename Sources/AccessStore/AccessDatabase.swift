@@ -1,3 +1,4 @@
+import AccessCore
 import AccessRuntime
 import CSQLite
 import Glibc
@@ -18,12 +19,23 @@ public final class AccessDatabase {
     /// The file's path.
     public var path: String { connection.path }
 
-    /// Opens the database at `path`, creating and migrating it when it is new or older.
-    public init(path: String, create: Bool = true) throws(StoreError) {
+    /// The site's PIN key: PINs are stored, looked up and sent to the fleet as their keyed hash
+    /// under it. Nil: PINs can be neither added nor decided (a database alone yields no PIN).
+    public var pinKey: PinKey?
+
+    /// Opens the database at `path`, creating and migrating it when it is new or older. A new
+    /// file is made mode 0640 (0660 under the unit's umask): it holds the visitor-pass secret.
+    /// `pinKey` is needed to migrate a database whose PINs are still stored as typed.
+    public init(path: String, create: Bool = true, pinKey: PinKey? = nil) throws(StoreError) {
         if create { try Self.makeParentDirectory(of: path) }
         if !create, access(path, F_OK) != 0 {
             throw .sqlite(operation: "open \(path)", code: SQLITE_CANTOPEN, message: "no such file")
         }
+        if create {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o660)
+            if fd >= 0 { close(fd) }
+        }
+        self.pinKey = pinKey
         let connection = try SQLiteConnection(path: path, create: create)
         self.connection = connection
         try checkIdentity()
@@ -36,18 +48,10 @@ public final class AccessDatabase {
     }
 
     static func makeParentDirectory(of path: String) throws(StoreError) {
-        guard let slash = path.lastIndex(of: "/") else { return }
-        let directory = path[..<slash]
-        var built = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/") {
-            built += "/" + component
-            do {
-                _ = try syscall("mkdir \(built)") { mkdir(built, 0o750) }
-            } catch where error.errno == EEXIST {
-                continue
-            } catch {
-                throw .sqlite(operation: error.operation, code: SQLITE_CANTOPEN, message: error.reason)
-            }
+        do {
+            try Directories.makeParent(of: path)
+        } catch {
+            throw .sqlite(operation: error.operation, code: SQLITE_CANTOPEN, message: error.reason)
         }
     }
 
@@ -76,9 +80,18 @@ public final class AccessDatabase {
     private func migrate() throws(StoreError) {
         let current = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
         guard current < Self.schemaVersion else { return }
+        let hashesPins = current > 0 && current <= Migrations.pinHashStep
+        if hashesPins {
+            let typed = Int(try connection.scalarInt("SELECT count(*) FROM credentials WHERE kind = 'pin'") ?? 0)
+            if typed > 0 && pinKey == nil { throw .pinKeyNeeded(path: path, pins: typed) }
+            // The digits are overwritten where they stood, not left in freed pages of the file.
+            try connection.execute("PRAGMA secure_delete = ON")
+        }
+        defer { if hashesPins { try? connection.execute("PRAGMA secure_delete = OFF") } }
         do {
             try connection.transaction {
                 for (index, step) in Migrations.all.enumerated() where index >= current {
+                    if index == Migrations.pinHashStep { try hashTypedPins() }
                     try connection.execute(step)
                 }
                 try connection.execute("PRAGMA application_id = \(Self.applicationID)")
@@ -92,6 +105,30 @@ public final class AccessDatabase {
         } catch {
             throw .sqlite(operation: "migrate", code: SQLITE_ERROR, message: "\(error)")
         }
+        // The pages that held the digits are written back to the file and the WAL emptied, so a
+        // copy of the file alone holds hashes only.
+        if hashesPins { _ = try connection.scalarInt("PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    /// Schema 9: every PIN stored as typed becomes its keyed hash, in the migration's transaction,
+    /// with one audit record (the count only). The roster digest the fleet keeps is dropped: it
+    /// is recomputed from the hashed records when the next change set is applied.
+    private func hashTypedPins() throws {
+        let s = try connection.statement("SELECT value FROM credentials WHERE kind = 'pin'")
+        var typed: [String] = []
+        while try s.step() { typed.append(s.text(0)) }
+        s.reset()
+        var hashed = 0
+        for value in typed where !PinDigest.isStored(value) {
+            guard let pinKey else { throw StoreError.pinKeyNeeded(path: path, pins: typed.count) }
+            try connection.run("UPDATE credentials SET value = ? WHERE kind = 'pin' AND value = ?", [.text(pinKey.hash(value)), .text(value)])
+            hashed += 1
+        }
+        guard hashed > 0 else { return }
+        try connection.run("DELETE FROM settings WHERE key = 'fleet_digest'")
+        try appendAudit(operator: "accessd-migration", action: "pin.hash", target: "\(hashed) PIN(s)", before: nil,
+                        after: .object([("pins", .int(Int64(hashed))), ("stored_as", .string("hmac-sha256"))]))
+        try bumpRosterGeneration()
     }
 
     /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`): every store call in it commits
@@ -177,7 +214,22 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins, v9PinHashes]
+
+    /// The index of `v9PinHashes`: before it runs, the PINs stored as typed are hashed with the
+    /// PIN key (`hashTypedPins`, in the same transaction).
+    static let pinHashStep = 8
+
+    /// PINs are stored as HMAC-SHA256 under the site's PIN key (64 lowercase hex digits), never as
+    /// typed: the database refuses anything else, whoever writes it.
+    static let v9PinHashes = """
+        CREATE TRIGGER credentials_pin_hashed_insert BEFORE INSERT ON credentials
+        WHEN NEW.kind = 'pin' AND (length(NEW.value) <> 64 OR NEW.value GLOB '*[^0-9a-f]*')
+        BEGIN SELECT RAISE(ABORT, 'credentials.value: a PIN is stored as its keyed hash, never as typed'); END;
+        CREATE TRIGGER credentials_pin_hashed_update BEFORE UPDATE OF kind, value ON credentials
+        WHEN NEW.kind = 'pin' AND (length(NEW.value) <> 64 OR NEW.value GLOB '*[^0-9a-f]*')
+        BEGIN SELECT RAISE(ABORT, 'credentials.value: a PIN is stored as its keyed hash, never as typed'); END;
+        """
 
     /// Duress PINs: a person's PIN that opens as usual and raises a silent alarm.
     static let v8DuressPins = """

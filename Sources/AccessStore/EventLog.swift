@@ -42,7 +42,7 @@ extension AccessDatabase {
                 let e = stored[i]
                 serial += 1
                 let detail = e.detail.isEmpty ? nil : JSON.object(e.detail).rendered()
-                let hash = LogChain.hash(LogChain.EventFields(e, serial: serial, detail: detail), previous: previous)
+                let hash = LogChain.hash(e, serial: serial, detail: detail, previous: previous)
                 s.reset()
                 try s.bind([
                     .int(serial), .int(e.timeMicros), .int(Int64(e.utcOffset)), .text(e.type.rawValue), .optional(e.portal),

@@ -158,7 +158,7 @@ extension AccessDatabase {
                 digest = try computeRosterDigest()  // first change set on a roster kept before the fleet
             }
             var delta: [RosterChange] = []
-            for change in changeSet.changes {
+            for change in try changeSet.changes.map(storedForm) {
                 var keys = [change.key]
                 keys += try cascade(of: change)
                 for key in keys {
@@ -182,6 +182,20 @@ extension AccessDatabase {
             try bumpRosterGeneration()
             ChangeSetSamples.record(changeSet)
             return AppliedChangeSet(sequence: sequence, delta: delta, digest: digest, generation: try rosterGeneration())
+        }
+    }
+
+    /// A change with its PIN as this database stores it: a format-1 change set named PINs by
+    /// their digits, hashed here with the PIN key; format 2 carries the hash already.
+    private func storedForm(_ change: RosterChange) throws -> RosterChange {
+        switch change {
+        case .putCredential(var credential) where credential.kind == .pin:
+            credential.value = try storedValue(.pin, credential.value)
+            return .putCredential(credential)
+        case .delete(.credential(.pin, let value)):
+            return .delete(.credential(.pin, try storedValue(.pin, value)))
+        default:
+            return change
         }
     }
 
@@ -245,7 +259,7 @@ extension AccessDatabase {
         case .putPerson(let person):
             try savePerson(person)
         case .putCredential(var credential):
-            credential.value = try Self.normalise(credential.kind, credential.value)
+            credential.value = try storedValue(credential.kind, credential.value)
             switch credential.owner {
             case .person(let id): guard try person(id) != nil else { throw RosterError.notFound(kind: "person", id: id) }
             case .house(let id): guard try house(id) != nil else { throw RosterError.notFound(kind: "house", id: id) }

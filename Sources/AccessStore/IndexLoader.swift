@@ -59,8 +59,9 @@ extension AccessDatabase {
     /// SQLite orders text by its bytes; Swift's `<` by Unicode rules. Merging needs SQLite's order.
     static func utf8Less(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
-    /// A policy ready to decide: the index, the site rules and the pass-signing secret.
+    /// A policy ready to decide: the index, the site rules, the pass-signing secret and the PIN key.
     public func loadPolicy(rules: SiteRules) throws -> AccessPolicy {
-        AccessPolicy(rules: rules, roster: try loadRosterIndex(rules: rules), passCodes: VisitorPassCode(secret: try passSecret()))
+        AccessPolicy(rules: rules, roster: try loadRosterIndex(rules: rules), passCodes: VisitorPassCode(secret: try passSecret()),
+                     pinKey: pinKey)
     }
 }

@@ -221,7 +221,7 @@ extension AccessDatabase {
 
     /// Adds a credential. Refused when the value already belongs to anyone.
     public func addCredential(_ credential: Credential, operator: String) throws {
-        let value = try Self.normalise(credential.kind, credential.value)
+        let value = try storedValue(credential.kind, credential.value)
         var credential = credential
         credential.value = value
         try write(operator: `operator`, action: "\(credential.kind.rawValue).add", target: Self.masked(credential)) {
@@ -265,7 +265,7 @@ extension AccessDatabase {
     /// Blacklisting an unknown value records it unowned, so a stolen card or a wanted plate is
     /// refused with an alarm wherever it appears.
     public func setCredentialStatus(kind: CredentialKind, value: String, status: CredentialStatus, note: String? = nil, operator: String) throws {
-        let value = try Self.normalise(kind, value)
+        let value = try storedValue(kind, value)
         try write(operator: `operator`, action: "\(kind.rawValue).\(status.rawValue)", target: kind == .pin ? "****" : value) {
             guard let before = try self.credential(kind: kind, value: value) else {
                 if status == .blacklisted {
@@ -289,7 +289,7 @@ extension AccessDatabase {
     }
 
     public func removeCredential(kind: CredentialKind, value: String, operator: String) throws {
-        let value = try Self.normalise(kind, value)
+        let value = try storedValue(kind, value)
         try write(operator: `operator`, action: "\(kind.rawValue).remove", target: kind == .pin ? "****" : value) {
             guard let before = try self.credential(kind: kind, value: value) else {
                 throw RosterError.notFound(kind: kind.rawValue, id: kind == .pin ? "****" : value)
@@ -299,7 +299,21 @@ extension AccessDatabase {
         }
     }
 
-    /// The canonical spelling of a credential value, or an error naming the problem.
+    /// A credential value as this database stores it: `normalise`d, and for a PIN its keyed hash
+    /// under `pinKey` (a value already in that form, e.g. from a change set, is kept). A PIN
+    /// cannot be stored without the key.
+    public func storedValue(_ kind: CredentialKind, _ value: String) throws -> String {
+        guard kind == .pin else { return try Self.normalise(kind, value) }
+        if PinDigest.isStored(value) { return value }
+        let digits = try Self.normalise(.pin, value)
+        guard let pinKey else {
+            throw RosterError.invalid(field: "pin", value: "****", problem: "cannot be stored or looked up: no PIN key (pin_key_file) is loaded")
+        }
+        return pinKey.hash(digits)
+    }
+
+    /// The canonical spelling of a credential value, or an error naming the problem. A PIN's
+    /// digits are checked here; `storedValue` hashes them.
     public static func normalise(_ kind: CredentialKind, _ value: String) throws -> String {
         do {
             switch kind {

@@ -13,10 +13,16 @@ public final class RosterWatcher {
     private var dataVersion: Int64 = -1
     private var generation: Int64 = -1
 
-    /// Opens its own connection to `path`; `load()` reads the first policy.
-    public init(path: String, rules: SiteRules) throws {
-        db = try AccessDatabase(path: path, create: false)
+    /// Opens its own connection to `path`; `load()` reads the first policy, which hashes typed
+    /// PINs with `pinKey`.
+    public init(path: String, rules: SiteRules, pinKey: PinKey? = nil) throws {
+        db = try AccessDatabase(path: path, create: false, pinKey: pinKey)
         self.rules = rules
+    }
+
+    /// The PIN key the policies loaded from now on use (the fleet's community key).
+    public func usePinKey(_ key: PinKey?) {
+        db.pinKey = key
     }
 
     /// Loads the current roster, whatever changed.

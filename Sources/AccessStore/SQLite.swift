@@ -15,6 +15,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case newerSchema(path: String, found: Int, supported: Int)
     /// `PRAGMA integrity_check` found damage.
     case corrupt(path: String, detail: String)
+    /// A database whose PINs are stored as typed (before schema 9) opened without the PIN key
+    /// that is to hash them.
+    case pinKeyNeeded(path: String, pins: Int)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path) has schema version \(found), newer than this program's \(supported); upgrade accessctl/accessd (the database was left untouched)"
         case .corrupt(let path, let detail):
             return "\(path) is damaged: \(detail)"
+        case .pinKeyNeeded(let path, let pins):
+            return "\(path) holds \(pins) PIN(s) as typed; open it with its PIN key (accessd, or accessctl --config) to store them as keyed hashes (the database was left untouched)"
         }
     }
 }
@@ -184,6 +189,13 @@ final class Statement {
     }
 
     /// Binds values to parameters 1…n.
+    /// A C string for "" (a null pointer would bind NULL, not an empty text).
+    nonisolated(unsafe) private static let emptyText: UnsafePointer<CChar> = {
+        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+        pointer.initialize(to: 0)
+        return UnsafePointer(pointer)
+    }()
+
     func bind(_ values: [SQLValue]) throws(StoreError) {
         for (i, value) in values.enumerated() { try bind(value, at: Int32(i + 1)) }
     }
@@ -192,7 +204,14 @@ final class Statement {
         let rc: Int32
         switch value {
         case .int(let v): rc = sqlite3_bind_int64(handle, index, v)
-        case .text(let v): rc = sqlite3_bind_text(handle, index, v, -1, SQLITE_TRANSIENT_PTR)
+        case .text(var v):
+            // Through the UTF-8 bytes with their length: passing the String as a C string copies
+            // every small one (most ids here) into a new array first.
+            rc = v.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    sqlite3_bind_text(handle, index, chars.baseAddress ?? Self.emptyText, Int32(chars.count), SQLITE_TRANSIENT_PTR)
+                }
+            }
         case .blob(let v): rc = v.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_PTR) }
         case .null: rc = sqlite3_bind_null(handle, index)
         }

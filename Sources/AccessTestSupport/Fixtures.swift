@@ -21,6 +21,12 @@ public enum Fixtures {
         SiteRules(controllerID: "test-1", zone: zone, portals: portals, defaultGroups: defaultGroups, antiPassback: antiPassback)
     }
 
+    /// The PIN key of the pure tests' rosters (the store's tests use a key file like accessd).
+    public static let pinKey = PinKey(bytes: Array(0..<32))!  // allowed: test fixture, 32 bytes
+
+    /// A PIN as the roster stores it: its keyed hash under `pinKey`.
+    public static func pin(_ digits: String) -> String { pinKey.hash(digits) }
+
     /// The instant of a local wall-clock time in `zone`, e.g. `at("2026-11-23T08:00")`.
     public static func at(_ text: String, zone: ZoneRules = shanghai) -> UnixSeconds {
         guard let t = ISO8601.parse(text, zone: zone, dateOnly: .startOfDay) else {

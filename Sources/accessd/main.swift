@@ -58,6 +58,13 @@ signal(SIGPIPE, SIG_IGN)
 
 do {
     let config = try SiteConfig.load(path: configPath)
+    // A secret others may read is refused before anything starts (the PIN key, the database
+    // with the visitor-pass secret, TLS keys, MQTT and fleet credentials).
+    let exposed = config.secretFileProblems()
+    if !exposed.isEmpty {
+        for problem in exposed { StandardError.write("\(problem)\n") }
+        throw exposed[0]
+    }
     guard let boardConfig = config.board else {
         throw ConfigError(file: config.source, line: nil, key: "board", problem: "accessd needs a [board] table (map, simulated)")
     }
@@ -76,9 +83,10 @@ do {
     var fleetWake: Task<Void, Never>?
     if let fleet = config.fleet {
         let hooks = FleetClient.Hooks(passUses: { try controller.recordFleetPassUses($0, commit: $1) },
-                                      passSecretChanged: { controller.passSecretChanged() })
+                                      passSecretChanged: { controller.passSecretChanged() },
+                                      pinKeyChanged: { controller.usePinKey($0) })
         let client = FleetClient(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath,
-                                 logger: Logger(label: "accessd.fleet"), hooks: hooks) { controller.applyRoster($0) }
+                                 pinKeyFile: config.pinKeyPath, logger: Logger(label: "accessd.fleet"), hooks: hooks) { controller.applyRoster($0) }
         let events = FleetEventPublisher(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath)
         controller.setFleetProbe {
             let s = client.state

@@ -40,14 +40,14 @@ struct AnalyticsCommunity {
         for (i, id) in ["P-ALONE", "P-OWN", "P-FAM", "P-TEN"].enumerated() {
             b.addCredential(Credential(kind: .card, value: String(1001 + i), owner: .person(id)))
         }
-        b.addCredential(Credential(kind: .pin, value: "135790", owner: .person("P-OWN")))
+        b.addCredential(Credential(kind: .pin, value: Fixtures.pin("135790"), owner: .person("P-OWN")))
         b.addCredential(Credential(kind: .plate, value: "京A12345", owner: .house("H-FAM")))
         for i in 0..<12 { b.addCredential(Credential(kind: .card, value: String(3000 + i), owner: .person("P-C\(i)"))) }
         let start = Fixtures.at("2026-01-01T00:00")
         for pass in ["V1", "V2"] {
             b.addVisitorPass(VisitorPass(id: pass, houseID: "H-FAM", visitorName: "v", validFrom: start, validUntil: start + 400 * 86_400, maxUses: 1000))
         }
-        policy = AccessPolicy(rules: rules, roster: b.finish(), passCodes: VisitorPassCode(secret: Self.secret))
+        policy = AccessPolicy(rules: rules, roster: b.finish(), passCodes: VisitorPassCode(secret: Self.secret), pinKey: Fixtures.pinKey)
         roster = Self.analyticsRoster(houses: houses, people: people)
     }
 

@@ -81,7 +81,7 @@ final class Rig: @unchecked Sendable {
             \(extra)
             """)
         config = try SiteConfig.load(path: path)
-        db = try AccessDatabase(path: config.databasePath)
+        db = try AccessDatabase(path: config.databasePath, pinKey: try Controller.loadPinKey(config))
         try db.saveSite(config.rules)
         try db.addHouse(House(id: "B01-0301", building: "B01"), operator: "t")
         try db.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "B01-0301", role: .owner)]), operator: "t")

@@ -42,7 +42,7 @@ struct Community {
             b.addCredential(Credential(kind: kind, value: value, owner: owner, status: status))
         }
         credential(.card, "1001", .person("owner1"))
-        credential(.pin, "123456", .person("owner1"))
+        credential(.pin, Fixtures.pin("123456"), .person("owner1"))
         credential(.plate, "京A11111", .person("owner1"))
         credential(.card, "1002", .person("tenant-past"))
         credential(.card, "1003", .person("tenant-future"))
@@ -65,7 +65,7 @@ struct Community {
         b.addVisitorPass(VisitorPass(id: "V3", houseID: "H1", visitorName: "赵五", validFrom: from, validUntil: until, maxUses: 3, status: .revoked))
         b.addVisitorPass(VisitorPass(id: "V4", houseID: "H1", visitorName: "钱六", validFrom: until, validUntil: until + 3600, maxUses: 1))
         b.addVisitorPass(VisitorPass(id: "V5", houseID: "H2", visitorName: "孙七", validFrom: from, validUntil: until, maxUses: 2, portals: ["gym"]))
-        return AccessPolicy(rules: rules, roster: b.finish(), passCodes: codes)
+        return AccessPolicy(rules: rules, roster: b.finish(), passCodes: codes, pinKey: Fixtures.pinKey)
     }
 
     static func qr(_ id: String, expires: String = "2026-11-23T18:00") -> PresentedCredential {

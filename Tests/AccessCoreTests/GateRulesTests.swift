@@ -26,9 +26,9 @@ struct GateRig {
         for (id, card, pin) in [("P1", "1001", "2468"), ("P2", "1002", "1357")] {
             b.addPerson(Person(id: id, houses: [HouseBinding(houseID: "H1", role: .owner)]))
             b.addCredential(Credential(kind: .card, value: card, owner: .person(id)))
-            b.addCredential(Credential(kind: .pin, value: pin, owner: .person(id)))
+            b.addCredential(Credential(kind: .pin, value: Fixtures.pin(pin), owner: .person(id)))
         }
-        b.addCredential(Credential(kind: .pin, value: "9753", owner: .person("P1"), duress: true))
+        b.addCredential(Credential(kind: .pin, value: Fixtures.pin("9753"), owner: .person("P1"), duress: true))
         b.addVisitorPass(VisitorPass(id: "V1", houseID: "H1", visitorName: "王芳", validFrom: Self.morning / 1_000_000 - 3600,
                                      validUntil: Self.morning / 1_000_000 + 3600, maxUses: 3))
         let layout = SiteLayout(rules: rules, doors: [
@@ -38,7 +38,7 @@ struct GateRig {
                             exitButton: "plain.exit"),
         ], gate: gate, interlocks: interlocks)
         now = SiteTime(mono: 1_000_000_000, wall: wall)
-        site = Site(layout: layout, policy: AccessPolicy(rules: rules, roster: b.finish(), passCodes: VisitorPassCode(secret: Self.secret)),
+        site = Site(layout: layout, policy: AccessPolicy(rules: rules, roster: b.finish(), passCodes: VisitorPassCode(secret: Self.secret), pinKey: Fixtures.pinKey),
                     clock: EventClock(lastLoggedMicros: 0, wall: wall, mono: now.mono))
         _ = site.step(.start(modes: [:]), at: now)
     }

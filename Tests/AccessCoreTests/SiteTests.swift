@@ -25,7 +25,7 @@ struct SiteRig {
         b.addHouse(id: "H1", building: "")
         b.addPerson(Person(id: "P1", houses: [HouseBinding(houseID: "H1", role: .owner)]))
         b.addCredential(Credential(kind: .card, value: "1001", owner: .person("P1")))
-        b.addCredential(Credential(kind: .pin, value: "2468", owner: .person("P1")))
+        b.addCredential(Credential(kind: .pin, value: Fixtures.pin("2468"), owner: .person("P1")))
         b.addCredential(Credential(kind: .plate, value: "京A12345", owner: .person("P1")))
         // An arm schedule for the fence: nights only.
         if let armSchedule, let night = try? Schedule(name: armSchedule, specs: ["daily 22:00-24:00", "daily 00:00-06:00"]) {
@@ -45,7 +45,7 @@ struct SiteRig {
             ],
             linkage: SiteLayout.Linkage(fire: ["fire"], call: ["call"], tamper: ["tamper"]))
         now = SiteTime(mono: 1_000_000_000, wall: wall)
-        site = Site(layout: layout, policy: AccessPolicy(rules: rules, roster: b.finish()),
+        site = Site(layout: layout, policy: AccessPolicy(rules: rules, roster: b.finish(), pinKey: Fixtures.pinKey),
                     clock: EventClock(lastLoggedMicros: 0, wall: wall, mono: now.mono))
     }
 

@@ -141,6 +141,15 @@ struct ConfigTests {
         #expect(c.controlSocket == "/run/accessd/control.sock" && c.controlSocketGroup == "accessd-operators")
     }
 
+    @Test func thePinKeyFileIsBesideTheDatabaseUnlessNamed() throws {
+        #expect(try parse(Self.minimal).pinKeyPath == SiteConfig.defaultPinKeyPath(database: try parse(Self.minimal).databasePath))
+        #expect(SiteConfig.defaultPinKeyPath(database: "/var/lib/accessd/access.db") == "/var/lib/accessd/access.pin-key")
+        let named = try parse(Self.minimal + "\n[security]\npin_key_file = \"/etc/accessd/pin.key\"\n")
+        #expect(named.pinKeyPath == "/etc/accessd/pin.key" && named.secretFiles.first?.path == "/etc/accessd/pin.key")
+        let error = #expect(throws: ConfigError.self) { try parse(Self.minimal + "\n[security]\npin_file = \"k\"\n") }
+        #expect("\(error!)".contains("security.pin_file: unknown key"), "\(error!)")
+    }
+
     @Test func shippedConfigsParse() throws {
         for name in ["accessd-sim.toml", "accessd.toml"] {
             let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")

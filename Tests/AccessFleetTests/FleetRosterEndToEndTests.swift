@@ -100,6 +100,12 @@ final class FleetRosterEndToEndTests {
         swipe(id, card: card, reader: reader)?["decision"]?["granted"] == .bool(true)
     }
 
+    /// Types `keys` on controller `id`'s keypad; its decision.
+    func typed(_ id: String, _ keys: String, reader: String = "reader-b01") -> JSON? {
+        (try? ControlClient.send(.object([("op", "sim.keys"), ("reader", .string(reader)), ("keys", .string(keys))]),
+                                 to: dir.file(id + ".sock")))?["decision"]
+    }
+
     func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
@@ -125,6 +131,35 @@ final class FleetRosterEndToEndTests {
         for id in ["north", "south"] {
             #expect(eventually(5) { self.granted(id, card: 6_553_701) }, "\(id) grants the new card")
         }
+
+        // A PIN and a duress PIN added at the office travel as keyed hashes under the community's
+        // PIN key (the office's key file holds it, each accessd takes it from the fleet): both
+        // gates open for them at the keypad, and no change set carries the digits.
+        #expect(ctl(office, "pin", "add", "48291375", "--person", "P1").code == 0)
+        let duress = ctl(office, "pin", "add", "97531086", "--person", "P1", "--duress", "--json")
+        #expect(duress.code == 0, "\(duress.err)")
+        let pinSequence = try #require(duress.json?["sequence"]?.intValue)
+        for id in ["north", "south"] {
+            #expect(eventually(10) { self.typed(id, "48291375#")?["reason"] == "granted" }, "\(id) opens for the office's PIN")
+            #expect(typed(id, "97531086#")?["reason"] == "granted", "\(id) opens for the duress PIN")
+            #expect(typed(id, "48291376#")?["reason"] == "unknown_credential")
+            let replica = try AccessDatabase(path: dir.file(id + ".db"), create: false)
+            #expect(try replica.credentials(kind: .pin).filter(\.duress).count == 1, "\(id) keeps the duress flag")
+            #expect(try replica.credentials(kind: .pin).allSatisfy { PinDigest.isStored($0.value) })
+        }
+        let officeKey = try #require(readTextFile(dir.file("office-a/communityaccess/office-xfl.pin-key")))
+        #expect(readTextFile(dir.file("north.pin-key")) == officeKey, "north keeps the community's PIN key in its key file")
+        let reader = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "auditor", user: "office",
+                                                               passwordFile: cluster.passwordFile(for: "office")))
+        let stream = reader.read(stream: FleetNames(community: "xfl").rosterStream, filter: FleetNames(community: "xfl").rosterSubject)
+        var payloads = ""
+        while let m = try stream.next(timeout: .seconds(2)) {
+            payloads += String(decoding: m.payload, as: UTF8.self)
+            if m.sequence >= UInt64(pinSequence) { break }
+        }
+        stream.close()
+        #expect(payloads.contains("\"kind\":\"pin\""), "the detector: the PINs' change sets were read")
+        #expect(!payloads.contains("48291375") && !payloads.contains("97531086"), "no PIN travels as its digits")
 
         // Reported lost at the office: refused at both gates.
         #expect(ctl(office, "card", "revoke", "6553701", "--lost").code == 0)
@@ -257,17 +292,17 @@ final class FleetRosterEndToEndTests {
         #expect(ctl(office, "person", "add", "P1", "--house", "H1", "--role", "owner", "--card", "6553710").code == 0)
         try startAccessd("north")
         #expect(eventually(5) { self.granted("north", card: 6_553_710) })
-        let future = #"{"version": 2, "community": "xfl", "id": "v2", "origin": {"user": "p", "host": "h", "command": "c"}, "created": 1, "changes": []}"#
+        let future = #"{"version": 3, "community": "xfl", "id": "v3", "origin": {"user": "p", "host": "h", "command": "c"}, "created": 1, "changes": []}"#
         let connection = try NatsConnection(FleetConnectionOptions(servers: cluster.urls, name: "platform", user: "office",
                                                                    passwordFile: cluster.passwordFile(for: "office")))
-        _ = try connection.publish(subject: FleetNames(community: "xfl").rosterSubject, payload: Array(future.utf8), messageID: "v2")
+        _ = try connection.publish(subject: FleetNames(community: "xfl").rosterSubject, payload: Array(future.utf8), messageID: "v3")
         let socket = dir.file("north.sock")
         var stuck: String?
         #expect(eventually(5) {
             if case .status(let status)? = try? ControlClient.send(.status, to: socket) { stuck = status.fleet?.stuck }
             return stuck != nil
         })
-        #expect(stuck?.contains("format 2 is not supported") == true, "\(stuck ?? "not stuck")")
+        #expect(stuck?.contains("format 3 is not supported") == true, "\(stuck ?? "not stuck")")
         #expect(granted("north", card: 6_553_710), "still deciding on the last good roster")
     }
 

@@ -68,7 +68,7 @@ struct FleetRosterTests {
             .putHouse(House(id: "H1", building: "B01", unit: "2", floor: "15", room: "1502")),
             .putPerson(Person(id: "P1", name: "李", phone: "138", status: .suspended, validFrom: nil, validUntil: 99,
                               houses: [HouseBinding(houseID: "H1", role: .tenant)], groups: ["g"])),
-            .putCredential(Credential(kind: .pin, value: "123456", owner: .house("H1"), status: .lost, note: "n")),
+            .putCredential(Credential(kind: .pin, value: Fixtures.pin("123456"), owner: .house("H1"), status: .lost, note: "n", duress: true)),
             .putVisitorPass(pass), .delete(.credential(.plate, "沪B00001")), .delete(.visitorPass("VOLD")),
         ], id: "c")
         let text = set.json().rendered()
@@ -81,7 +81,7 @@ struct FleetRosterTests {
         let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
         let text = try #require(readTextFile(root + "/API/examples/changeset.json"))
         let set = try ChangeSet.parse(Array(text.utf8))
-        #expect(set.changes.count == 4)
+        #expect(set.changes.count == 5)
         let dir = TemporaryDirectory()
         let db = try AccessDatabase(path: dir.file("c.db"))
         let applied = try #require(try db.apply(set, sequence: 1))
@@ -90,7 +90,9 @@ struct FleetRosterTests {
     }
 
     @Test(arguments: [
-        (#"{"version": 2, "community": "x"}"#, "version: change set format 2 is not supported"),
+        (#"{"version": 3, "community": "x"}"#, "version: change set format 3 is not supported"),
+        (#"{"version": 2, "community": "x", "id": "a", "origin": {"user": "u", "host": "h", "command": "c"}, "created": 1, "changes": [{"op": "put", "kind": "credential", "value": {"kind": "pin", "value": "123456", "person_id": "P1", "house_id": null, "status": "active", "note": ""}}]}"#, "changes[0].value.value: a PIN travels as its keyed hash"),
+        (#"{"version": 2, "community": "x", "id": "a", "origin": {"user": "u", "host": "h", "command": "c"}, "created": 1, "changes": [{"op": "delete", "kind": "credential", "key": "pin:123456"}]}"#, "changes[0].key: a PIN is named by its keyed hash"),
         (#"{"version": 1, "community": "x", "id": "a", "origin": {"user": "u", "host": "h", "command": "c"}, "created": 1, "changes": [{"op": "put", "kind": "person", "value": {"id": "P1"}}]}"#, "changes[0].value.houses: is missing"),
         (#"{"version": 1, "community": "x", "id": "a", "origin": {"user": "u", "host": "h", "command": "c"}, "created": 1, "changes": [{"op": "move", "kind": "house"}]}"#, "changes[0].op: \"move\" is not put or delete"),
         (#"{"version": 1, "community": "x", "id": "a", "origin": {"user": "u", "host": "h", "command": "c"}, "created": 1, "changes": [{"op": "delete", "kind": "credential", "key": "qr:1"}]}"#, "changes[0].key"),
@@ -107,8 +109,9 @@ struct FleetRosterTests {
     @Test(arguments: [UInt64(1), 2, 3])
     func anIncrementallyChangedIndexDecidesAsAFullRebuild(seed: UInt64) throws {
         let dir = TemporaryDirectory()
-        let office = try AccessDatabase(path: dir.file("office.db"))
-        let controller = try AccessDatabase(path: dir.file("controller.db"))
+        // One community PIN key: the office hashes, the controller stores the hash it is sent.
+        let office = try AccessDatabase(path: dir.file("office.db"), pinKey: Fixtures.pinKey)
+        let controller = try AccessDatabase(path: dir.file("controller.db"), pinKey: Fixtures.pinKey)
         try office.syncPortals(rules.portals)
         var random = SeededGenerator(seed: seed)
         var policy = try controller.loadPolicy(rules: rules)

@@ -7,13 +7,24 @@ public struct AccessPolicy: Sendable {
     public let rules: SiteRules
     public internal(set) var roster: RosterIndex
     internal(set) var passCodes: VisitorPassCode?
+    /// The site's PIN key: a typed PIN is hashed with it and its hash looked up. Nil: every PIN
+    /// is unknown (the roster holds only hashes; a database without its key opens nothing).
+    internal(set) var pinKey: PinKey?
     /// Residents' short-lived codes, signed with the same community secret as the passes.
     var residentCodes: ResidentQRCode? { passCodes?.residentCodes }
 
-    public init(rules: SiteRules, roster: RosterIndex, passCodes: VisitorPassCode? = nil) {
+    public init(rules: SiteRules, roster: RosterIndex, passCodes: VisitorPassCode? = nil, pinKey: PinKey? = nil) {
         self.rules = rules
         self.roster = roster
         self.passCodes = passCodes
+        self.pinKey = pinKey
+    }
+
+    /// The roster entry of a typed PIN: its keyed hash looked up (one hash and one dictionary
+    /// probe, whatever the roster's size), nil without a key.
+    func pinEntry(_ pin: String) -> RosterIndex.CredentialEntry? {
+        guard let pinKey else { return nil }
+        return roster.pins[pinKey.digest(pin)]
     }
 
     /// This policy with the visitor uses spent under `older` kept, where the store it was loaded
@@ -42,7 +53,7 @@ public struct AccessPolicy: Sendable {
         case .card(let number):
             entry = roster.cards[number]
         case .pin(let pin):
-            entry = roster.pins[pin]
+            entry = pinEntry(pin)
         case .plate(let text):
             let plate = (try? CredentialValue.plate(text)) ?? text
             entry = roster.plates[plate]
@@ -118,7 +129,7 @@ public struct AccessPolicy: Sendable {
         var verified = card
         verified.pinVerified = true
         var decision = try decide(verified, ledger: ledger)
-        let entry = roster.pins[pin]
+        let entry = pinEntry(pin)
         var holder: String?
         if let entry, entry.status == .active, case .person(let p) = entry.owner { holder = roster.people[Int(p)].id }
         decision.duress = entry?.duress == true && holder != nil && holder == decision.personID

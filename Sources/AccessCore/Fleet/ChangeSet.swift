@@ -6,8 +6,9 @@
 /// publish change sets itself. Changes are final states, not edits: a `put` carries the whole
 /// record, a `delete` its key, so applying the same change set twice leaves the same roster.
 public struct ChangeSet: Hashable, Sendable {
-    /// The format version this build writes and reads.
-    public static let currentVersion = 1
+    /// The format version this build writes (it reads 1 to this). 2: a PIN is its keyed hash
+    /// under the community's PIN key, and a PIN says whether it is a duress PIN.
+    public static let currentVersion = 2
 
     public var version: Int
     /// The community's name in the fleet.

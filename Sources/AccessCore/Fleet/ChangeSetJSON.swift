@@ -23,7 +23,7 @@ extension ChangeSet {
         let items = try root.array("changes")
         changes.reserveCapacity(items.count)
         for (i, item) in items.enumerated() {
-            changes.append(try RosterChange(json: item, path: "changes[\(i)]"))
+            changes.append(try RosterChange(json: item, path: "changes[\(i)]", version: Int(version)))
         }
         self.init(
             community: try root.identifier("community"), id: try root.string("id"),
@@ -79,8 +79,10 @@ extension RosterChange {
             case .house(let id): house = id
             case .none: break
             }
+            // A PIN travels as it is stored: its keyed hash under the community's PIN key.
             return .object([("kind", .string(c.kind.rawValue)), ("value", .string(c.value)), ("person_id", .string(person)),
-                            ("house_id", .string(house)), ("status", .string(c.status.rawValue)), ("note", .string(c.note))])
+                            ("house_id", .string(house)), ("status", .string(c.status.rawValue)), ("note", .string(c.note))]
+                            + (c.kind == .pin ? [("duress", .bool(c.duress))] : []))
         case .putVisitorPass(let v):
             return .object([
                 ("id", .string(v.id)), ("house_id", .string(v.houseID)), ("visitor_name", .string(v.visitorName)),
@@ -93,7 +95,9 @@ extension RosterChange {
         }
     }
 
-    init(json: JSON, path: String) throws(ChangeSetError) {
+    /// `version`: the change set's format. From format 2 a PIN is its keyed hash (64 hex digits),
+    /// never the digits; format 1 carried the digits, which the applying controller hashes.
+    init(json: JSON, path: String, version: Int = ChangeSet.currentVersion) throws(ChangeSetError) {
         let f = try Fields(json, path: path)
         let kind = try f.string("kind")
         switch try f.string("op") {
@@ -109,7 +113,11 @@ extension RosterChange {
                 guard let colon = key.firstIndex(of: ":"), let k = CredentialKind(rawValue: String(key[..<colon])), k != .qr else {
                     throw ChangeSetError(path: path + ".key", problem: "\"\(key)\" is not KIND:VALUE with KIND card, pin or plate")
                 }
-                self = .delete(.credential(k, String(key[key.index(after: colon)...])))
+                let value = String(key[key.index(after: colon)...])
+                if k == .pin, version >= 2, !PinDigest.isStored(value) {
+                    throw ChangeSetError(path: path + ".key", problem: "a PIN is named by its keyed hash (64 lowercase hex digits) from format 2, never by its digits")
+                }
+                self = .delete(.credential(k, value))
             default:
                 throw ChangeSetError(path: path + ".kind", problem: "\"\(kind)\" is not a roster record kind")
             }
@@ -161,8 +169,13 @@ extension RosterChange {
                 case (nil, nil): owner = .none
                 default: throw ChangeSetError(path: v.path, problem: "a credential belongs to a person or a house, not both")
                 }
-                self = .putCredential(Credential(kind: kind, value: try v.string("value"), owner: owner,
-                                                 status: try v.enumValue("status", CredentialStatus.self), note: try v.string("note")))
+                let value = try v.string("value")
+                if kind == .pin, version >= 2, !PinDigest.isStored(value) {
+                    throw ChangeSetError(path: v.path + ".value", problem: "a PIN travels as its keyed hash (64 lowercase hex digits) from format 2, never as its digits")
+                }
+                self = .putCredential(Credential(kind: kind, value: value, owner: owner,
+                                                 status: try v.enumValue("status", CredentialStatus.self), note: try v.string("note"),
+                                                 duress: kind == .pin && version >= 2 ? try v.optionalBool("duress") ?? false : false))
             case "visitor_pass":
                 self = .putVisitorPass(VisitorPass(
                     id: try v.identifier("id"), houseID: try v.identifier("house_id"), visitorName: try v.string("visitor_name"),
@@ -232,6 +245,11 @@ struct Fields {
     func bool(_ key: String) throws(ChangeSetError) -> Bool {
         guard case .bool(let b) = try value(key) else { throw ChangeSetError(path: at(key), problem: "is not true or false") }
         return b
+    }
+
+    func optionalBool(_ key: String) throws(ChangeSetError) -> Bool? {
+        guard pairs.contains(where: { $0.0 == key }) else { return nil }
+        return try bool(key)
     }
 
     func array(_ key: String) throws(ChangeSetError) -> [JSON] {

@@ -82,47 +82,102 @@ public enum LogChain {
         }
     }
 
-    // The event writer hashes every event it appends, one after the other (each link needs the
-    // last): the encoding goes into one buffer sized up front, and the digest is taken from it
-    // with one call into the hash, so a link costs one allocation besides the hash's own.
     public static func hash(_ e: EventFields, previous: [UInt8]) -> [UInt8] {
-        let texts = [e.type, e.portal, e.direction, e.credentialKind, e.credential, e.personID, e.houseID, e.role,
-                     e.granted.map { $0 ? "1" : "0" }, e.reason, e.detail]
-        var encoding = Encoding(tag: "communityaccess.event.v1", previous: previous, fields: texts.count + 3,
-                                textBytes: texts.reduce(0) { $0 + ($1?.utf8.count ?? 0) })
-        encoding.add(e.serial)
-        encoding.add(e.timeMicros)
-        encoding.add(e.utcOffset)
-        for text in texts { encoding.add(text) }
-        return encoding.digest()
+        eventHash(serial: e.serial, timeMicros: e.timeMicros, utcOffset: e.utcOffset, type: e.type, portal: e.portal,
+                  direction: e.direction, credentialKind: e.credentialKind, credential: e.credential, personID: e.personID,
+                  houseID: e.houseID, role: e.role, granted: e.granted, reason: e.reason, detail: e.detail, previous: previous)
+    }
+
+    /// The same link as `hash(EventFields(event, serial:, detail:), previous:)`, without copying
+    /// the event's fields first: the event writer hashes every event it appends, one after the
+    /// other (each link needs the last), so this is on its critical path.
+    public static func hash(_ e: AccessEvent, serial: Int64, detail: String?, previous: [UInt8]) -> [UInt8] {
+        eventHash(serial: serial, timeMicros: e.timeMicros, utcOffset: Int64(e.utcOffset), type: e.type.rawValue, portal: e.portal,
+                  direction: e.direction?.rawValue, credentialKind: e.credentialKind?.rawValue, credential: e.credential,
+                  personID: e.personID, houseID: e.houseID, role: e.role?.rawValue, granted: e.granted,
+                  reason: e.reason?.rawValue, detail: detail, previous: previous)
     }
 
     public static func hash(_ a: AuditFields, previous: [UInt8]) -> [UInt8] {
-        let texts = [a.operator, a.note, a.action, a.target, a.before, a.after]
-        var encoding = Encoding(tag: "communityaccess.audit.v1", previous: previous, fields: texts.count + 2,
-                                textBytes: texts.reduce(0) { $0 + ($1?.utf8.count ?? 0) })
-        encoding.add(a.id)
-        encoding.add(a.timeMicros)
-        for text in texts { encoding.add(text) }
-        return encoding.digest()
+        let textBytes = a.operator.utf8.count + (a.note?.utf8.count ?? 0) + a.action.utf8.count + a.target.utf8.count
+            + (a.before?.utf8.count ?? 0) + (a.after?.utf8.count ?? 0)
+        return Encoding.digest(tag: "communityaccess.audit.v1", previous: previous, fields: 8, textBytes: textBytes) { encoding in
+            encoding.add(a.id)
+            encoding.add(a.timeMicros)
+            encoding.add(a.operator)
+            encoding.add(a.note)
+            encoding.add(a.action)
+            encoding.add(a.target)
+            encoding.add(a.before)
+            encoding.add(a.after)
+        }
     }
 
+    private static func eventHash(serial: Int64, timeMicros: Int64, utcOffset: Int64, type: String, portal: String?,
+                                  direction: String?, credentialKind: String?, credential: String?, personID: String?,
+                                  houseID: String?, role: String?, granted: Bool?, reason: String?, detail: String?,
+                                  previous: [UInt8]) -> [UInt8] {
+        func size(_ text: String?) -> Int { text?.utf8.count ?? 0 }
+        let textBytes = type.utf8.count + 1 + size(portal) + size(direction) + size(credentialKind) + size(credential)
+            + size(personID) + size(houseID) + size(role) + size(reason) + size(detail)
+        return Encoding.digest(tag: "communityaccess.event.v1", previous: previous, fields: 14, textBytes: textBytes) { encoding in
+            encoding.add(serial)
+            encoding.add(timeMicros)
+            encoding.add(utcOffset)
+            encoding.add(type)
+            encoding.add(portal)
+            encoding.add(direction)
+            encoding.add(credentialKind)
+            encoding.add(credential)
+            encoding.add(personID)
+            encoding.add(houseID)
+            encoding.add(role)
+            encoding.add(granted.map { $0 ? "1" : "0" })
+            encoding.add(reason)
+            encoding.add(detail)
+        }
+    }
+
+    /// Writes the canonical encoding into one buffer, on the stack when it is small, and hashes
+    /// it with one call: no growing array, and the digest is copied out once.
     private struct Encoding {
-        var bytes: [UInt8] = []
+        private let buffer: UnsafeMutableRawBufferPointer
+        private var count = 0
 
         /// Room for the tag, the previous hash and `fields` fields of at most 20 digits or
-        /// `textBytes` bytes of text in all, so appending never reallocates.
-        init(tag: StaticString, previous: [UInt8], fields: Int, textBytes: Int) {
-            bytes.reserveCapacity(tag.utf8CodeUnitCount + 1 + previous.count + fields * 25 + textBytes)
-            tag.withUTF8Buffer { bytes.append(contentsOf: $0) }
-            bytes.append(0)
-            bytes.append(contentsOf: previous)
+        /// `textBytes` bytes of text in all.
+        static func digest(tag: StaticString, previous: [UInt8], fields: Int, textBytes: Int,
+                           _ write: (inout Encoding) -> Void) -> [UInt8] {
+            let capacity = tag.utf8CodeUnitCount + 1 + previous.count + fields * 25 + textBytes
+            return withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 1) { buffer in
+                var encoding = Encoding(buffer: buffer)
+                tag.withUTF8Buffer { encoding.append(UnsafeRawBufferPointer($0)) }
+                encoding.append(0)
+                previous.withUnsafeBytes { encoding.append($0) }
+                write(&encoding)
+                var hasher = SHA256()
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<encoding.count]))
+                return hasher.finalize().withUnsafeBytes { Array($0) }
+            }
+        }
+
+        private init(buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+        private mutating func append(_ byte: UInt8) {
+            buffer[count] = byte
+            count += 1
+        }
+
+        private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            precondition(count + bytes.count <= buffer.count, "the encoding's size was reckoned too small")
+            UnsafeMutableRawBufferPointer(rebasing: buffer[count...]).copyMemory(from: bytes)
+            count += bytes.count
         }
 
         mutating func add(_ text: String?) {
-            guard var text else { return bytes.append(0) }
+            guard var text else { return append(0) }
             header(text.utf8.count)
-            text.withUTF8 { bytes.append(contentsOf: $0) }
+            text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
         }
 
         /// An integer as its decimal text.
@@ -141,24 +196,16 @@ public enum LogChain {
             }
             let negative = value < 0
             header(count + (negative ? 1 : 0))
-            if negative { bytes.append(UInt8(ascii: "-")) }
-            withUnsafeBytes(of: &digits) { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[(20 - count)...])) }
+            if negative { append(UInt8(ascii: "-")) }
+            withUnsafeBytes(of: &digits) { append(UnsafeRawBufferPointer(rebasing: $0[(20 - count)...])) }
         }
 
         private mutating func header(_ count: Int) {
-            bytes.append(1)
-            bytes.append(UInt8(truncatingIfNeeded: count >> 24))
-            bytes.append(UInt8(truncatingIfNeeded: count >> 16))
-            bytes.append(UInt8(truncatingIfNeeded: count >> 8))
-            bytes.append(UInt8(truncatingIfNeeded: count))
-        }
-
-        /// Through the hasher's buffer entry point: the generic `hash(data:)` walks the array as
-        /// `DataProtocol` regions, and a digest read as a sequence goes byte by byte.
-        func digest() -> [UInt8] {
-            var hasher = SHA256()
-            bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-            return hasher.finalize().withUnsafeBytes { Array($0) }
+            append(1)
+            append(UInt8(truncatingIfNeeded: count >> 24))
+            append(UInt8(truncatingIfNeeded: count >> 16))
+            append(UInt8(truncatingIfNeeded: count >> 8))
+            append(UInt8(truncatingIfNeeded: count))
         }
     }
 }

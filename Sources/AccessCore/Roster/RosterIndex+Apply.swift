@@ -220,7 +220,7 @@ extension RosterIndex {
         let entry = CredentialEntry(owner: owner, status: credential.status, duress: credential.duress)
         switch credential.kind {
         case .card: if let number = UInt64(credential.value) { cards[number] = entry }
-        case .pin: pins[credential.value] = entry
+        case .pin: if let digest = PinDigest(hex: credential.value) { pins[digest] = entry }
         case .plate: plates[credential.value] = entry
         case .qr: break
         }
@@ -229,7 +229,7 @@ extension RosterIndex {
     private mutating func removeCredential(kind: CredentialKind, value: String) {
         switch kind {
         case .card: if let number = UInt64(value) { cards.removeValue(forKey: number) }
-        case .pin: pins.removeValue(forKey: value)
+        case .pin: if let digest = PinDigest(hex: value) { pins.removeValue(forKey: digest) }
         case .plate:
             plates.removeValue(forKey: value)
             // A visitor's plate the resident's had hidden opens again for its pass.
@@ -292,6 +292,11 @@ extension AccessPolicy {
     /// Signs and checks visitor QR codes with `secret` from now on (the fleet's community secret).
     public mutating func usePassSecret(_ secret: [UInt8]) {
         passCodes = VisitorPassCode(secret: secret)
+    }
+
+    /// Hashes typed PINs with `key` from now on (the fleet's community key).
+    public mutating func usePinKey(_ key: PinKey?) {
+        pinKey = key
     }
 
     /// The uses counted against pass `id` here, nil when there is no such pass.

@@ -69,7 +69,8 @@ public struct RosterIndex: Sendable {
     var houseResidentStart: [Int32] = []
     var houseResidents: [Int32] = []
     var cards: [UInt64: CredentialEntry] = [:]
-    var pins: [String: CredentialEntry] = [:]
+    /// PINs by their keyed hash: the typed digits are hashed with the site's key and looked up.
+    var pins: [PinDigest: CredentialEntry] = [:]
     var plates: [String: CredentialEntry] = [:]
     var groups: [GroupEntry] = []
     var groupByName: [String: Int32] = [:]
@@ -210,7 +211,7 @@ extension RosterIndex {
             switch kind {
             case .card:
                 if let number = UInt64(value) { index.cards[number] = entry }
-            case .pin: index.pins[value] = entry
+            case .pin: if let digest = PinDigest(hex: value) { index.pins[digest] = entry }  // digits as typed are never keyed
             case .plate: index.plates[value] = entry
             case .qr: break  // QR codes are visitor passes, added with `addVisitorPass`.
             }

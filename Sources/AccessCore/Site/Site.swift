@@ -214,6 +214,11 @@ public struct Site: Sendable {
         policy.usePassSecret(secret)
     }
 
+    /// Hashes typed PINs with `key` from now on (the fleet's community key).
+    public mutating func usePinKey(_ key: PinKey?) {
+        policy.usePinKey(key)
+    }
+
     // MARK: Start
 
     private mutating func start(modes: [String: PortalMode], _ now: SiteTime, _ out: inout EffectList) {
