@@ -118,7 +118,9 @@ CARD_NEW=7000001        # given to P0002 while accessd runs
 # ======================================================================== 1. start
 # The outputs' pulls model the relay driver's input with nothing driving it: pull-down, i.e. relay
 # unpowered (magnet off, strike locked). A value that differs from the pull is driven by accessd.
-for line in gate-north.lock b01.lock b02.lock b03.lock siren strobe; do sim_pull "$line" down; done
+for line in gate-north.lock b01.lock b02.lock b03.lock siren strobe garage-out.open garage-out.close garage-out.stop; do
+    sim_pull "$line" down
+done
 # Doors closed, buttons up, no fire. accessd's request of the inputs with bias = "pull-up" sets
 # the pulls again (gpio-sim applies a requester's bias), so the contacts read open at start.
 sim_pull gate-north.contact down
@@ -302,6 +304,37 @@ if card_then_pin card_pin_typed 2468 pin_granted; then
     await pin_relock 50 lock_is b02.lock 0
 fi
 win card_pin "$m"
+
+# ======================================================================== 5c. a barrier on dry contacts
+# The garage exit's barrier controller: OPEN/CLOSE relays pressed for 3 s; the loop detector's
+# relay and the arm's limit switches are normally open (pull-down: a vehicle on the loop, a switch
+# made), the beam's receiver normally closed (pull-down: the beam is received).
+sim_pull garage-out.infrared down
+sim_pull garage-out.lowered down
+sleep 0.5
+m=$(mark)
+ctl sim plate lpr-garage-out 京A12345 >/dev/null; fact rc.garage-plate $?
+await garage_open 30 lock_is garage-out.open 1
+sim_pull garage-out.lowered up
+sim_pull garage-out.raised down
+garage_raised() { has_event "$m" '"reason":"raised"' '"portal":"garage-out"'; }
+wait_for 50 garage_raised
+sim_pull garage-out.loop down
+garage_on_loop() { has_event "$m" '"reason":"vehicle_on_loop"' '"portal":"garage-out"'; }
+wait_for 30 garage_on_loop
+ctl door close garage-out >/dev/null; fact rc.garage-close $?
+garage_held() { has_event "$m" '"reason":"close_held"' '"portal":"garage-out"'; }
+wait_for 30 garage_held
+samples=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do samples="$samples$(sim_value garage-out.close)"; sleep 0.3; done
+fact garage_close_on_loop "$samples"
+sim_pull garage-out.loop up
+await garage_close 50 lock_is garage-out.close 1
+sim_pull garage-out.raised up
+sim_pull garage-out.lowered down
+garage_lowered() { has_event "$m" '"reason":"lowered"' '"portal":"garage-out"'; }
+wait_for 50 garage_lowered
+win garage "$m"
 
 # ======================================================================== 6. latency (door cycles)
 # Each granted frame drives the lock at once; the door then opens and closes (relock on close), so

@@ -6,7 +6,8 @@
 # lines and the event log (accessctl in the guest); verify.py accessd then checks, on the host,
 # over that data (kept in $ACCESS_HIL_CACHE/logs/accessd-test/): start in the safe state, grant /
 # unknown / no-right decisions at the lock, forced-open and held-open alarms, exit button, fire
-# release, roster changes without a restart, swipe → relay latency, and a graceful SIGTERM stop.
+# release, roster changes without a restart, a dry-contact barrier that does not lower while its loop
+# input is set, swipe → relay latency, and a graceful SIGTERM stop.
 #
 #   Hardware/hil/accessd-test.sh [run-guest.sh options]
 #   ACCESS_HIL_SCRATCH=.build-hil Hardware/hil/accessd-test.sh     # build in another scratch dir
@@ -41,10 +42,11 @@ site_config /data/db/access.db >"$WORK/accessd-hil.toml"
 site_config "$WORK/db/access.db" >"$WORK/host.toml"
 
 # A small roster: two residents of building 1 (one without a card: the guest gives him one while
-# accessd runs), one of building 2 (no right at building 1's door).
+# accessd runs; the other's plate opens the garage barrier), one of building 2 (no right at
+# building 1's door).
 cat >"$WORK/roster.csv" <<'EOF'
 house_id,building,unit,floor,room,person_id,name,role,phone,valid_from,valid_until,cards,plates,groups,status
-B01-U1-101,B01,1,1,101,P0001,谭国华,owner,13283904377,,,6553701,,,active
+B01-U1-101,B01,1,1,101,P0001,谭国华,owner,13283904377,,,6553701,京A12345,,active
 B01-U1-101,B01,1,1,101,P0002,曹建华,family,,,,,,,active
 B02-U1-101,B02,1,1,101,P0050,于志强,owner,13641524712,,,6553763,,,active
 EOF

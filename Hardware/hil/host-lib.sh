@@ -93,6 +93,14 @@ to_area = "b03"
 building = "B03"
 readers = ["reader-b03"]
 
+[[portal]]
+id = "garage-out"
+kind = "barrier"
+direction = "out"
+from_area = "community"
+to_area = "outside"
+readers = ["lpr-garage-out"]
+
 [board]
 map = "/data/sim.toml"
 simulated = false
@@ -133,5 +141,19 @@ lock = "b03.lock"
 fire = ["fire.alarm"]
 call = ["call.gate-north"]
 tamper = ["reader-north-in.tamper"]
+
+# The garage exit's barrier controller on dry contacts; pulses of 3 s, long enough for the guest
+# script (a shell under TCG) to see a relay pressed.
+[[barrier]]
+portal = "garage-out"
+open = "garage-out.open"
+close = "garage-out.close"
+stop = "garage-out.stop"
+loop = "garage-out.loop"
+infrared = "garage-out.infrared"
+raised = "garage-out.raised"
+lowered = "garage-out.lowered"
+close_delay_seconds = 1
+pulse_ms = 3000
 EOF
 }

@@ -684,6 +684,18 @@ def verify_accessd(outdir: Path, timing: Timing) -> int:
     waited("card + PIN releases b02.lock", "pin_release")
     waited("b02.lock relocks after card + PIN", "pin_relock")
 
+    # ---- 5c. a barrier on dry contacts
+    w = log.window(facts, "garage")
+    fact_eq("accessctl sim plate at the garage exit: exit status", "rc.garage-plate", "0")
+    waited("a granted plate presses the garage barrier's OPEN relay", "garage_open")
+    has("the raised limit switch is the lane's raised", w, portal="garage-out", reason="raised")
+    fact_eq("accessctl door close garage-out: exit status", "rc.garage-close", "0")
+    has("an operator's close with the loop set is close_held", w, portal="garage-out", reason="close_held")
+    fact_eq("CLOSE never pressed while the loop input is set (10 samples over 3 s)", "garage_close_on_loop", "0" * 10)
+    waited("CLOSE pressed once the loop clears", "garage_close")
+    has("vehicle_passed logged", w, portal="garage-out", reason="vehicle_passed")
+    has("the lowered limit switch is the lane's lowered", w, portal="garage-out", reason="lowered")
+
     # ---- 6. latency (door cycles)
     cycles, misses = int(fact("door_cycles")), int(fact("misses"))
     w = log.window(facts, "latency")

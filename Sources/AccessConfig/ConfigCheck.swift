@@ -61,6 +61,39 @@ extension SiteConfig {
         for zone in config.fenceZones {
             for line in zone.outputs where !outputs.contains(line) { problem("fence \(zone.portal).outputs", "output \"\(line)\" \(where_)") }
         }
+        for (key, text) in config.barrierLineProblems(map, mapFile: board.map) { problem(key, text) }
         return (config, errors)
+    }
+
+    /// Each dry-contact lane's lines: on the board, with the role they play there (a lock relay
+    /// is never pulsed as a barrier's OPEN). Keys as `barrier PORTAL.open`.
+    public func barrierLineProblems(_ map: BoardMap, mapFile: String) -> [(key: String, problem: String)] {
+        var problems: [(key: String, problem: String)] = []
+        for barrier in barriers {
+            guard let c = barrier.contacts else { continue }
+            let outputs: [(String, String?, BoardMap.OutputRole)] = [("open", c.open, .barrierOpen), ("close", c.close, .barrierClose),
+                                                                     ("stop", c.stop, .barrierStop)]
+            for case let (key, line?, role) in outputs {
+                guard let output = map.outputs.first(where: { $0.name == line }) else {
+                    problems.append(("barrier \(barrier.portal).\(key)", "output \"\(line)\" not in the board map \(mapFile)"))
+                    continue
+                }
+                if output.role != role {
+                    problems.append(("barrier \(barrier.portal).\(key)", "output \"\(line)\" is a \(output.role.rawValue) line, not \(role.rawValue)"))
+                }
+            }
+            let inputs: [(String, String?, BoardMap.InputRole)] = [("loop", c.loop, .loop), ("infrared", c.infrared, .infrared),
+                                                                   ("raised", c.raised, .barrierRaised), ("lowered", c.lowered, .barrierLowered)]
+            for case let (key, line?, role) in inputs {
+                guard let input = map.inputs.first(where: { $0.name == line }) else {
+                    problems.append(("barrier \(barrier.portal).\(key)", "input \"\(line)\" not in the board map \(mapFile)"))
+                    continue
+                }
+                if input.role != role {
+                    problems.append(("barrier \(barrier.portal).\(key)", "input \"\(line)\" is a \(input.role.rawValue) line, not \(role.rawValue)"))
+                }
+            }
+        }
+        return problems
     }
 }

@@ -339,6 +339,36 @@ struct ConfigParser {
         try parseModbus(root, into: &config)
     }
 
+    /// The line keys of a barrier on dry contacts: outputs, then inputs.
+    static let contactKeys = ["open", "close", "stop", "loop", "infrared", "raised", "lowered"]
+
+    /// A barrier controller on the board's lines: OPEN and CLOSE relays (STOP optional), the arm's
+    /// limit switches, and the loop or the infrared beam, without which the lane could not tell a
+    /// vehicle under the arm. Lines and their roles are checked against the board map when
+    /// accessd starts.
+    func parseContacts(_ item: TOMLTable, _ k: String) throws(ConfigError) -> BarrierContacts {
+        var seen: [String: String] = [:]
+        func line(_ key: String, required: Bool) throws(ConfigError) -> String? {
+            guard required || r.has(item, key) else { return nil }
+            let name = try r.string(item, "\(k).\(key)", required: true)
+            if let other = seen[name] { throw error("\(k).\(key)", "line \"\(name)\" is already this lane's \(other)") }
+            seen[name] = key
+            return name
+        }
+        let open = try line("open", required: true) ?? ""
+        let close = try line("close", required: true) ?? ""
+        let stop = try line("stop", required: false)
+        let loop = try line("loop", required: false)
+        let infrared = try line("infrared", required: false)
+        let raised = try line("raised", required: true) ?? ""
+        let lowered = try line("lowered", required: true) ?? ""
+        if loop == nil && infrared == nil {
+            throw error("\(k).loop", "a barrier on dry contacts needs loop or infrared: the lane must see a vehicle under the arm")
+        }
+        return BarrierContacts(open: open, close: close, stop: stop, loop: loop, infrared: infrared, raised: raised, lowered: lowered,
+                               pulseMillis: try r.int(item, "\(k).pulse_ms", default: 500, range: 100...5_000))
+    }
+
     /// Modbus lines and devices, and the barriers and fence zones they serve. Register maps are
     /// read when accessd starts.
     func parseModbus(_ root: TOMLTable, into config: inout SiteConfig) throws(ConfigError) {
@@ -401,13 +431,27 @@ struct ConfigParser {
         }
         for (i, item) in try r.tables(root, "barrier").enumerated() {
             let k = "barrier[\(i)]"
-            try r.allowOnly(item, k, ["portal", "device", "position_timeout_seconds", "close_delay_seconds", "auto_close"])
+            try r.allowOnly(item, k, ["portal", "device", "position_timeout_seconds", "close_delay_seconds", "auto_close"]
+                                + Self.contactKeys + ["pulse_ms"])
             let id = try r.string(item, "\(k).portal", required: true)
             try portal("\(k).portal", id, kind: .barrier, taken: config.barriers.map(\.portal))
-            let dev = try r.string(item, "\(k).device", required: true)
-            try device("\(k).device", dev)
+            let gate: SiteLayout.Lane.Gate
+            if let contactKey = (Self.contactKeys + ["pulse_ms"]).first(where: { r.has(item, $0) }) {
+                if r.has(item, "device") {
+                    throw error("\(k).\(contactKey)", "a lane's gate is a Modbus device or a barrier on dry contacts, not both")
+                }
+                gate = .contacts(try parseContacts(item, k))
+            } else {
+                guard r.has(item, "device") else {
+                    throw error("\(k).device", "give device (a Modbus barrier gate) or open, close, raised, lowered and loop "
+                                + "(a barrier controller on the board's dry contacts)")
+                }
+                let dev = try r.string(item, "\(k).device", required: true)
+                try device("\(k).device", dev)
+                gate = .device(dev)
+            }
             config.barriers.append(.init(
-                portal: id, device: dev,
+                portal: id, gate: gate,
                 positionTimeoutSeconds: Double(try r.int(item, "\(k).position_timeout_seconds", default: 8, range: 1...120)),
                 closeDelaySeconds: Double(try r.int(item, "\(k).close_delay_seconds", default: 1, range: 0...600)),
                 autoClose: try r.bool(item, "\(k).auto_close", default: true)))

@@ -13,7 +13,7 @@ extension SiteConfig {
                     normallyOpenSchedule: door.normallyOpenSchedule, firstCardGroup: door.firstCardGroup)
             },
             lanes: barriers.map { b in
-                SiteLayout.Lane(portal: b.portal, device: b.device, config: BarrierLaneConfig(
+                SiteLayout.Lane(portal: b.portal, gate: b.gate, config: BarrierLaneConfig(
                     positionTimeoutSeconds: b.positionTimeoutSeconds, closeDelaySeconds: b.closeDelaySeconds, autoClose: b.autoClose))
             },
             zones: fenceZones,

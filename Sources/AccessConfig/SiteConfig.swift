@@ -120,13 +120,26 @@ public struct SiteConfig: Sendable {
         public var pollMillis: Int
     }
 
-    /// A barrier portal's gate: plate and card reads at the portal's readers raise it.
+    /// A barrier portal's gate: plate and card reads at the portal's readers raise it. The gate
+    /// is a Modbus device or a barrier controller on the board's dry contacts.
     public struct Barrier: Sendable, Equatable {
         public var portal: String
-        public var device: String
+        public var gate: SiteLayout.Lane.Gate
         public var positionTimeoutSeconds: Double
         public var closeDelaySeconds: Double
         public var autoClose: Bool
+
+        /// The Modbus device, for a gate on one.
+        public var device: String? {
+            if case .device(let device) = gate { return device }
+            return nil
+        }
+
+        /// The board lines, for a gate on dry contacts.
+        public var contacts: BarrierContacts? {
+            if case .contacts(let contacts) = gate { return contacts }
+            return nil
+        }
     }
 
     /// `[fleet]` (interfaces.md, Fleet).

@@ -10,7 +10,7 @@ import AccessCore
 /// - `{"op":"sim.swipe","reader":R,"card":N}`, `{"op":"sim.keys","reader":R,"keys":"1234#"}`,
 ///   `{"op":"sim.qr","reader":R,"code":C}`, `{"op":"sim.plate","lane":L,"plate":P}`, `{"op":"sim.input","line":L,"value":0|1}`,
 ///   `{"op":"sim.outputs"}` (simulated board only);
-///   `{"op":"sim.loop","lane":L,"value":0|1}`, `{"op":"sim.fence","device":D,"zone":N,"alarm":A,"value":0|1}`,
+///   `{"op":"sim.loop","lane":L,"value":0|1}` (or a dry-contact lane's loop input on the simulated board), `{"op":"sim.fence","device":D,"zone":N,"alarm":A,"value":0|1}`,
 ///   `{"op":"sim.device","device":D,"online":0|1}` (devices on a simulated Modbus line)
 ///
 /// `operator` is only a note: accessd records a command as the Unix user the kernel says is

@@ -53,8 +53,14 @@ extension Controller {
         case .simLoop(let lane, let occupied):
             // The lane's portal or any of its readers (the plate camera's name).
             let portal = config.portals.first { $0.id == lane || $0.readers.contains(lane) }?.id
-            guard let device = config.barriers.first(where: { $0.portal == portal })?.device else {
+            guard let barrier = config.barriers.first(where: { $0.portal == portal }) else {
                 throw ControlError.unknown("no barrier lane \(lane)")
+            }
+            guard let device = barrier.device else {
+                // A dry-contact lane: its loop (or beam) input on the simulated board.
+                guard let line = barrier.contacts?.loop ?? barrier.contacts?.infrared else { throw ControlError.unknown("no loop at \(lane)") }
+                try simulated().setInput(line, active: occupied)
+                return .done
             }
             guard let gate = simulatedGate(device) else { throw ControlError.unknown("the gate of \(lane) is not simulated") }
             gate.setLoop(occupied: occupied)

@@ -44,7 +44,7 @@ public final class Controller: @unchecked Sendable {
     private var locks: [DoorLock] = []
     /// The board map's QR readers on a serial device (a simulated one is played by `sim qr`).
     private var qrReaders: [SerialQRReader] = []
-    /// Fence sirens and lights by name.
+    /// Fence sirens and lights, and the relays of barriers on dry contacts, by name.
     private var fenceOutputs: [String: any OutputLine] = [:]
     private var ticker: NamedThread?
     private let running = Atomic<Bool>(false)
@@ -117,8 +117,13 @@ public final class Controller: @unchecked Sendable {
         for line in config.linkage.fire + config.linkage.call + config.linkage.tamper where !inputs.contains(line) {
             throw DeviceError.unknownName(kind: "input (linkage)", name: line)
         }
+        if let (key, problem) = config.barrierLineProblems(board.map, mapFile: config.board?.map ?? "the board map").first {
+            throw DeviceError.configuration(file: config.source, key: key, problem: problem)
+        }
         var outputs: [String: any OutputLine] = [:]
-        for name in Set(config.fenceZones.flatMap(\.outputs)) { outputs[name] = try board.output(name) }
+        for name in Set(config.fenceZones.flatMap(\.outputs) + config.barriers.flatMap { $0.contacts?.outputs ?? [] }) {
+            outputs[name] = try board.output(name)
+        }
         fenceOutputs = outputs
         self.locks = locks
         fieldDevices = try FieldDevices(config: config)
@@ -190,7 +195,7 @@ public final class Controller: @unchecked Sendable {
                     do {
                         try fenceOutputs[name]?.set(on)
                     } catch {
-                        logger.error("fence output failed", metadata: ["line": "\(name)", "error": "\(error)"])
+                        logger.error("output failed", metadata: ["line": "\(name)", "error": "\(error)"])
                         outputFailures.append((name, "\(error)"))
                     }
                 default: break

@@ -80,8 +80,9 @@ final class FieldDevices: Sendable {
             devices[spec.id] = Device(id: spec.id, driver: driver, poll: .milliseconds(spec.pollMillis), queue: queue, sink: sink)
         }
         for barrier in config.barriers {
-            guard case .gate? = devices[barrier.device]?.driver else {
-                throw .configuration(file: config.source, key: "barrier \(barrier.portal)", problem: "device \(barrier.device) is not a barrier gate")
+            guard let device = barrier.device else { continue }  // on the board's dry contacts
+            guard case .gate? = devices[device]?.driver else {
+                throw .configuration(file: config.source, key: "barrier \(barrier.portal)", problem: "device \(device) is not a barrier gate")
             }
         }
         for fence in config.fenceZones {

@@ -207,7 +207,7 @@ struct SimCommand: ParsableCommand {
     }
 
     struct Loop: SiteCommand {
-        static let configuration = CommandConfiguration(abstract: "Put a vehicle on (1) or take it off (0) a barrier lane's loop (simulated gate).")
+        static let configuration = CommandConfiguration(abstract: "Put a vehicle on (1) or take it off (0) a barrier lane's loop (a simulated Modbus gate, or a dry-contact lane's loop input).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The lane's portal or its camera's name.") var lane: String
         @Argument var value: Int

@@ -133,6 +133,20 @@ final class CapturedLog: LogHandler, @unchecked Sendable {
         #expect(text2.contains("b01.lokc") && text2.contains("fire.alrm") && text2.contains(path))
     }
 
+    @Test func aDryContactLanesLinesMustPlayTheirRolesOnTheBoard() throws {
+        let dir = TemporaryDirectory("check")
+        let text = try String(contentsOfFile: "\(Self.root)/Config/accessd-sim.toml", encoding: .utf8)
+            .replacingOccurrences(of: "map = \"Hardware/", with: "map = \"\(Self.root)/Hardware/")
+            .replacingOccurrences(of: "open = \"garage-out.open\"", with: "open = \"b01.lock\"")
+            .replacingOccurrences(of: "loop = \"garage-out.loop\"", with: "loop = \"garage-out.lop\"")
+        let path = dir.write("site.toml", text)
+        let (_, errors) = SiteConfig.check(path: path)
+        #expect(errors.map(\.description) == [
+            "\(path): barrier garage-out.open: output \"b01.lock\" is a lock line, not barrier-open",
+            "\(path): barrier garage-out.loop: input \"garage-out.lop\" not in the board map \(Self.root)/Hardware/boards/sim.toml",
+        ])
+    }
+
     @Test func aConfigThatDoesNotParseStopsAtItsFirstError() {
         let dir = TemporaryDirectory("check")
         let path = dir.write("site.toml", "[controller]\nid = \n")

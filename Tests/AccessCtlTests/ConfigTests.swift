@@ -187,6 +187,18 @@ struct ConfigTests {
          "24: barrier[0].portal: portal \"gate-in\" is a door, not a barrier"),
         (minimal + "\n[[modbus.bus]]\nid = \"b\"\ntransport = \"simulated\"\n[[fence]]\nportal = \"lane-in\"\ndevice = \"g\"\n",
          "20: fence[0].portal: portal \"lane-in\" is a barrier, not a fence"),
+        (minimal + "\n[[barrier]]\nportal = \"lane-in\"\ndevice = \"g\"\nopen = \"o\"\n",
+         "19: barrier[0].open: a lane's gate is a Modbus device or a barrier on dry contacts, not both"),
+        (minimal + "\n[[barrier]]\nportal = \"lane-in\"\n",
+         "16: barrier[0].device: give device (a Modbus barrier gate) or open, close, raised, lowered and loop (a barrier controller on the board's dry contacts)"),
+        (minimal + "\n[[barrier]]\nportal = \"lane-in\"\nopen = \"o\"\nclose = \"c\"\nloop = \"l\"\nraised = \"u\"\n",
+         "16: barrier[0].lowered: is required"),
+        (minimal + "\n[[barrier]]\nportal = \"lane-in\"\nopen = \"o\"\nclose = \"c\"\nraised = \"u\"\nlowered = \"d\"\n",
+         "16: barrier[0].loop: a barrier on dry contacts needs loop or infrared: the lane must see a vehicle under the arm"),
+        (minimal + "\n[[barrier]]\nportal = \"lane-in\"\nopen = \"o\"\nclose = \"c\"\nraised = \"u\"\nlowered = \"d\"\ninfrared = \"u\"\n",
+         "20: barrier[0].raised: line \"u\" is already this lane's infrared"),
+        (minimal + "\n[[barrier]]\nportal = \"lane-in\"\nopen = \"o\"\nclose = \"c\"\nraised = \"u\"\nlowered = \"d\"\nloop = \"l\"\npulse_ms = 20\n",
+         "23: barrier[0].pulse_ms: 20 is out of range 100…5000"),
         ("[controller\nid = 1", "1: syntax: Error while parsing table header: expected ']', saw '\\n'"),
     ])
     func mistakesNameTheLineAndKey(_ text: String, _ expected: String) {

@@ -38,8 +38,8 @@ struct BoardMapTests {
     @Test func mistakesNameFileLineKeyAndValue() {
         let head = "[board]\nmodel = \"m\"\n"
         #expect(problem("") == "b.toml: board: the table [board] is required")
-        #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml:5: output[0].role: \"bell\" is not one of lock, siren, light, relay, barrier-open, barrier-close")
-        #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml:3: output[0].role: is required (one of lock, siren, light, relay, barrier-open, barrier-close)")
+        #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml:5: output[0].role: \"bell\" is not one of lock, siren, light, relay, barrier-open, barrier-close, barrier-stop")
+        #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml:3: output[0].role: is required (one of lock, siren, light, relay, barrier-open, barrier-close, barrier-stop)")
         #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce = 3\n") == "b.toml:6: input[0].debounce: unknown key (known here: name, role, contact, active_low, bias, debounce_ms, doc)")
         #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"a\"\n") == "b.toml:6: reader[0].d1: line \"a\" is already used by reader[0].d0")
         #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"b\"\nformat = \"35\"\n") == "b.toml:7: reader[0].format: \"35\" is not one of auto, 26, 34, 37, raw")

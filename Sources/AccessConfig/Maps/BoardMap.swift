@@ -11,12 +11,14 @@ public struct BoardMap: Sendable, Equatable {
     /// What an output drives.
     public enum OutputRole: String, Sendable, CaseIterable {
         case lock, siren, light, relay
-        case barrierOpen = "barrier-open", barrierClose = "barrier-close"
+        case barrierOpen = "barrier-open", barrierClose = "barrier-close", barrierStop = "barrier-stop"
     }
 
     /// What an input reports.
     public enum InputRole: String, Sendable, CaseIterable {
         case doorContact = "door-contact", exitButton = "exit-button", fire, call, tamper, loop, fence, generic
+        /// A barrier lane's infrared safety beam (active: broken) and its arm's limit switches.
+        case infrared, barrierRaised = "barrier-raised", barrierLowered = "barrier-lowered"
     }
 
     public struct Output: Sendable, Equatable {

@@ -15,6 +15,8 @@ public struct Site: Sendable {
         public let layout: SiteLayout.Lane
         public internal(set) var machine: BarrierLaneStateMachine
         public internal(set) var mode: PortalMode = .normal
+        /// Its relays and input lines, for a lane on dry contacts.
+        public internal(set) var contacts: DryContactBarrier?
     }
 
     /// A fence zone and its state machine.
@@ -80,7 +82,9 @@ public struct Site: Sendable {
             Door(layout: door, machine: DoorStateMachine(config: door.config),
                  plan: door.normallyOpenSchedule.map { DoorPlan(schedule: $0, firstCardGroup: door.firstCardGroup) })
         }
-        lanes = layout.lanes.map { Lane(layout: $0, machine: BarrierLaneStateMachine(config: $0.config)) }
+        lanes = layout.lanes.map {
+            Lane(layout: $0, machine: BarrierLaneStateMachine(config: $0.config), contacts: $0.contacts.map(DryContactBarrier.init))
+        }
         zones = layout.zones.map {
             Zone(layout: $0, machine: FenceZoneStateMachine(zone: $0.zone, emergency: $0.emergency, armed: $0.armed))
         }
@@ -103,7 +107,8 @@ public struct Site: Sendable {
 
     /// When `tick` must come next for a door's or a lane's timer, if one runs.
     public var nextDeadline: MonotonicNanos? {
-        (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline) + awaitingPin.values.map(\.deadline)).min()
+        (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.contacts?.nextDeadline)
+            + awaitingPin.values.map(\.deadline)).min()
     }
 
     /// The portal a reader or lane camera belongs to.
@@ -130,6 +135,7 @@ public struct Site: Sendable {
         case .start(let modes): start(modes: modes, now, &out)
         case .stop:
             for i in doors.indices { door(i, doors[i].machine.stop(), now, &out) }
+            for i in lanes.indices { contactOutputs(lanes[i].contacts?.end() ?? [], &out) }
             out.append(.log(event(.system, .stopped, now)))
         case .credential(let reader, let credential):
             decide(credential, reader: reader, now, &out)
@@ -442,6 +448,13 @@ public struct Site: Sendable {
                 return
             }
             door(i, doors[i].machine.handle(.exitButton, at: now.mono), now, &out)
+        } else if let i = lanes.firstIndex(where: { $0.layout.contacts?.inputs.contains(line) == true }) {
+            // A dry-contact lane's loop, beam or limit switch: the lane machine's input, as a
+            // Modbus gate's status would give it.
+            guard let input = lanes[i].contacts?.input(line, active: active) else { return }
+            if case .position(let p) = input, p == lanes[i].machine.position { return }
+            let actions = lanes[i].machine.handle(input, at: now.mono)
+            lane(i, actions, now, &out)
         } else if layout.linkage.fire.contains(line) {
             // The board reports every input at start: only a change is an event.
             guard active != fireActive else { return }
@@ -550,6 +563,9 @@ public struct Site: Sendable {
         for i in doors.indices where (doors[i].machine.nextDeadline ?? .max) <= now.mono {
             door(i, doors[i].machine.handle(.tick, at: now.mono), now, &out)
         }
+        for i in lanes.indices where (lanes[i].contacts?.nextDeadline ?? .max) <= now.mono {
+            contactOutputs(lanes[i].contacts?.tick(at: now.mono) ?? [], &out)
+        }
         for i in lanes.indices where (lanes[i].machine.nextDeadline ?? .max) <= now.mono {
             lane(i, lanes[i].machine.handle(.tick, at: now.mono), now, &out)
         }
@@ -603,15 +619,25 @@ public struct Site: Sendable {
         }
     }
 
-    private func lane(_ i: Int, _ actions: [BarrierLaneAction], _ now: SiteTime, _ out: inout EffectList) {
+    /// A lane's actions as effects: a command goes to its field device, or becomes relay pulses
+    /// on its dry contacts (driven at once, like a door's lock).
+    private mutating func lane(_ i: Int, _ actions: [BarrierLaneAction], _ now: SiteTime, _ out: inout EffectList) {
         for action in actions {
             switch action {
-            case .send(let command): out.append(.command(.barrier(command), device: lanes[i].layout.device))
+            case .send(let command):
+                switch lanes[i].layout.gate {
+                case .device(let device): out.append(.command(.barrier(command), device: device))
+                case .contacts: contactOutputs(lanes[i].contacts?.send(command, at: now.mono) ?? [], &out)
+                }
             case .event(let e):
-                out.append(.log(event(e.isAlarm ? .alarm : .barrier, .init(e), now, portal: lanes[i].layout.portal,
-                                      detail: [("device", .string(lanes[i].layout.device))])))
+                let detail: [(String, JSON)] = lanes[i].layout.device.map { [("device", .string($0))] } ?? []
+                out.append(.log(event(e.isAlarm ? .alarm : .barrier, .init(e), now, portal: lanes[i].layout.portal, detail: detail)))
             }
         }
+    }
+
+    private func contactOutputs(_ outputs: [ContactOutput], _ out: inout EffectList) {
+        for o in outputs { out.append(.output(o.line, on: o.on)) }
     }
 
     /// Steps a zone's machine, then turns its actions into effects (the sirens read every zone's

@@ -27,16 +27,38 @@ public struct SiteLayout: Sendable {
         }
     }
 
-    /// A barrier lane: its portal and the gate (a field device) that carries out its commands.
+    /// A barrier lane: its portal and the gate that carries out its commands, a field device or
+    /// a barrier controller on the board's dry contacts.
     public struct Lane: Sendable, Equatable {
+        public enum Gate: Sendable, Equatable {
+            case device(String)
+            case contacts(BarrierContacts)
+        }
+
         public var portal: String
-        public var device: String
+        public var gate: Gate
         public var config: BarrierLaneConfig
 
         public init(portal: String, device: String, config: BarrierLaneConfig) {
+            self.init(portal: portal, gate: .device(device), config: config)
+        }
+
+        public init(portal: String, gate: Gate, config: BarrierLaneConfig) {
             self.portal = portal
-            self.device = device
+            self.gate = gate
             self.config = config
+        }
+
+        /// The field device, for a lane on one.
+        public var device: String? {
+            if case .device(let device) = gate { return device }
+            return nil
+        }
+
+        /// The board lines, for a lane on dry contacts.
+        public var contacts: BarrierContacts? {
+            if case .contacts(let contacts) = gate { return contacts }
+            return nil
         }
     }
 
