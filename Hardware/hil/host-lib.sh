@@ -131,6 +131,5 @@ lock = "b03.lock"
 [linkage]
 fire = ["fire.alarm"]
 call = ["call.gate-north"]
-tamper = ["reader-north-in.tamper"]
 EOF
 }

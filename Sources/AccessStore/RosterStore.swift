@@ -509,6 +509,11 @@ extension AccessDatabase {
         try connection.run("INSERT OR REPLACE INTO anti_passback (subject, area, since) VALUES (?, ?, ?)", [.text(subject), .text(area), .int(at)])
     }
 
+    /// An operator's reset: these subjects' locations are forgotten.
+    public func forgetPassages(_ subjects: [String]) throws {
+        for subject in subjects { try connection.run("DELETE FROM anti_passback WHERE subject = ?", [.text(subject)]) }
+    }
+
     // MARK: Shared
 
     /// Runs a roster change in one transaction with its audit record; `body` returns the

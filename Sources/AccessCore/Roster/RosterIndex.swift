@@ -108,6 +108,17 @@ public struct RosterIndex: Sendable {
 
     /// The empty roster: every credential is unknown.
     public init() {}
+
+    /// The keys anti-passback tracks a person by: the person, and each plate of theirs (a plate
+    /// is tracked as the car, `plate:PLATE`); nil when the person is not on the roster.
+    public func antiPassbackSubjects(person id: String) -> [String]? {
+        guard let slot = personSlot(id) else { return nil }
+        let plates = self.plates.compactMap { plate, entry -> String? in
+            if case .person(let owner) = entry.owner, owner == slot { return "plate:" + plate }
+            return nil
+        }
+        return ["person:" + id] + plates.sorted()
+    }
 }
 
 extension RosterIndex {

@@ -34,7 +34,7 @@ public struct Site: Sendable {
         public var overruns = 0
     }
 
-    public let layout: SiteLayout
+    public private(set) var layout: SiteLayout
     public private(set) var policy: AccessPolicy
     public private(set) var ledger: AntiPassbackLedger
     public private(set) var doors: [Door]
@@ -57,6 +57,14 @@ public struct Site: Sendable {
         var deadline: MonotonicNanos
     }
     private var fireActive = false
+    /// Each reader's LED and beeper pattern, by reader name (readers with either line).
+    public private(set) var signals: [String: ReaderSignalStateMachine] = [:]
+    /// Readers whose tamper switch is active now, and those whose tamper alarm is latched until
+    /// an operator resets it.
+    private var tamperActive: Set<String> = []
+    public private(set) var tamperLatched: Set<String> = []
+    /// Tamper line → reader.
+    private var readerTamper: [String: String] = [:]
     private var warnedSchedules: Set<String> = []
     private let readerPortal: [String: String]
     private let portalDoor: [String: Int]
@@ -92,11 +100,29 @@ public struct Site: Sendable {
         interlockedWith = interlocked
         portalLane = Dictionary(layout.lanes.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
         portalZone = Dictionary(layout.zones.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
+        indexReaders()
+    }
+
+    /// Takes the readers' LED, beeper and tamper lines (the board map's, known once the board is
+    /// attached), before the site starts.
+    public mutating func bind(readers: [SiteLayout.Reader]) {
+        layout.readers = readers
+        indexReaders()
+    }
+
+    private mutating func indexReaders() {
+        signals = [:]
+        readerTamper = [:]
+        for reader in layout.readers {
+            if reader.led != nil || reader.beeper != nil { signals[reader.name] = ReaderSignalStateMachine() }
+            if let line = reader.tamper { readerTamper[line] = reader.name }
+        }
     }
 
     /// When `tick` must come next for a door's or a lane's timer, if one runs.
     public var nextDeadline: MonotonicNanos? {
-        (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline) + awaitingPin.values.map(\.deadline)).min()
+        (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline) + awaitingPin.values.map(\.deadline)
+            + signals.values.compactMap(\.nextDeadline)).min()
     }
 
     /// The portal a reader or lane camera belongs to.
@@ -178,6 +204,10 @@ public struct Site: Sendable {
             portalCommand(portal, command, operator: who, now, &out)
         case .fenceCommand(let portal, let command, let who):
             fenceCommand(portal, command, operator: who, now, &out)
+        case .readerCommand(let reader, let command, let who):
+            readerCommand(reader, command, operator: who, now, &out)
+        case .antiPassbackReset(let person, let who):
+            antiPassbackReset(person: person, operator: who, now, &out)
         case .tick:
             tick(now, &out)
         case .roster(let policy):
@@ -301,6 +331,10 @@ public struct Site: Sendable {
             if let door { self.door(door, doors[door].machine.handle(.granted, at: now.mono), now, &out) }
             if let lane { self.lane(lane, lanes[lane].machine.handle(.granted, at: now.mono), now, &out) }
         }
+        // The reader's LED and beeper after the lock: they never delay it. A duress grant looks
+        // like any other at the gate.
+        let ledNanos = door.map { doors[$0].layout.config.unlockNanos } ?? 3_000_000_000
+        signal(reader, decision.granted ? .granted(ledNanos: ledNanos) : decision.reason == .pinRequired ? .prompt : .denied, now, &out)
         let micros = clock.eventMicros(wall: now.wall, mono: now.mono)
         var access = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: layout.rules.zone)
         access.detail.append(("reader", .string(reader)))
@@ -340,10 +374,71 @@ public struct Site: Sendable {
         carryOut(decision, presented: waiting.request.credential, request: waiting.request, portal: portal, reader: reader, now, &out)
     }
 
+    // MARK: Readers
+
+    private mutating func signal(_ reader: String, _ signal: ReaderSignal, _ now: SiteTime, _ out: inout EffectList) {
+        guard signals[reader] != nil else { return }
+        readerLines(reader, signals[reader]!.signal(signal, at: now.mono), &out)
+    }
+
+    private func readerLines(_ reader: String, _ actions: [ReaderSignalStateMachine.Action], _ out: inout EffectList) {
+        guard let lines = layout.readers.first(where: { $0.name == reader }) else { return }
+        for action in actions {
+            if let line = action.line == .led ? lines.led : lines.beeper { out.append(.output(line, on: action.on)) }
+        }
+    }
+
+    /// A reader's tamper switch: the alarm latches on the first activation and stays until an
+    /// operator resets it once the switch is back.
+    private mutating func tamperInput(_ reader: String, line: String, active: Bool, _ now: SiteTime, _ out: inout EffectList) {
+        guard active else {
+            tamperActive.remove(reader)
+            return
+        }
+        guard tamperActive.insert(reader).inserted, tamperLatched.insert(reader).inserted else { return }
+        out.append(.log(event(.alarm, .readerTamper, now, portal: readerPortal[reader], detail: [("reader", .string(reader)), ("line", .string(line))])))
+    }
+
+    private mutating func readerCommand(_ reader: String, _ command: ReaderCommand, operator who: String, _ now: SiteTime,
+                                        _ out: inout EffectList) {
+        guard layout.readers.contains(where: { $0.name == reader && $0.tamper != nil }) else {
+            out.append(.reply(.notFound("reader \(reader) has no tamper input in the board map")))
+            return
+        }
+        out.append(.log(event(.operator, .readerReset, now, portal: readerPortal[reader],
+                              detail: [("operator", .string(who)), ("reader", .string(reader))])))
+        out.append(.record(.audit(action: "reader.\(command.rawValue)", target: reader, operator: who)))
+        if tamperLatched.contains(reader) && !tamperActive.contains(reader) {
+            tamperLatched.remove(reader)
+            out.append(.log(event(.system, .alarmReset, now, portal: readerPortal[reader],
+                                  detail: [("reader", .string(reader)), ("cleared", .strings(["reader_tamper"]))])))
+        }
+        out.append(.reply(.done(["alarm": tamperLatched.contains(reader)])))
+    }
+
+    /// Forgets where a person (and each plate of theirs) was last seen, at every portal: their
+    /// next passage is judged as a first one.
+    private mutating func antiPassbackReset(person id: String, operator who: String, _ now: SiteTime, _ out: inout EffectList) {
+        guard let subjects = policy.roster.antiPassbackSubjects(person: id) else {
+            out.append(.reply(.notFound("no person \(id) on the roster")))
+            return
+        }
+        let known = subjects.filter { ledger.locations[$0] != nil }
+        for subject in subjects { ledger.forget(subject: subject) }
+        var e = event(.operator, .antiPassbackReset, now, detail: [("operator", .string(who)), ("cleared", .int(Int64(known.count)))])
+        e.personID = id
+        out.append(.log(e))
+        out.append(.record(.forgetPassages(subjects)))
+        out.append(.record(.audit(action: "apb.reset", target: id, operator: who)))
+        out.append(.reply(.done(["cleared": !known.isEmpty])))
+    }
+
     // MARK: Inputs and devices
 
     private mutating func input(_ line: String, active: Bool, _ now: SiteTime, _ out: inout EffectList) {
-        if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
+        if let reader = readerTamper[line] {
+            tamperInput(reader, line: line, active: active, now, &out)
+        } else if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
             door(i, doors[i].machine.handle(.contact(open: active), at: now.mono), now, &out)
         } else if let i = doors.firstIndex(where: { $0.layout.exitButton == line }) {
             guard active else { return }
@@ -463,6 +558,9 @@ public struct Site: Sendable {
         }
         for i in lanes.indices where (lanes[i].machine.nextDeadline ?? .max) <= now.mono {
             lane(i, lanes[i].machine.handle(.tick, at: now.mono), now, &out)
+        }
+        for reader in signals.keys.sorted() where (signals[reader]?.nextDeadline ?? .max) <= now.mono {
+            readerLines(reader, signals[reader]!.tick(at: now.mono), &out)
         }
         for (reader, waiting) in awaitingPin.sorted(by: { $0.key < $1.key }) where waiting.deadline < now.mono {
             awaitingPin[reader] = nil
