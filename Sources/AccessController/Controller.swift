@@ -75,7 +75,8 @@ public final class Controller: @unchecked Sendable {
         let policy = try rosterWatcher.load()
         self.rosterWatcher = Mutex(rosterWatcher)
         let eventClock = EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: clock.wallMicros(), mono: clock.monotonicNanos())
-        site = Mutex(Site(layout: config.layout, policy: policy, ledger: try db.antiPassbackLedger(), clock: eventClock))
+        site = Mutex(Site(layout: config.layout, policy: policy, ledger: try db.antiPassbackLedger(), parking: try db.parkingLedger(),
+                          clock: eventClock))
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
         initialModes = modes

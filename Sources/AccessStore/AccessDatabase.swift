@@ -177,7 +177,17 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins, v10Parking]
+
+    /// Parking: each house's spaces (NULL: no limit), and the vehicles the controller counts
+    /// inside by key (`house:ID`, `visitors`), kept like the anti-passback ledger.
+    static let v10Parking = """
+        ALTER TABLE houses ADD COLUMN parking_spaces INTEGER;
+        CREATE TABLE parking (
+            key TEXT PRIMARY KEY,
+            inside INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
 
     /// Duress PINs: a person's PIN that opens as usual and raises a silent alarm.
     static let v8DuressPins = """

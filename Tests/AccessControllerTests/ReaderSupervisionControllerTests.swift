@@ -147,3 +147,64 @@ struct ReaderSupervisionControllerTests {
         #expect(events.contains { $0.type == .operator && $0.reason == .antiPassbackReset && $0.personID == "P1" })
     }
 }
+
+/// Parking spaces through the real accessd: plates at the simulated lanes, a house of one space.
+@Suite("Parking spaces through accessd", .serialized)
+struct ParkingControllerTests {
+    /// A second lane for exits; reads of the same plate are decided each time (no repeat-read
+    /// window: the test reads a plate again within seconds).
+    static let lanes = """
+        [gate]
+        repeat_read_seconds = 0
+        [parking]
+        visitor_spaces = 1
+        [[portal]]
+        id = "lane-out"
+        kind = "barrier"
+        direction = "out"
+        from_area = "community"
+        to_area = "outside"
+        readers = ["lpr-out"]
+
+        """
+
+    @Test func aHouseOfOneSpaceLetsItsSecondCarInOnlyAfterTheFirstLeftAndTheCountSurvivesARestart() throws {
+        let rig = try Rig(extra: Self.lanes)
+        rig.controller.stop()  // the processes below take over the same database
+        try rig.db.editHouse("B01-0301", operator: "t") { $0.parkingSpaces = 1 }
+        try rig.db.addCredential(Credential(kind: .plate, value: "京A67890", owner: .house("B01-0301")), operator: "t")
+        let socket = rig.dir.file("ctl.sock")
+        func start() throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
+            process.arguments = ["--config", rig.config.source]
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+            #expect(rig.eventually(10) { (try? ControlClient.send(.status, to: socket)) != nil })
+            return process
+        }
+        func stop(_ process: Process) {
+            kill(process.processIdentifier, SIGTERM)
+            #expect(rig.eventually(10) { !process.isRunning })
+        }
+        func plate(_ lane: String, _ plate: String) throws -> Reason? {
+            guard case .decision(let d?) = try ControlClient.send(.simPlate(lane: lane, plate: plate), to: socket) else { return nil }
+            return d.reason
+        }
+
+        var accessd = try start()
+        defer { if accessd.isRunning { kill(accessd.processIdentifier, SIGKILL) } }
+        #expect(try plate("lpr-in", "京A12345") == .granted)
+        #expect(try plate("lpr-in", "京A67890") == .parkingFull, "the house's one space is taken")
+        #expect(try plate("lpr-out", "京A12345") == .granted, "exits are always let out")
+        #expect(try plate("lpr-in", "京A67890") == .granted)
+        stop(accessd)
+
+        accessd = try start()
+        #expect(try plate("lpr-in", "京A12345") == .parkingFull, "the car inside was counted across the restart")
+        stop(accessd)
+        #expect(try rig.db.parkingLedger().inside("house:B01-0301") == 1)
+        let full = try rig.events().filter { $0.reason == .parkingFull }
+        #expect(full.count == 2 && full.allSatisfy { $0.type == .access && $0.granted == false && $0.portal == "lane-in" && $0.houseID == "B01-0301" })
+    }
+}

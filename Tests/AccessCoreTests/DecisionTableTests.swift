@@ -161,8 +161,9 @@ struct DecisionTableTests {
 
     @Test func everyReasonIsReachable() {
         // anti-passback: AntiPassbackTests; the reader's and doors' state (card and PIN, lockout,
-        // interlock): GateRulesTests
-        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked, .interlock])
+        // interlock): GateRulesTests; parking spaces: ParkingTests
+        let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked, .interlock,
+                                                           .parkingFull])
         #expect(reached == Set(Reason.allCases))
     }
 

@@ -23,6 +23,8 @@ public enum Reason: String, CaseIterable, Sendable, Codable {
     case readerLocked = "reader_locked"
     /// A man-trap: another door of the portal's interlock group is released or open.
     case interlock
+    /// A plate at an entry lane whose house (or the visitors) has every parking space taken.
+    case parkingFull = "parking_full"
 }
 
 /// What a reader, keypad or camera presented.

@@ -19,6 +19,7 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case pinTimeout = "pin_timeout"
     case readerLocked = "reader_locked"
     case interlock
+    case parkingFull = "parking_full"
 
     // Doors (type `door`, alarms `alarm`).
     case released, relocked, opened, closed

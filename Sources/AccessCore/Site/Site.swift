@@ -37,6 +37,8 @@ public struct Site: Sendable {
     public private(set) var layout: SiteLayout
     public private(set) var policy: AccessPolicy
     public private(set) var ledger: AntiPassbackLedger
+    /// Vehicles inside by house and for the visitors (parking spaces).
+    public private(set) var parking: ParkingLedger
     public private(set) var doors: [Door]
     public private(set) var lanes: [Lane]
     public private(set) var zones: [Zone]
@@ -75,7 +77,9 @@ public struct Site: Sendable {
 
     /// `clock`: the event clock as the log left it (its newest time is the floor while the wall
     /// clock is unset).
-    public init(layout: SiteLayout, policy: AccessPolicy, ledger: AntiPassbackLedger = AntiPassbackLedger(), clock: EventClock) {
+    public init(layout: SiteLayout, policy: AccessPolicy, ledger: AntiPassbackLedger = AntiPassbackLedger(),
+                parking: ParkingLedger = ParkingLedger(), clock: EventClock) {
+        self.parking = parking
         self.layout = layout
         self.policy = policy
         self.ledger = ledger
@@ -286,7 +290,7 @@ public struct Site: Sendable {
                 decision = second
                 awaitingCard = waiting.request.credential
             } else {
-                guard let first = try? policy.decide(request, ledger: ledger) else { return }
+                guard let first = try? policy.decide(request, ledger: ledger, parking: parking) else { return }
                 decision = first
             }
         }
@@ -343,6 +347,9 @@ public struct Site: Sendable {
             if let subject = decision.subject {
                 ledger.recordPassage(subject: subject, portal: portal, at: request.at)
                 if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
+            }
+            if let (key, inside) = parking.recordPassage(decision, kind: credential.kind, portal: portal) {
+                out.append(.record(.parking(key: key, inside: inside)))
             }
             if decision.consumesVisitorUse, let pass = decision.visitorPassID {
                 // Counted here at once, so the next read of the same pass sees it; the store

@@ -9,6 +9,8 @@ public enum SiteRecord: Sendable, Equatable {
     case operatorCommand(portals: [String], action: String, mode: PortalMode?, operator: String)
     /// An operator's command that is not at a portal (`reader.reset`, `apb.reset`): the audit record.
     case audit(action: String, target: String, operator: String)
+    /// Parking: the vehicles now inside under a key (`house:ID` or `visitors`).
+    case parking(key: String, inside: Int)
     /// Anti-passback: these subjects' recorded locations are forgotten.
     case forgetPassages([String])
 }
