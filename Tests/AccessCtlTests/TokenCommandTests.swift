@@ -57,7 +57,8 @@ struct TokenCommandTests {
             ALTER TABLE api_tokens DROP COLUMN last_used_us; ALTER TABLE audit DROP COLUMN note;
             ALTER TABLE events DROP COLUMN prev_hash; ALTER TABLE events DROP COLUMN hash;
             ALTER TABLE audit DROP COLUMN prev_hash; ALTER TABLE audit DROP COLUMN hash;
-            ALTER TABLE credentials DROP COLUMN duress; PRAGMA user_version = 4;
+            ALTER TABLE credentials DROP COLUMN duress; ALTER TABLE houses DROP COLUMN parking_spaces; DROP TABLE parking;
+            PRAGMA user_version = 4;
             """], log: cli.dir.file("sqlite3.log"))
         #expect(downgrade.wait() == 0, "\(downgrade.output)")
         let list = cli.run("token", "list", "--json")
