@@ -41,6 +41,7 @@ extension Controller {
                 },
                 fenceZones: field.zones.map { .init(portal: $0.portal, armed: $0.armed, latched: $0.latched) },
                 readers: readerStates.map { .init(reader: $0.reader, portal: $0.portal, tamper: $0.tamper) },
+                parking: parkingStates.map { .init(key: $0.key, inside: $0.inside, spaces: $0.spaces) },
                 fleet: fleetStatus()))
         case .metrics:
             return .metrics(text: metrics.render())

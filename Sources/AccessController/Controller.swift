@@ -459,6 +459,16 @@ public final class Controller: @unchecked Sendable {
         }
     }
 
+    /// Cars counted inside by parking key, with each key's spaces: the keys with cars inside, and
+    /// the visitors' when they have a limit.
+    public var parkingStates: [(key: String, inside: Int, spaces: Int?)] {
+        site.withLock { s in
+            var keys = Set(s.parking.counts.keys)
+            if s.policy.rules.visitorParkingSpaces != nil { keys.insert(ParkingLedger.visitors) }
+            return keys.sorted().map { ($0, s.parking.inside($0), s.policy.parkingSpaces($0)) }
+        }
+    }
+
     /// A plate read from a lane's camera (or `accessctl sim plate`); nil when the lane is unknown.
     public func plate(lane: String, plate: String) -> Decision? {
         perform(.credential(reader: lane, .plate(plate))) { $0.portal(ofReader: lane) == nil ? nil : $0.lastDecision[lane] }.value

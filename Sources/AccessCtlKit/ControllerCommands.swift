@@ -78,6 +78,9 @@ struct StatusCommand: SiteCommand {
         for reader in status.readers where reader.tamper {
             Say.line("reader \(reader.reader)\(reader.portal.map { " (\($0))" } ?? ""): TAMPER alarm latched (accessctl reader reset \(reader.reader))")
         }
+        for p in status.parking {
+            Say.line("parking \(p.key): \(p.inside) inside\(p.spaces.map { " of \($0) space\($0 == 1 ? "" : "s")" } ?? ", no limit")")
+        }
         for zone in status.fenceZones {
             Say.line("fence \(zone.portal): \(zone.armed ? "armed" : "disarmed")\(zone.latched.isEmpty ? "" : ", ALARM " + zone.latched.joined(separator: ", "))")
         }

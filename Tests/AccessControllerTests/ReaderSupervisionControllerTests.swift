@@ -196,6 +196,9 @@ struct ParkingControllerTests {
         defer { if accessd.isRunning { kill(accessd.processIdentifier, SIGKILL) } }
         #expect(try plate("lpr-in", "京A12345") == .granted)
         #expect(try plate("lpr-in", "京A67890") == .parkingFull, "the house's one space is taken")
+        guard case .status(let status) = try ControlClient.send(.status, to: socket) else { Issue.record("no status"); return }
+        #expect(status.parking == [ControlStatus.Parking(key: "house:B01-0301", inside: 1, spaces: 1),
+                                   ControlStatus.Parking(key: "visitors", inside: 0, spaces: 1)])
         #expect(try plate("lpr-out", "京A12345") == .granted, "exits are always let out")
         #expect(try plate("lpr-in", "京A67890") == .granted)
         stop(accessd)

@@ -170,8 +170,10 @@ struct ControlCommandTests {
         ])
         let status = ControlStatus(controller: "c", decisions: 0, granted: 0, garbledFrames: 0, gpioOverruns: 0, eventStoreFailures: 0,
                                    swipeToRelay: .init(count: 0, p50: 0, p99: 0, max: 0), doors: [], lanes: [], fenceZones: [],
-                                   readers: [.init(reader: "reader-north-in", portal: "gate-north-in", tamper: true)])
+                                   readers: [.init(reader: "reader-north-in", portal: "gate-north-in", tamper: true)],
+                                   parking: [.init(key: "house:B01-0301", inside: 1, spaces: 1), .init(key: "house:B02-0101", inside: 2, spaces: nil)])
         let text = try Site { _ in ControlReply.status(status).json }.run("status")
+        #expect(text.out.contains("parking house:B01-0301: 1 inside of 1 space\nparking house:B02-0101: 2 inside, no limit\n"))
         #expect(text.out.contains("reader reader-north-in (gate-north-in): TAMPER alarm latched (accessctl reader reset reader-north-in)\n"))
     }
 
