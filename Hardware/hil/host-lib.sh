@@ -140,7 +140,6 @@ lock = "b03.lock"
 [linkage]
 fire = ["fire.alarm"]
 call = ["call.gate-north"]
-tamper = ["reader-north-in.tamper"]
 
 # The garage exit's barrier controller on dry contacts; pulses of 3 s, long enough for the guest
 # script (a shell under TCG) to see a relay pressed.

@@ -58,6 +58,11 @@ extension SiteConfig {
                              ("linkage.tamper", config.linkage.tamper)] {
             for line in lines where !inputs.contains(line) { problem(key, "input \"\(line)\" \(where_)") }
         }
+        for reader in map.siteReaders {
+            if let line = reader.tamper, config.linkage.tamper.contains(line) {
+                problem("linkage.tamper", "\(line) is reader \(reader.name)'s tamper input in the board map: remove it here")
+            }
+        }
         for zone in config.fenceZones {
             for line in zone.outputs where !outputs.contains(line) { problem("fence \(zone.portal).outputs", "output \"\(line)\" \(where_)") }
         }

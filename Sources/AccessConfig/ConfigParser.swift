@@ -17,7 +17,7 @@ struct ConfigParser {
         let root = r.root
         try r.allowOnly(root, "", ["controller", "database", "portal", "area", "anti_passback", "defaults", "upstream",
                                  "board", "door", "linkage", "control", "modbus", "barrier", "fence", "events", "analytics", "fleet", "gate",
-                                 "interlock", "security"])
+                                 "interlock", "security", "parking"])
 
         let controller = try r.requiredTable(root, "controller")
         try r.allowOnly(controller, "controller", ["id", "community", "time_zone"])
@@ -191,6 +191,10 @@ struct ConfigParser {
         )
         config.retention = retention
         config.gate = try parseGate(root)
+        if let p = try r.table(root, "parking", required: false) {
+            try r.allowOnly(p, "parking", ["visitor_spaces"])
+            if r.has(p, "visitor_spaces") { config.visitorParkingSpaces = try r.int(p, "parking.visitor_spaces", default: 0, range: 0...10_000) }
+        }
         config.fleet = fleet
         config.isOffice = isOffice
         config.analytics = try parseAnalytics(root)

@@ -204,6 +204,8 @@ public struct SiteConfig: Sendable {
     public var controlSocketGroup: String?
     /// How much of the event log is kept (`[events]`).
     public var retention = EventRetention()
+    /// `[parking] visitor_spaces`: at most this many visitor plates inside at once; nil: no limit.
+    public var visitorParkingSpaces: Int?
     /// `[gate]`: card and PIN's timeout, repeat reads, wrong attempts and the lockout.
     public var gate = GateSettings()
     /// `[security] pin_key_file`: the site's PIN key (PINs are stored as keyed hashes under it);
@@ -254,7 +256,7 @@ public struct SiteConfig: Sendable {
     /// The rules decisions need.
     public var rules: SiteRules {
         SiteRules(controllerID: controller.id, zone: controller.timeZone, portals: portals,
-                  defaultGroups: defaultGroups, antiPassback: antiPassback)
+                  defaultGroups: defaultGroups, antiPassback: antiPassback, visitorParkingSpaces: visitorParkingSpaces)
     }
 
     /// Reads and validates a configuration file.

@@ -7,8 +7,10 @@ public enum ControlReply: Sendable, Equatable {
     case status(ControlStatus)
     /// To `metrics`: the Prometheus text, as `text`.
     case metrics(text: String)
-    /// To `door` and `fence`.
+    /// To `door`, `fence` and `reader` (a reader's `alarm`).
     case portal(PortalState)
+    /// To `apb.reset`: whether the person had any anti-passback state to clear (`cleared`).
+    case antiPassbackReset(cleared: Bool)
     /// To `sim.swipe`, `sim.keys`, `sim.qr` and `sim.plate`: the decision taken, if any (`decision`, or null).
     case decision(ControlDecision?)
     /// To `sim.outputs`: every output line and whether it is driven (`outputs`, name → 0|1, sorted).
@@ -22,6 +24,7 @@ public enum ControlReply: Sendable, Equatable {
         case .status(let status): status.fields
         case .metrics(let text): [("text", .string(text))]
         case .portal(let state): state.fields
+        case .antiPassbackReset(let cleared): [("cleared", .bool(cleared))]
         case .decision(let decision): [("decision", decision?.json ?? .null)]
         case .outputs(let outputs): [("outputs", .object(outputs.keys.sorted().map { ($0, JSON.int(outputs[$0] == true ? 1 : 0)) }))]
         case .done: []
@@ -48,8 +51,10 @@ public enum ControlReply: Sendable, Equatable {
         case .metrics:
             guard let text = json["text"]?.stringValue else { throw .malformed("accessd sent no metrics") }
             self = .metrics(text: text)
-        case .door, .fence:
+        case .door, .fence, .reader:
             self = .portal(PortalState(fields: json))
+        case .antiPassbackReset:
+            self = .antiPassbackReset(cleared: Fields(json).optionalBool("cleared") ?? false)
         case .simSwipe, .simKeys, .simQR, .simPlate:
             guard let decision = json["decision"] else { throw .malformed("\"decision\" is missing") }
             self = .decision(decision == .null ? nil : try ControlDecision(json: decision))

@@ -7,6 +7,8 @@ import AccessCore
 /// - `{"op":"door","portal":P,"command":open|close|always-open|always-closed|normal|reset-alarm,"operator":NAME}`
 ///   (a door's or a barrier lane's portal; `reset-alarm` also for a fence zone)
 /// - `{"op":"fence","portal":P,"command":arm|disarm|reset,"operator":NAME}`
+/// - `{"op":"reader","reader":R,"command":reset,"operator":NAME}` (a reader's latched tamper alarm)
+/// - `{"op":"apb.reset","person":P,"operator":NAME}` (a person's anti-passback state, every portal)
 /// - `{"op":"sim.swipe","reader":R,"card":N}`, `{"op":"sim.keys","reader":R,"keys":"1234#"}`,
 ///   `{"op":"sim.qr","reader":R,"code":C}`, `{"op":"sim.plate","lane":L,"plate":P}`, `{"op":"sim.input","line":L,"value":0|1}`,
 ///   `{"op":"sim.outputs"}` (simulated board only);
@@ -25,6 +27,10 @@ public enum ControlRequest: Sendable, Equatable {
     case door(portal: String, command: DoorCommand, operator: String)
     /// An operator's command to a fence zone.
     case fence(portal: String, command: FenceCommand, operator: String)
+    /// An operator's command to a reader (its tamper alarm reset).
+    case reader(reader: String, command: ReaderCommand, operator: String)
+    /// An operator clears a person's anti-passback state at every portal.
+    case antiPassbackReset(person: String, operator: String)
     /// A card at a reader of the simulated board (a Wiegand frame through the real decoder).
     case simSwipe(reader: String, card: UInt64)
     /// Keys on a reader's keypad of the simulated board.
@@ -46,7 +52,8 @@ public enum ControlRequest: Sendable, Equatable {
 
     /// The wire's `op` of each case.
     public enum Op: String, Sendable, CaseIterable {
-        case status, metrics, door, fence
+        case status, metrics, door, fence, reader
+        case antiPassbackReset = "apb.reset"
         case simSwipe = "sim.swipe"
         case simKeys = "sim.keys"
         case simQR = "sim.qr"
@@ -67,6 +74,8 @@ public enum ControlRequest: Sendable, Equatable {
         case .metrics: .metrics
         case .door: .door
         case .fence: .fence
+        case .reader: .reader
+        case .antiPassbackReset: .antiPassbackReset
         case .simSwipe: .simSwipe
         case .simKeys: .simKeys
         case .simQR: .simQR
@@ -89,6 +98,10 @@ public enum ControlRequest: Sendable, Equatable {
             fields += [("portal", .string(portal)), ("command", .string(command.rawValue)), ("operator", .string(who))]
         case .fence(let portal, let command, let who):
             fields += [("portal", .string(portal)), ("command", .string(command.rawValue)), ("operator", .string(who))]
+        case .reader(let reader, let command, let who):
+            fields += [("reader", .string(reader)), ("command", .string(command.rawValue)), ("operator", .string(who))]
+        case .antiPassbackReset(let person, let who):
+            fields += [("person", .string(person)), ("operator", .string(who))]
         case .simSwipe(let reader, let card):
             fields += [("reader", .string(reader)), ("card", .int(Int64(clamping: card)))]
         case .simKeys(let reader, let keys):
@@ -130,6 +143,14 @@ public enum ControlRequest: Sendable, Equatable {
                 throw .malformed("command must be one of \(FenceCommand.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             self = .fence(portal: try fields.string("portal"), command: command, operator: try fields.string("operator"))
+        case .reader:
+            let text = try fields.string("command")
+            guard let command = ReaderCommand(rawValue: text) else {
+                throw .malformed("command must be one of \(ReaderCommand.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            self = .reader(reader: try fields.string("reader"), command: command, operator: try fields.string("operator"))
+        case .antiPassbackReset:
+            self = .antiPassbackReset(person: try fields.string("person"), operator: try fields.string("operator"))
         case .simSwipe:
             let reader = try fields.string("reader")
             let card = try fields.int("card")

@@ -64,6 +64,32 @@ public struct ControlStatus: Sendable, Equatable {
         }
     }
 
+    /// A reader with a tamper input, and whether its tamper alarm is latched.
+    public struct Reader: Sendable, Equatable {
+        public var reader: String
+        /// The portal it reads for, if any.
+        public var portal: String?
+        public var tamper: Bool
+        public init(reader: String, portal: String?, tamper: Bool) {
+            self.reader = reader
+            self.portal = portal
+            self.tamper = tamper
+        }
+    }
+
+    /// Cars counted inside under a parking key (`house:ID`, `visitors`), and its spaces.
+    public struct Parking: Sendable, Equatable {
+        public var key: String
+        public var inside: Int
+        /// Nil: no limit.
+        public var spaces: Int?
+        public init(key: String, inside: Int, spaces: Int?) {
+            self.key = key
+            self.inside = inside
+            self.spaces = spaces
+        }
+    }
+
     /// The controller's place in the fleet (`[fleet]` configured).
     public struct Fleet: Sendable, Equatable {
         public var community: String
@@ -107,11 +133,18 @@ public struct ControlStatus: Sendable, Equatable {
     public var doors: [Door]
     public var lanes: [Lane]
     public var fenceZones: [FenceZone]
+    /// Readers with a tamper input.
+    public var readers: [Reader]
+    /// Parking keys with cars inside or a limit, sorted by key.
+    public var parking: [Parking]
     /// Nil without `[fleet]`.
     public var fleet: Fleet?
 
     public init(controller: String, decisions: Int, granted: Int, garbledFrames: Int, gpioOverruns: Int, eventStoreFailures: Int,
-                swipeToRelay: Latency, doors: [Door], lanes: [Lane], fenceZones: [FenceZone], fleet: Fleet? = nil) {
+                swipeToRelay: Latency, doors: [Door], lanes: [Lane], fenceZones: [FenceZone], readers: [Reader] = [],
+                parking: [Parking] = [], fleet: Fleet? = nil) {
+        self.readers = readers
+        self.parking = parking
         self.controller = controller
         self.decisions = decisions
         self.granted = granted
@@ -144,6 +177,12 @@ public struct ControlStatus: Sendable, Equatable {
             ("fence_zones", .array(fenceZones.map { z in
                 .object([("portal", .string(z.portal)), ("armed", .bool(z.armed)), ("latched", .strings(z.latched))])
             })),
+            ("readers", .array(readers.map { r in
+                .object([("reader", .string(r.reader)), ("portal", .string(r.portal)), ("tamper", .bool(r.tamper))])
+            })),
+            ("parking", .array(parking.map { p in
+                .object([("key", .string(p.key)), ("inside", .int(p.inside)), ("spaces", p.spaces.map { .int($0) } ?? .null)])
+            })),
             ("fleet", fleet?.json ?? .null),
         ]
     }
@@ -173,13 +212,26 @@ public struct ControlStatus: Sendable, Equatable {
             guard case .array(let latched)? = z.json["latched"] else { throw .malformed("\"latched\" must be an array") }
             zones.append(FenceZone(portal: try z.string("portal"), armed: try z.bool("armed"), latched: latched.compactMap(\.stringValue)))
         }
+        var readers: [Reader] = []
+        if case .array(let items)? = json["readers"] {  // absent from an older accessd
+            for item in items.map(Fields.init) {
+                readers.append(Reader(reader: try item.string("reader"), portal: item.json["portal"]?.stringValue, tamper: try item.bool("tamper")))
+            }
+        }
+        var parking: [Parking] = []
+        if case .array(let items)? = json["parking"] {  // absent from an older accessd
+            for item in items.map(Fields.init) {
+                parking.append(Parking(key: try item.string("key"), inside: Int(try item.int("inside")),
+                                       spaces: item.json["spaces"]?.intValue.map { Int($0) }))
+            }
+        }
         self.init(
             controller: try f.string("controller"), decisions: Int(try f.int("decisions")), granted: Int(try f.int("granted")),
             garbledFrames: Int(try f.int("garbled_frames")), gpioOverruns: Int(try f.int("gpio_overruns")),
             eventStoreFailures: Int(try f.int("event_store_failures")),
             swipeToRelay: Latency(count: Int(try latency.int("count")), p50: Int(try latency.int("p50")),
                                   p99: Int(try latency.int("p99")), max: Int(try latency.int("max"))),
-            doors: doors, lanes: lanes, fenceZones: zones)
+            doors: doors, lanes: lanes, fenceZones: zones, readers: readers, parking: parking)
         if let fleet = json["fleet"], case .object = fleet {
             let g = Fields(fleet)
             self.fleet = Fleet(community: try g.string("community"), connected: try g.bool("connected"),

@@ -16,7 +16,7 @@ extension Controller {
         }
     }
 
-    /// Carries out one typed request from `caller`. Door, lane and fence commands are recorded
+    /// Carries out one typed request from `caller`. Door, lane, fence, reader and anti-passback commands are recorded
     /// as the caller's Unix user; the operator name in the request is kept as a note beside it.
     public func handleControl(_ request: ControlRequest, caller: PeerCredentials) throws -> ControlReply {
         func who(_ typed: String) -> String { OperatorIdentity(user: caller.user.name, note: typed).recorded }
@@ -40,6 +40,8 @@ extension Controller {
                     .init(portal: $0.portal, position: BarrierPosition(rawValue: $0.position) ?? .unknown, loopOccupied: $0.loop, locked: $0.locked)
                 },
                 fenceZones: field.zones.map { .init(portal: $0.portal, armed: $0.armed, latched: $0.latched) },
+                readers: readerStates.map { .init(reader: $0.reader, portal: $0.portal, tamper: $0.tamper) },
+                parking: parkingStates.map { .init(key: $0.key, inside: $0.inside, spaces: $0.spaces) },
                 fleet: fleetStatus()))
         case .metrics:
             return .metrics(text: metrics.render())
@@ -50,6 +52,10 @@ extension Controller {
                 throw ControlError.malformed("command must be one of \(FenceCommand.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return .portal(PortalState(try fence(portal: portal, command: command, operator: who(typed))))
+        case .reader(let name, let command, let typed):
+            return .portal(PortalState(try reader(name, command: command, operator: who(typed))))
+        case .antiPassbackReset(let person, let typed):
+            return .antiPassbackReset(cleared: try resetAntiPassback(person: person, operator: who(typed))["cleared"] ?? false)
         case .simLoop(let lane, let occupied):
             // The lane's portal or any of its readers (the plate camera's name).
             let portal = config.portals.first { $0.id == lane || $0.readers.contains(lane) }?.id

@@ -44,8 +44,9 @@ public final class Controller: @unchecked Sendable {
     private var locks: [DoorLock] = []
     /// The board map's QR readers on a serial device (a simulated one is played by `sim qr`).
     private var qrReaders: [SerialQRReader] = []
-    /// Fence sirens and lights, and the relays of barriers on dry contacts, by name.
-    private var fenceOutputs: [String: any OutputLine] = [:]
+    /// Fence sirens and lights, reader LEDs and beepers, the relays of barriers on dry contacts,
+    /// by name.
+    private var outputs: [String: any OutputLine] = [:]
     private var ticker: NamedThread?
     private let running = Atomic<Bool>(false)
     /// Follows roster changes. Its lock also orders a full reload against a change set applied
@@ -77,7 +78,8 @@ public final class Controller: @unchecked Sendable {
         let policy = try rosterWatcher.load()
         self.rosterWatcher = Mutex(rosterWatcher)
         let eventClock = EventClock(lastLoggedMicros: try db.lastEventTime() ?? 0, wall: clock.wallMicros(), mono: clock.monotonicNanos())
-        site = Mutex(Site(layout: config.layout, policy: policy, ledger: try db.antiPassbackLedger(), clock: eventClock))
+        site = Mutex(Site(layout: config.layout, policy: policy, ledger: try db.antiPassbackLedger(), parking: try db.parkingLedger(),
+                          clock: eventClock))
         var modes: [String: PortalMode] = [:]
         for portal in config.portals { modes[portal.id] = try db.portalMode(portal.id) }
         initialModes = modes
@@ -120,11 +122,19 @@ public final class Controller: @unchecked Sendable {
         if let (key, problem) = config.barrierLineProblems(board.map, mapFile: config.board?.map ?? "the board map").first {
             throw DeviceError.configuration(file: config.source, key: key, problem: problem)
         }
-        var outputs: [String: any OutputLine] = [:]
-        for name in Set(config.fenceZones.flatMap(\.outputs) + config.barriers.flatMap { $0.contacts?.outputs ?? [] }) {
-            outputs[name] = try board.output(name)
+        // A reader's own tamper switch latches its alarm; the same line as a site-wide tamper
+        // input would be two alarms for one cover.
+        let readerLines = board.map.siteReaders
+        for reader in readerLines {
+            if let line = reader.tamper, config.linkage.tamper.contains(line) {
+                throw DeviceError.configuration(file: config.source, key: "linkage.tamper",
+                                                problem: "\(line) is reader \(reader.name)'s tamper input in the board map: remove it here")
+            }
         }
-        fenceOutputs = outputs
+        site.withLock { $0.bind(readers: readerLines) }
+        var outputs: [String: any OutputLine] = [:]
+        for name in site.withLock({ $0.layout.outputs }) { outputs[name] = try board.output(name) }
+        self.outputs = outputs
         self.locks = locks
         fieldDevices = try FieldDevices(config: config)
         qrReaders = try board.map.qrReaders.filter { $0.device != nil }.map { reader throws(DeviceError) in
@@ -193,7 +203,7 @@ public final class Controller: @unchecked Sendable {
                     }
                 case .output(let name, let on):
                     do {
-                        try fenceOutputs[name]?.set(on)
+                        try outputs[name]?.set(on)
                     } catch {
                         logger.error("output failed", metadata: ["line": "\(name)", "error": "\(error)"])
                         outputFailures.append((name, "\(error)"))
@@ -435,7 +445,7 @@ public final class Controller: @unchecked Sendable {
     private func reply(_ effects: [SiteEffect], fenceReset portal: String?) throws(ControlError) -> [String: Bool] {
         for case .reply(let reply) in effects {
             switch reply {
-            case .unknownPortal(let why): throw .unknown(why)
+            case .unknownPortal(let why), .notFound(let why): throw .unknown(why)
             case .refused(let why): throw .refused(why)
             case .done(let state):
                 guard let portal else { return state }
@@ -453,6 +463,35 @@ public final class Controller: @unchecked Sendable {
     private func zoneState(_ portal: String) -> (armed: Bool, alarm: Bool, pending: Bool)? {
         site.withLock { site in
             site.zones.first { $0.layout.portal == portal }.map { ($0.machine.armed, !$0.machine.latched.isEmpty, $0.resetPending) }
+        }
+    }
+
+    /// Clears a reader's latched tamper alarm (when its switch is back); whether the alarm is
+    /// still latched. Throws for a reader without a tamper input.
+    public func reader(_ reader: String, command: ReaderCommand, operator who: String) throws(ControlError) -> [String: Bool] {
+        try reply(perform(.readerCommand(reader: reader, command, operator: who)), fenceReset: nil)
+    }
+
+    /// Clears a person's anti-passback state at every portal; whether any was recorded. Throws
+    /// for a person not on the roster.
+    public func resetAntiPassback(person: String, operator who: String) throws(ControlError) -> [String: Bool] {
+        try reply(perform(.antiPassbackReset(person: person, operator: who)), fenceReset: nil)
+    }
+
+    /// Each reader with a tamper input, its portal and whether its alarm is latched.
+    public var readerStates: [(reader: String, portal: String?, tamper: Bool)] {
+        site.withLock { s in
+            s.layout.readers.filter { $0.tamper != nil }.map { ($0.name, s.portal(ofReader: $0.name), s.tamperLatched.contains($0.name)) }
+        }
+    }
+
+    /// Cars counted inside by parking key, with each key's spaces: the keys with cars inside, and
+    /// the visitors' when they have a limit.
+    public var parkingStates: [(key: String, inside: Int, spaces: Int?)] {
+        site.withLock { s in
+            var keys = Set(s.parking.counts.keys)
+            if s.policy.rules.visitorParkingSpaces != nil { keys.insert(ParkingLedger.visitors) }
+            return keys.sorted().map { ($0, s.parking.inside($0), s.policy.parkingSpaces($0)) }
         }
     }
 

@@ -192,6 +192,10 @@ public final class StoreWorker: @unchecked Sendable {
                         }
                         try db.appendAudit(operator: who, action: action, target: portals.joined(separator: ","),
                                            before: nil, after: mode.map { .object([("mode", .string($0.rawValue))]) })
+                    case .record(.audit(let action, let target, let who)):
+                        try db.appendAudit(operator: who, action: action, target: target, before: nil, after: nil)
+                    case .record(.forgetPassages(let subjects)): try db.forgetPassages(subjects)
+                    case .record(.parking(let key, let inside)): try db.recordParking(key: key, inside: inside)
                     }
                 }
                 return try db.appendEvents(events)

@@ -26,7 +26,7 @@ public struct AccessCtl: ParsableCommand {
             HouseCommand.self, PersonCommand.self, CardCommand.self, PinCommand.self, PlateCommand.self,
             GroupCommand.self, ScheduleCommand.self, VisitorCommand.self, PortalCommand.self,
             ImportCommand.self, ExportCommand.self, CheckCommand.self, EventsCommand.self, AuditCommand.self,
-            DoorControlCommand.self, FenceControlCommand.self, TokenCommand.self, StatusCommand.self, MetricsCommand.self, SimCommand.self, DatabaseCommand.self, FleetCommand.self,
+            DoorControlCommand.self, FenceControlCommand.self, ReaderControlCommand.self, AntiPassbackCommand.self, TokenCommand.self, StatusCommand.self, MetricsCommand.self, SimCommand.self, DatabaseCommand.self, FleetCommand.self,
         ]
     )
 

@@ -49,7 +49,7 @@ struct CheckCommand: SiteCommand {
         let policy = try site.db.loadPolicy(rules: site.rules)
         let request = DecisionRequest(portal: portal, credential: presented, at: when, portalMode: try site.db.portalMode(portal))
         let ledger = try site.db.antiPassbackLedger()
-        var decision = try policy.decide(request, ledger: ledger)
+        var decision = try policy.decide(request, ledger: ledger, parking: try site.db.parkingLedger())
         // Card and PIN: the second step, as the gate would take it once the PIN is typed.
         var secondStep = false
         if card != nil, let pin, decision.reason == .pinRequired {
@@ -118,6 +118,7 @@ struct CheckCommand: SiteCommand {
         case .interlock: return "another door of this door's interlock group is released or open (the gate decides it; check cannot see doors)"
         case .awaitingMoreCards:
             return "multi-card: the credential is valid here; the gate counts it and opens when enough different people have presented theirs"
+        case .parkingFull: return "every parking space of the plate's house (or the visitors') is taken: entries and exits at the lanes are counted"
         }
     }
 }

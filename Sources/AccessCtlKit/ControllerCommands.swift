@@ -75,6 +75,12 @@ struct StatusCommand: SiteCommand {
         for lane in status.lanes {
             Say.line("lane \(lane.portal): arm \(lane.position.rawValue)\(lane.loopOccupied ? ", vehicle on loop" : "")\(lane.locked ? ", locked" : "")")
         }
+        for reader in status.readers where reader.tamper {
+            Say.line("reader \(reader.reader)\(reader.portal.map { " (\($0))" } ?? ""): TAMPER alarm latched (accessctl reader reset \(reader.reader))")
+        }
+        for p in status.parking {
+            Say.line("parking \(p.key): \(p.inside) inside\(p.spaces.map { " of \($0) space\($0 == 1 ? "" : "s")" } ?? ", no limit")")
+        }
         for zone in status.fenceZones {
             Say.line("fence \(zone.portal): \(zone.armed ? "armed" : "disarmed")\(zone.latched.isEmpty ? "" : ", ALARM " + zone.latched.joined(separator: ", "))")
         }
@@ -281,5 +287,59 @@ struct FenceControlCommand: SiteCommand {
         let alarm = state.pending == true ? ", the host has not confirmed the reset yet"
             : state.alarm == true ? ", alarm still latched (its cause is still present)" : ", no alarm"
         Say.line("fence \(portal): \(command.rawValue) done; \(state.armed == true ? "armed" : "disarmed")\(alarm)")
+    }
+}
+
+extension ReaderCommand: ExpressibleByArgument {}
+
+struct ReaderControlCommand: SiteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reader",
+        abstract: "Reset a reader's latched tamper alarm through the running accessd (recorded in the audit log).",
+        discussion: """
+            A reader's tamper switch (its `tamper` line in the board map) latches the alarm \
+            `reader_tamper`; reset clears it once the switch is back (cover on, reader on the wall).
+            Example:
+              accessctl reader reset reader-north-in --operator zhang
+            """
+    )
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "reset.") var command: ReaderCommand
+    @Argument(help: "The reader's name (from the board map).") var reader: String
+
+    func run(site: Site) throws {
+        let reply = try site.control(.reader(reader: reader, command: command, operator: site.typedOperator))
+        if site.json { return Say.json(reply.json) }
+        let latched = reply.portalState.alarm == true
+        Say.line("reader \(reader): \(command.rawValue) done; \(latched ? "tamper alarm still latched (the switch is still open)" : "no alarm")")
+    }
+}
+
+struct AntiPassbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apb",
+        abstract: "Anti-passback: clear a person's recorded location through the running accessd.",
+        subcommands: [Reset.self]
+    )
+
+    struct Reset: SiteCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forget where a person (and their plates) was last seen, at every portal (recorded in the audit log).",
+            discussion: """
+                For someone refused with anti_passback after, say, tailgating out: their next passage \
+                is judged as a first one.
+                Example:
+                  accessctl apb reset P0001 --operator zhang
+                """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The person's id.") var person: String
+
+        func run(site: Site) throws {
+            let reply = try site.control(.antiPassbackReset(person: person, operator: site.typedOperator))
+            if site.json { return Say.json(reply.json) }
+            guard case .antiPassbackReset(let cleared) = reply else { throw CLIError("accessd sent no answer to the reset") }
+            Say.line("anti-passback reset for \(person) at every portal\(cleared ? "" : " (nothing was recorded)")")
+        }
     }
 }

@@ -14,17 +14,30 @@ struct HouseCommand: ParsableCommand {
         @Option(help: "Unit within the building.") var unit: String?
         @Option(help: "Floor.") var floor: String?
         @Option(help: "Room number.") var room: String?
+        @Option(help: "Parking spaces: at most this many of the house's cars inside at once, or none (no limit).")
+        var parkingSpaces: String?
+
+        /// nil: not given; `.some(nil)`: none.
+        func spaces() throws -> Int?? {
+            guard let text = parkingSpaces else { return nil }
+            if text == "none" { return .some(nil) }
+            guard let n = Int(text), (0...10_000).contains(n) else {
+                throw ValidationError("--parking-spaces: \"\(text)\" is not a number of spaces (0-10000) or none")
+            }
+            return n
+        }
     }
 
     struct Add: SiteCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a house.", discussion: "Example: accessctl house add B03-U2-1502 --building B03 --unit 2 --floor 15 --room 1502")
+        static let configuration = CommandConfiguration(abstract: "Add a house.", discussion: "Example: accessctl house add B03-U2-1502 --building B03 --unit 2 --floor 15 --room 1502 --parking-spaces 1")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The stable house id, e.g. B03-U2-1502.") var id: String
         @OptionGroup var place: Place
 
         func run(site: Site) throws {
             guard let building = place.building else { throw ValidationError("--building is required") }
-            let house = House(id: id, building: building, unit: place.unit ?? "", floor: place.floor ?? "", room: place.room ?? "")
+            let house = House(id: id, building: building, unit: place.unit ?? "", floor: place.floor ?? "", room: place.room ?? "",
+                              parkingSpaces: try place.spaces() ?? nil)
             try site.changeRoster { db in try db.addHouse(house, operator: site.operatorName) }
             if site.json { Say.json(RosterJSON.house(house)) } else { Say.line("added house \(id)") }
         }
@@ -37,7 +50,9 @@ struct HouseCommand: ParsableCommand {
         @OptionGroup var place: Place
 
         func run(site: Site) throws {
+            let spaces = try place.spaces()
             try site.changeRoster { db in try db.editHouse(id, operator: site.operatorName) { house in
+                if let v = spaces { house.parkingSpaces = v }
                 if let v = place.building { house.building = v }
                 if let v = place.unit { house.unit = v }
                 if let v = place.floor { house.floor = v }
@@ -96,7 +111,8 @@ struct HouseCommand: ParsableCommand {
                     ("visitor_passes", .array(passes.map { RosterJSON.pass($0, zone: site.zone) })),
                 ]))
             }
-            Say.line("house \(house.id): building \(house.building), unit \(house.unit), floor \(house.floor), room \(house.room)")
+            Say.line("house \(house.id): building \(house.building), unit \(house.unit), floor \(house.floor), room \(house.room)"
+                     + (house.parkingSpaces.map { ", \($0) parking space\($0 == 1 ? "" : "s")" } ?? ""))
             var table = TextTable("PERSON", "NAME", "ROLE", "STATUS")
             for p in people { table.add(p.id, p.name, p.houses.first { $0.houseID == id }?.role.rawValue ?? "", p.status.rawValue) }
             Say.line(table.render())

@@ -9,7 +9,8 @@ struct ImportCommand: SiteCommand {
         abstract: "Import a roster CSV: an upsert by person_id, all rows or none.",
         discussion: """
             Columns (any order, unknown ones refused): house_id, building, unit, floor, room, person_id, name, \
-            role, phone, valid_from, valid_until, cards, plates, groups, status. A column left out keeps \
+            role, phone, valid_from, valid_until, cards, plates, groups, status, parking_spaces (the house's; empty: no \
+            limit). A column left out keeps \
             existing values; an empty cell clears them. Every bad row is reported as FILE:LINE: column: problem.
             Examples:
               accessctl import roster.csv --dry-run

@@ -196,7 +196,7 @@ public final class AccessDatabase {
 /// Versioned schema steps; step N takes the schema from version N to N + 1. Never edit a
 /// released step: add one.
 enum Migrations {
-    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins, v9PinHashes]
+    static let all: [String] = [v1, v2, v3Outbox, v4Analytics, v5TokenScopes, v6AuditNote, v7HashChains, v8DuressPins, v9PinHashes, v10Parking]
 
     /// The index of `v9PinHashes`: before it runs, the PINs stored as typed are hashed with the
     /// PIN key (`hashTypedPins`, in the same transaction).
@@ -211,6 +211,16 @@ enum Migrations {
         CREATE TRIGGER credentials_pin_hashed_update BEFORE UPDATE OF kind, value ON credentials
         WHEN NEW.kind = 'pin' AND (length(NEW.value) <> 64 OR NEW.value GLOB '*[^0-9a-f]*')
         BEGIN SELECT RAISE(ABORT, 'credentials.value: a PIN is stored as its keyed hash, never as typed'); END;
+        """
+
+    /// Parking: each house's spaces (NULL: no limit), and the vehicles the controller counts
+    /// inside by key (`house:ID`, `visitors`), kept like the anti-passback ledger.
+    static let v10Parking = """
+        ALTER TABLE houses ADD COLUMN parking_spaces INTEGER;
+        CREATE TABLE parking (
+            key TEXT PRIMARY KEY,
+            inside INTEGER NOT NULL
+        ) WITHOUT ROWID;
         """
 
     /// Duress PINs: a person's PIN that opens as usual and raises a silent alarm.

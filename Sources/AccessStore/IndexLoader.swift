@@ -11,8 +11,10 @@ extension AccessDatabase {
             for schedule in try schedules() { builder.addSchedule(schedule) }
             for group in try groups() { builder.addGroup(group) }
 
-            let houses = try connection.statement("SELECT id, building FROM houses ORDER BY id")
-            while try houses.step() { builder.addHouse(id: houses.text(0), building: houses.text(1)) }
+            let houses = try connection.statement("SELECT id, building, parking_spaces FROM houses ORDER BY id")
+            while try houses.step() {
+                builder.addHouse(id: houses.text(0), building: houses.text(1), parkingSpaces: houses.optionalInt(2).map(Int.init))
+            }
 
             // People, their bindings and their groups, merged in person-id order.
             let people = try connection.statement("SELECT id, status, valid_from, valid_until FROM people ORDER BY id")

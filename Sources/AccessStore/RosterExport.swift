@@ -47,7 +47,7 @@ extension AccessDatabase {
                 chunk += CSVWriter.line([
                     house.id, house.building, house.unit, house.floor, house.room, id, people.text(1), role, people.text(2),
                     from, until, cards.joined(separator: ";"), plates.joined(separator: ";"), groupNames.joined(separator: ";"),
-                    people.text(3),
+                    people.text(3), house.parkingSpaces.map(String.init) ?? "",
                 ])
                 count += 1
                 if chunk.utf8.count > 65_536 {

@@ -178,6 +178,7 @@ struct ImportRun {
             if let v = row.unit { house.unit = v }
             if let v = row.floor { house.floor = v }
             if let v = row.room { house.room = v }
+            if let v = row.parkingSpaces { house.parkingSpaces = v }
             if house != before {
                 try db.saveHouse(house)
                 try db.appendAudit(operator: options.operator, action: "house.edit", target: house.id,
@@ -189,7 +190,8 @@ struct ImportRun {
             guard let building = row.building, !building.isEmpty else {
                 return problem(row.line, "building", "house \"\(row.houseID)\" is new, so its building is required")
             }
-            let house = House(id: row.houseID, building: building, unit: row.unit ?? "", floor: row.floor ?? "", room: row.room ?? "")
+            let house = House(id: row.houseID, building: building, unit: row.unit ?? "", floor: row.floor ?? "", room: row.room ?? "",
+                              parkingSpaces: row.parkingSpaces ?? nil)
             try db.saveHouse(house)
             try db.appendAudit(operator: options.operator, action: "house.add", target: house.id, before: nil, after: RosterJSON.house(house))
             houses[house.id] = house

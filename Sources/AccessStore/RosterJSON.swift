@@ -11,7 +11,7 @@ public enum RosterJSON {
 
     public static func house(_ h: House) -> JSON {
         .object([("id", .string(h.id)), ("building", .string(h.building)), ("unit", .string(h.unit)),
-                 ("floor", .string(h.floor)), ("room", .string(h.room))])
+                 ("floor", .string(h.floor)), ("room", .string(h.room))] + (h.parkingSpaces.map { [("parking_spaces", .int(Int64($0)))] } ?? []))
     }
 
     public static func person(_ p: Person, credentials: [Credential], zone: ZoneRules? = nil) -> JSON {

@@ -6,14 +6,14 @@ extension AccessDatabase {
     // MARK: Houses
 
     public func house(_ id: String) throws -> House? {
-        let s = try connection.statement("SELECT id, building, unit, floor, room FROM houses WHERE id = ?")
+        let s = try connection.statement("SELECT id, building, unit, floor, room, parking_spaces FROM houses WHERE id = ?")
         try s.bind([.text(id)])
         return try s.first(Self.house(from:))
     }
 
     public func houses(building: String? = nil, limit: Int = -1, offset: Int = 0) throws -> [House] {
         let s = try connection.statement("""
-            SELECT id, building, unit, floor, room FROM houses WHERE (?1 IS NULL OR building = ?1)
+            SELECT id, building, unit, floor, room, parking_spaces FROM houses WHERE (?1 IS NULL OR building = ?1)
             ORDER BY id LIMIT ?2 OFFSET ?3
             """)
         try s.bind([.optional(building), .int(Int64(limit)), .int(Int64(offset))])
@@ -23,12 +23,13 @@ extension AccessDatabase {
     }
 
     static func house(from s: Statement) -> House {
-        House(id: s.text(0), building: s.text(1), unit: s.text(2), floor: s.text(3), room: s.text(4))
+        House(id: s.text(0), building: s.text(1), unit: s.text(2), floor: s.text(3), room: s.text(4), parkingSpaces: s.optionalInt(5).map(Int.init))
     }
 
     public func addHouse(_ house: House, operator: String) throws {
         try Self.validateID(house.id, field: "house_id")
         guard !house.building.isEmpty else { throw RosterError.invalid(field: "building", value: "", problem: "is required") }
+        try Self.validateParkingSpaces(house.parkingSpaces)
         try write(operator: `operator`, action: "house.add", target: house.id) {
             if try self.house(house.id) != nil { throw RosterError.alreadyExists(kind: "house", id: house.id) }
             try self.saveHouse(house)
@@ -43,6 +44,7 @@ extension AccessDatabase {
             try change(&after)
             after.id = before.id
             guard !after.building.isEmpty else { throw RosterError.invalid(field: "building", value: "", problem: "is required") }
+            try Self.validateParkingSpaces(after.parkingSpaces)
             try self.saveHouse(after)
             return (Self.json(before), Self.json(after))
         }
@@ -60,12 +62,19 @@ extension AccessDatabase {
         }
     }
 
+    static func validateParkingSpaces(_ spaces: Int?) throws {
+        if let spaces, !(0...10_000).contains(spaces) {
+            throw RosterError.invalid(field: "parking_spaces", value: "\(spaces)", problem: "is not a number of spaces (0-10000)")
+        }
+    }
+
     func saveHouse(_ house: House) throws {
         try connection.run("""
-            INSERT INTO houses (id, building, unit, floor, room) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO houses (id, building, unit, floor, room, parking_spaces) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (id) DO UPDATE SET building = excluded.building, unit = excluded.unit,
-                floor = excluded.floor, room = excluded.room
-            """, [.text(house.id), .text(house.building), .text(house.unit), .text(house.floor), .text(house.room)])
+                floor = excluded.floor, room = excluded.room, parking_spaces = excluded.parking_spaces
+            """, [.text(house.id), .text(house.building), .text(house.unit), .text(house.floor), .text(house.room),
+                  house.parkingSpaces.map { .int(Int64($0)) } ?? .null])
     }
 
     // MARK: People
@@ -521,6 +530,25 @@ extension AccessDatabase {
 
     public func recordPassage(subject: String, area: String, at: UnixSeconds) throws {
         try connection.run("INSERT OR REPLACE INTO anti_passback (subject, area, since) VALUES (?, ?, ?)", [.text(subject), .text(area), .int(at)])
+    }
+
+    /// An operator's reset: these subjects' locations are forgotten.
+    public func forgetPassages(_ subjects: [String]) throws {
+        for subject in subjects { try connection.run("DELETE FROM anti_passback WHERE subject = ?", [.text(subject)]) }
+    }
+
+    // MARK: Parking
+
+    /// The vehicles inside by key (`house:ID`, `visitors`), as the controller last counted them.
+    public func parkingLedger() throws -> ParkingLedger {
+        let s = try connection.statement("SELECT key, inside FROM parking")
+        var counts: [String: Int] = [:]
+        while try s.step() { counts[s.text(0)] = Int(s.int(1)) }
+        return ParkingLedger(counts: counts)
+    }
+
+    public func recordParking(key: String, inside: Int) throws {
+        try connection.run("INSERT OR REPLACE INTO parking (key, inside) VALUES (?, ?)", [.text(key), .int(Int64(inside))])
     }
 
     // MARK: Shared

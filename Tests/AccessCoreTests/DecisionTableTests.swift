@@ -161,9 +161,9 @@ struct DecisionTableTests {
 
     @Test func everyReasonIsReachable() {
         // anti-passback: AntiPassbackTests; the reader's and doors' state (card and PIN, lockout,
-        // interlock): GateRulesTests; multi-card: DoorPlanTests
+        // interlock): GateRulesTests; multi-card: DoorPlanTests; parking spaces: ParkingTests
         let reached = Set(Self.cases.map(\.reason)).union([.antiPassback, .pinRequired, .wrongPin, .pinTimeout, .readerLocked, .interlock,
-                                                            .awaitingMoreCards])
+                                                            .awaitingMoreCards, .parkingFull])
         #expect(reached == Set(Reason.allCases))
     }
 

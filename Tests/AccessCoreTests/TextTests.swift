@@ -81,7 +81,7 @@ struct RosterCSVTests {
     }
 
     @Test func headerProblemsAreNamed() {
-        #expect(throws: RosterIssue(line: 1, column: "header", problem: "unknown column \"colour\" (known: house_id, building, unit, floor, room, person_id, name, role, phone, valid_from, valid_until, cards, plates, groups, status); required column \"person_id\" is missing")) {
+        #expect(throws: RosterIssue(line: 1, column: "header", problem: "unknown column \"colour\" (known: house_id, building, unit, floor, room, person_id, name, role, phone, valid_from, valid_until, cards, plates, groups, status, parking_spaces); required column \"person_id\" is missing")) {
             try schema("house_id,colour")
         }
         #expect(throws: RosterIssue.self) { try schema("house_id,person_id,name,name") }

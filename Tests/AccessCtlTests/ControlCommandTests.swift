@@ -150,6 +150,33 @@ struct ControlCommandTests {
         #expect(site.accessd.received.withLock { $0 } == [.door(portal: "b01-door", command: .alwaysClosed, operator: "tester")])
     }
 
+    @Test func readerResetAndAntiPassbackResetGoAsTypedRequestsWithTheOperator() throws {
+        let site = try Site { request in
+            switch request {
+            case .reader: ControlReply.portal(PortalState(alarm: true)).json
+            case .antiPassbackReset(let person, _) where person == "P1": ControlReply.antiPassbackReset(cleared: true).json
+            default: ControlReply.failure("no person P404 on the roster")
+            }
+        }
+        let reader = site.run("reader", "reset", "reader-north-in")
+        #expect(reader.code == 0 && reader.out == "reader reader-north-in: reset done; tamper alarm still latched (the switch is still open)\n")
+        let apb = site.run("apb", "reset", "P1")
+        #expect(apb.code == 0 && apb.out == "anti-passback reset for P1 at every portal\n")
+        let unknown = site.run("apb", "reset", "P404")
+        #expect(unknown.code == 1 && unknown.err == "accessctl: no person P404 on the roster\n")
+        #expect(site.accessd.received.withLock { $0 } == [
+            .reader(reader: "reader-north-in", command: .reset, operator: "tester"),
+            .antiPassbackReset(person: "P1", operator: "tester"), .antiPassbackReset(person: "P404", operator: "tester"),
+        ])
+        let status = ControlStatus(controller: "c", decisions: 0, granted: 0, garbledFrames: 0, gpioOverruns: 0, eventStoreFailures: 0,
+                                   swipeToRelay: .init(count: 0, p50: 0, p99: 0, max: 0), doors: [], lanes: [], fenceZones: [],
+                                   readers: [.init(reader: "reader-north-in", portal: "gate-north-in", tamper: true)],
+                                   parking: [.init(key: "house:B01-0301", inside: 1, spaces: 1), .init(key: "house:B02-0101", inside: 2, spaces: nil)])
+        let text = try Site { _ in ControlReply.status(status).json }.run("status")
+        #expect(text.out.contains("parking house:B01-0301: 1 inside of 1 space\nparking house:B02-0101: 2 inside, no limit\n"))
+        #expect(text.out.contains("reader reader-north-in (gate-north-in): TAMPER alarm latched (accessctl reader reset reader-north-in)\n"))
+    }
+
     @Test func accessdsRefusalIsOneLineOnStderrAndExitsNonZero() throws {
         let site = try Site { _ in ControlReply.failure("portal nope has no door, lane or fence zone") }
         let r = site.run("door", "open", "nope")

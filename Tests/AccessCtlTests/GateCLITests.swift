@@ -1,6 +1,7 @@
 import AccessControlProtocol
 import AccessCore
 import AccessCtlKit
+import AccessStore
 import AccessTestSupport
 import Foundation
 import Testing
@@ -29,6 +30,31 @@ struct GateCLITests {
         #expect(text.code == 0 && text.out.contains("code:     CAR1.P1.") && text.out.contains("█"))
         let missing = cli.run("person", "qr", "P404")
         #expect(missing.code != 0 && missing.err.contains("P404"))
+    }
+
+    @Test func aHousesParkingSpacesAreSetByCommandAndCSVAndCheckShowsParkingFull() throws {
+        let cli = CLI()
+        cli.seed()
+        #expect(cli.run("house", "edit", "B01-U1-0301", "--parking-spaces", "1").code == 0)
+        #expect(cli.run("house", "show", "B01-U1-0301").out.hasPrefix("house B01-U1-0301: building B01, unit 1, floor 3, room 0301, 1 parking space\n"))
+        let bad = cli.run("house", "edit", "B01-U1-0301", "--parking-spaces", "lots")
+        #expect(bad.code != 0 && bad.err.contains("--parking-spaces"))
+        let free = cli.run("check", "--portal", "lane-in", "--plate", "京A12345", "--json")
+        #expect(free.json?["reason"] == .string("granted"), "\(free.out)")
+        // The controller has counted the house's one car in.
+        try AccessDatabase(path: cli.dir.file("access.db")).recordParking(key: "house:B01-U1-0301", inside: 1)
+        let full = cli.run("check", "--portal", "lane-in", "--plate", "京A12345", "--json")
+        #expect(full.json?["reason"] == .string("parking_full") && full.json?["granted"] == .bool(false), "\(full.out)")
+        #expect(cli.run("check", "--portal", "lane-in", "--plate", "京A12345").out.contains("every parking space of the plate's house"))
+        #expect(cli.run("check", "--portal", "gate-in", "--card", "10023456", "--json").json?["reason"] == .string("granted"), "on foot: no space taken")
+
+        let csv = cli.dir.write("roster.csv", "house_id,building,person_id,role,parking_spaces\nB02-U1-0101,B02,P2,owner,2\nB01-U1-0301,B01,P1,owner,\n")
+        let imported = cli.run("import", csv)
+        #expect(imported.code == 0, "\(imported.err)")
+        #expect(cli.run("house", "show", "B02-U1-0101", "--json").json?["house"]?["parking_spaces"] == .int(2))
+        #expect(cli.run("house", "show", "B01-U1-0301", "--json").json?["house"]?["parking_spaces"] == nil, "an empty cell: no limit")
+        let refused = cli.run("import", cli.dir.write("bad.csv", "house_id,person_id,parking_spaces\nB02-U1-0101,P2,-1\n"))
+        #expect(refused.code != 0 && refused.err.contains("bad.csv:2: parking_spaces:"))
     }
 
     @Test func simQRSendsTheCodeToAccessdAndPrintsTheDecision() throws {

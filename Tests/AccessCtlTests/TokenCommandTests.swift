@@ -58,7 +58,8 @@ struct TokenCommandTests {
             ALTER TABLE events DROP COLUMN prev_hash; ALTER TABLE events DROP COLUMN hash;
             ALTER TABLE audit DROP COLUMN prev_hash; ALTER TABLE audit DROP COLUMN hash;
             DROP TRIGGER credentials_pin_hashed_insert; DROP TRIGGER credentials_pin_hashed_update;
-            ALTER TABLE credentials DROP COLUMN duress; PRAGMA user_version = 4;
+            ALTER TABLE credentials DROP COLUMN duress; ALTER TABLE houses DROP COLUMN parking_spaces; DROP TABLE parking;
+            PRAGMA user_version = 4;
             """], log: cli.dir.file("sqlite3.log"))
         #expect(downgrade.wait() == 0, "\(downgrade.output)")
         let list = cli.run("token", "list", "--json")

@@ -38,14 +38,51 @@ struct BoardMapTests {
     @Test func mistakesNameFileLineKeyAndValue() {
         let head = "[board]\nmodel = \"m\"\n"
         #expect(problem("") == "b.toml: board: the table [board] is required")
-        #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml:5: output[0].role: \"bell\" is not one of lock, siren, light, relay, barrier-open, barrier-close, barrier-stop")
-        #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml:3: output[0].role: is required (one of lock, siren, light, relay, barrier-open, barrier-close, barrier-stop)")
+        #expect(problem(head + "[[output]]\nname = \"x\"\nrole = \"bell\"\n") == "b.toml:5: output[0].role: \"bell\" is not one of lock, siren, light, relay, led, beeper, barrier-open, barrier-close, barrier-stop")
+        #expect(problem(head + "[[output]]\nname = \"x\"\n") == "b.toml:3: output[0].role: is required (one of lock, siren, light, relay, led, beeper, barrier-open, barrier-close, barrier-stop)")
         #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce = 3\n") == "b.toml:6: input[0].debounce: unknown key (known here: name, role, contact, active_low, bias, debounce_ms, doc)")
         #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"a\"\n") == "b.toml:6: reader[0].d1: line \"a\" is already used by reader[0].d0")
         #expect(problem(head + "[[reader]]\nname = \"r\"\nd0 = \"a\"\nd1 = \"b\"\nformat = \"35\"\n") == "b.toml:7: reader[0].format: \"35\" is not one of auto, 26, 34, 37, raw")
         #expect(problem(head + "[[input]]\nname = \"x\"\nrole = \"fire\"\ndebounce_ms = -1\n") == "b.toml:6: input[0].debounce_ms: -1 is out of range 0…10000")
         #expect(problem("[board\n")?.hasPrefix("b.toml:1: syntax: ") == true)
         #expect(problem(head + "[门禁]\n") == "b.toml:3: syntax: a table name cannot start with \"门\" (use letters, digits, _ and -, or quote the name)")
+    }
+
+    @Test func aReadersLedBeeperAndTamperAreLinesOfTheMapWithTheirRoles() throws {
+        let lines = """
+            [board]
+            model = "m"
+            [[output]]
+            name = "r.led"
+            role = "led"
+            [[output]]
+            name = "r.beep"
+            role = "beeper"
+            [[output]]
+            name = "siren"
+            role = "siren"
+            [[input]]
+            name = "r.tamper"
+            role = "tamper"
+            contact = "nc"
+            [[input]]
+            name = "fire"
+            role = "fire"
+            [[reader]]
+            name = "r"
+            d0 = "r.d0"
+            d1 = "r.d1"
+
+            """
+        let map = try BoardMap.parse(lines + "led = \"r.led\"\nbeeper = \"r.beep\"\ntamper = \"r.tamper\"\n", file: "b.toml")
+        #expect(map.siteReaders == [SiteLayout.Reader(name: "r", led: "r.led", beeper: "r.beep", tamper: "r.tamper")])
+        #expect(problem(lines + "led = \"r.lamp\"\n") == "b.toml:23: reader[0].led: no [[output]] named \"r.lamp\"")
+        #expect(problem(lines + "beeper = \"siren\"\n") == "b.toml:23: reader[0].beeper: output \"siren\" has role siren, not beeper")
+        #expect(problem(lines + "tamper = \"fire\"\n") == "b.toml:23: reader[0].tamper: input \"fire\" has role fire, not tamper")
+        #expect(problem(lines + "led = \"r.led\"\nbeeper = \"r.led\"\n")?.hasSuffix("reader[0].beeper: output \"r.led\" has role led, not beeper") == true)
+        let sim = try BoardMap.load(path: "\(Self.root)/Hardware/boards/sim.toml")
+        #expect(sim.siteReaders.first { $0.name == "reader-north-in" }?.tamper == "reader-north-in.tamper")
+        #expect(sim.siteReaders.first { $0.name == "reader-b01" }?.led == "reader-b01.led")
     }
 
     @Test func missingFileIsNamed() {

@@ -75,6 +75,33 @@ struct FleetRosterTests {
         #expect(try ChangeSet.parse(Array(text.utf8)) == set)
     }
 
+    /// A house's parking spaces travel in its record; a record from before they existed (no key)
+    /// is a house without a limit, and its image is unchanged when none is set.
+    @Test func aHousesParkingSpacesTravelInChangeSetsAndReachTheReplicasIndex() throws {
+        let limited = changeSet([.putHouse(House(id: "H1", building: "B01", parkingSpaces: 1))], id: "p")
+        let text = limited.json().rendered()
+        #expect(text.contains(#""parking_spaces":1"#))
+        #expect(try ChangeSet.parse(Array(text.utf8)) == limited)
+        let plain = changeSet([.putHouse(House(id: "H2", building: "B01"))], id: "q").json().rendered()
+        #expect(!plain.contains("parking_spaces"))
+        #expect(try ChangeSet.parse(Array(plain.utf8)).changes == [.putHouse(House(id: "H2", building: "B01"))])
+        let bad = text.replacingOccurrences(of: #""parking_spaces":1"#, with: #""parking_spaces":-2"#)
+        let error = #expect(throws: ChangeSetError.self) { try ChangeSet.parse(Array(bad.utf8)) }
+        #expect("\(error!)".contains("parking_spaces"))
+
+        let dir = TemporaryDirectory()
+        let db = try AccessDatabase(path: dir.file("c.db"))
+        _ = try db.apply(limited, sequence: 1)
+        #expect(try db.house("H1")?.parkingSpaces == 1)
+        var index = try db.loadRosterIndex(rules: rules)
+        #expect(index.parkingSpaces(house: "H1") == 1)
+        let inPlace = index.apply([.putHouse(House(id: "H1", building: "B01", parkingSpaces: 3))], rules: rules)
+        #expect(inPlace)
+        #expect(index.parkingSpaces(house: "H1") == 3, "applied in place, as a controller does")
+        _ = try db.apply(changeSet([.putHouse(House(id: "H1", building: "B01"))], id: "r"), sequence: 2)
+        #expect(try db.house("H1")?.parkingSpaces == nil, "a put replaces the whole record: the limit is gone")
+    }
+
     /// The published example (API/examples/changeset.json, also checked against the schema by
     /// Scripts/test.sh) is what this build reads.
     @Test func thePublishedExampleIsReadAndApplies() throws {

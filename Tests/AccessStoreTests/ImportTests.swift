@@ -96,7 +96,7 @@ struct ImportTests {
 
     @Test func headerAndFramingErrorsAreReported() {
         #expect(problems("house_id,person_id,shoe_size\n1,2,3\n") == [
-            "roster.csv:1: header: unknown column \"shoe_size\" (known: house_id, building, unit, floor, room, person_id, name, role, phone, valid_from, valid_until, cards, plates, groups, status)",
+            "roster.csv:1: header: unknown column \"shoe_size\" (known: house_id, building, unit, floor, room, person_id, name, role, phone, valid_from, valid_until, cards, plates, groups, status, parking_spaces)",
         ])
         #expect(problems("") == ["roster.csv:1: header: the file is empty (expected a header row)"])
         #expect(problems("house_id,person_id,name\nH,P,\"unclosed\n") == ["roster.csv:2: row: a quoted field is never closed"])
@@ -166,7 +166,7 @@ struct ImportTests {
         var text = ""
         let count = try db.exportRoster(zone: Fixtures.shanghai) { text += $0 }
         #expect(count == 3)
-        #expect(text.contains("B02-U1-0101,B02,1,1,0101,P3,王强,tenant,,2026-01-01,2026-06-30,1004,,lanes,active\n"))
+        #expect(text.contains("B02-U1-0101,B02,1,1,0101,P3,王强,tenant,,2026-01-01,2026-06-30,1004,,lanes,active,\n"))
         let other = try AccessDatabase(path: dir.file("copy.db"))
         try other.saveGroup(AccessGroup(name: "lanes", portals: []), isNew: true, operator: "t")
         var reader = CSVReader(string: text)

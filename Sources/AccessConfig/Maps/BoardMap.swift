@@ -11,6 +11,8 @@ public struct BoardMap: Sendable, Equatable {
     /// What an output drives.
     public enum OutputRole: String, Sendable, CaseIterable {
         case lock, siren, light, relay
+        /// A reader's LED and beeper control lines (a Wiegand reader's LED and BEEP wires).
+        case led, beeper
         case barrierOpen = "barrier-open", barrierClose = "barrier-close", barrierStop = "barrier-stop"
     }
 
@@ -61,8 +63,17 @@ public struct BoardMap: Sendable, Equatable {
         /// nil: auto (26/34/37 and keypad bursts, frame end by silence).
         public var format: WiegandFormat?
         public var silenceNanos: UInt64
+        /// The reader's LED and beeper: names of `[[output]]` lines (roles `led`, `beeper`).
+        public var led: String?
+        public var beeper: String?
+        /// The reader's tamper switch: the name of an `[[input]]` line (role `tamper`).
+        public var tamper: String?
 
-        public init(name: String, d0: String, d1: String, bias: Bias = .asIs, format: WiegandFormat?, silenceNanos: UInt64 = 25_000_000) {
+        public init(name: String, d0: String, d1: String, bias: Bias = .asIs, format: WiegandFormat?, silenceNanos: UInt64 = 25_000_000,
+                    led: String? = nil, beeper: String? = nil, tamper: String? = nil) {
+            self.led = led
+            self.beeper = beeper
+            self.tamper = tamper
             self.name = name
             self.d0 = d0
             self.d1 = d1
@@ -118,6 +129,12 @@ public struct BoardMap: Sendable, Equatable {
         self.qrReaders = qrReaders
     }
 
+    /// The readers' LED, beeper and tamper lines, as the site drives and watches them.
+    public var siteReaders: [SiteLayout.Reader] {
+        readers.filter { $0.led != nil || $0.beeper != nil || $0.tamper != nil }
+            .map { SiteLayout.Reader(name: $0.name, led: $0.led, beeper: $0.beeper, tamper: $0.tamper) }
+    }
+
     /// Reads and validates a board map file.
     public static func load(path: String) throws(ConfigError) -> BoardMap {
         try parse(try TOMLReader.load(path: path))
@@ -165,7 +182,7 @@ public struct BoardMap: Sendable, Equatable {
         }
         for (i, item) in try t.tables(root, "reader").enumerated() {
             let k = "reader[\(i)]"
-            try t.allowOnly(item, k, ["name", "d0", "d1", "bias", "format", "silence_ms", "doc"])
+            try t.allowOnly(item, k, ["name", "d0", "d1", "bias", "format", "silence_ms", "led", "beeper", "tamper", "doc"])
             let format = try t.string(item, "\(k).format", default: "auto")
             guard format == "auto" || WiegandFormat(rawValue: format) != nil else {
                 throw t.error("\(k).format", "\"\(format)\" is not one of auto, 26, 34, 37, raw")
@@ -175,7 +192,9 @@ public struct BoardMap: Sendable, Equatable {
                                       d1: try t.string(item, "\(k).d1", required: true, allowEmpty: true),
                                       bias: try t.enumeration(item, "\(k).bias", default: Bias.asIs),
                                       format: WiegandFormat(rawValue: format),
-                                      silenceNanos: UInt64(try t.int(item, "\(k).silence_ms", default: 25, range: 5...1_000)) * 1_000_000))
+                                      silenceNanos: UInt64(try t.int(item, "\(k).silence_ms", default: 25, range: 5...1_000)) * 1_000_000,
+                                      led: try t.optionalString(item, "\(k).led"), beeper: try t.optionalString(item, "\(k).beeper"),
+                                      tamper: try t.optionalString(item, "\(k).tamper")))
         }
         for (i, item) in try t.tables(root, "qr_reader").enumerated() {
             let k = "qr_reader[\(i)]"
@@ -198,6 +217,28 @@ public struct BoardMap: Sendable, Equatable {
             if line.isEmpty { throw t.error(key, "may not be empty") }
             if let other = seen[line] { throw t.error(key, "line \"\(line)\" is already used by \(other)") }
             seen[line] = key
+        }
+        // A reader's own lines are lines of the map with the role they play.
+        var readerLines: [String: String] = [:]
+        for (i, r) in map.readers.enumerated() {
+            for (key, name, role) in [("led", r.led, OutputRole.led), ("beeper", r.beeper, OutputRole.beeper)] {
+                guard let name else { continue }
+                guard let output = map.outputs.first(where: { $0.name == name }) else {
+                    throw t.error("reader[\(i)].\(key)", "no [[output]] named \"\(name)\"")
+                }
+                guard output.role == role else { throw t.error("reader[\(i)].\(key)", "output \"\(name)\" has role \(output.role.rawValue), not \(role.rawValue)") }
+            }
+            if let name = r.tamper {
+                guard let input = map.inputs.first(where: { $0.name == name }) else {
+                    throw t.error("reader[\(i)].tamper", "no [[input]] named \"\(name)\"")
+                }
+                guard input.role == .tamper else { throw t.error("reader[\(i)].tamper", "input \"\(name)\" has role \(input.role.rawValue), not tamper") }
+            }
+            for (key, name) in [("led", r.led), ("beeper", r.beeper), ("tamper", r.tamper)] {
+                guard let name else { continue }
+                if let other = readerLines[name] { throw t.error("reader[\(i)].\(key)", "line \"\(name)\" is already \(other)") }
+                readerLines[name] = "reader[\(i)].\(key)"
+            }
         }
         var readerNames = Set<String>()
         for (i, r) in map.readers.enumerated() where !readerNames.insert(r.name).inserted {

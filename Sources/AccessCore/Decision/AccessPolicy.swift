@@ -37,7 +37,9 @@ public struct AccessPolicy: Sendable {
 
 
     /// Decides one request. Throws only when the portal does not exist.
-    public func decide(_ request: DecisionRequest, ledger: AntiPassbackLedger = AntiPassbackLedger()) throws(DecisionError) -> Decision {
+    /// `parking`: the vehicles inside, for the parking spaces of houses and visitors.
+    public func decide(_ request: DecisionRequest, ledger: AntiPassbackLedger = AntiPassbackLedger(),
+                       parking: ParkingLedger = ParkingLedger()) throws(DecisionError) -> Decision {
         guard let portalIndex = rules.portalIndex[request.portal] else { throw .unknownPortal(request.portal) }
         let portal = rules.portals[portalIndex]
         var decision = Decision(granted: false, reason: .unknownCredential, portal: portal.id, credentialKind: request.credential.kind)
@@ -118,7 +120,23 @@ public struct AccessPolicy: Sendable {
             decision.reason = .unknownCredential
         }
         applyVerifyMode(context, &decision)
+        applyParking(context, parking, &decision)
         return decision
+    }
+
+    /// A granted plate at an entry lane: refused with `parking_full` when its house (or, for a
+    /// visitor's plate, the visitors) already has as many cars inside as it has spaces.
+    func applyParking(_ context: Context, _ parking: ParkingLedger, _ decision: inout Decision) {
+        guard decision.granted, context.portal.direction == .in, ParkingLedger.counts(context.portal, context.request.credential.kind),
+              let key = ParkingLedger.key(for: decision), let spaces = parkingSpaces(key),
+              parking.inside(key) >= spaces else { return }
+        deny(.parkingFull, &decision)
+        decision.consumesVisitorUse = false
+    }
+
+    /// The spaces of a parking key; nil: no limit.
+    public func parkingSpaces(_ key: String) -> Int? {
+        key == ParkingLedger.visitors ? rules.visitorParkingSpaces : ParkingLedger.house(of: key).flatMap { roster.parkingSpaces(house: $0) }
     }
 
     /// Card and PIN's second step: the card (`card`, the request that was `pin_required`) decided

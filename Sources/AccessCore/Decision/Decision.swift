@@ -26,6 +26,8 @@ public enum Reason: String, CaseIterable, Sendable, Codable {
     /// Multi-card: this person's card counts, and the portal waits for more different people
     /// within its time (nothing opens yet).
     case awaitingMoreCards = "awaiting_more_cards"
+    /// A plate at an entry lane whose house (or the visitors) has every parking space taken.
+    case parkingFull = "parking_full"
 }
 
 /// What a reader, keypad or camera presented.

@@ -8,12 +8,17 @@ public struct SiteRules: Sendable {
     /// residents' building rule).
     public var defaultGroups: [Role: [String]]
     public var antiPassback: AntiPassbackPolicy
+    /// Visitors' parking spaces (`[parking] visitor_spaces`): at most this many visitor plates
+    /// inside at once; nil: no limit.
+    public var visitorParkingSpaces: Int?
     let portalIndex: [String: Int]
 
     public init(
         controllerID: String = "controller", zone: ZoneRules, portals: [Portal],
-        defaultGroups: [Role: [String]] = [:], antiPassback: AntiPassbackPolicy = AntiPassbackPolicy()
+        defaultGroups: [Role: [String]] = [:], antiPassback: AntiPassbackPolicy = AntiPassbackPolicy(),
+        visitorParkingSpaces: Int? = nil
     ) {
+        self.visitorParkingSpaces = visitorParkingSpaces
         self.controllerID = controllerID
         self.zone = zone
         self.portals = portals

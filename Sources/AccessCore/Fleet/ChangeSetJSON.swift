@@ -62,8 +62,10 @@ extension RosterChange {
         case .putGroup(let g):
             return .object([("name", .string(g.name)), ("portals", .strings(g.portals)), ("schedule", .string(g.schedule))])
         case .putHouse(let h):
+            // parking_spaces only when set: a house without a limit has the image it always had.
             return .object([("id", .string(h.id)), ("building", .string(h.building)), ("unit", .string(h.unit)),
-                            ("floor", .string(h.floor)), ("room", .string(h.room))])
+                            ("floor", .string(h.floor)), ("room", .string(h.room))]
+                           + (h.parkingSpaces.map { [("parking_spaces", .int(Int64($0)))] } ?? []))
         case .putPerson(let p):
             return .object([
                 ("id", .string(p.id)), ("name", .string(p.name)), ("phone", .string(p.phone)), ("status", .string(p.status.rawValue)),
@@ -145,8 +147,12 @@ extension RosterChange {
             case "group":
                 self = .putGroup(AccessGroup(name: try v.identifier("name"), portals: try v.strings("portals"), schedule: try v.optionalString("schedule")))
             case "house":
+                let spaces = try v.absentOrInt("parking_spaces")
+                if let spaces, !(0...10_000).contains(spaces) {
+                    throw ChangeSetError(path: v.path + ".parking_spaces", problem: "\(spaces) is not a number of spaces (0-10000)")
+                }
                 self = .putHouse(House(id: try v.identifier("id"), building: try v.string("building"), unit: try v.string("unit"),
-                                       floor: try v.string("floor"), room: try v.string("room")))
+                                       floor: try v.string("floor"), room: try v.string("room"), parkingSpaces: spaces.map(Int.init)))
             case "person":
                 var houses: [HouseBinding] = []
                 for (i, item) in try v.array("houses").enumerated() {
@@ -232,6 +238,12 @@ struct Fields {
     func int(_ key: String) throws(ChangeSetError) -> Int64 {
         guard case .int(let n) = try value(key) else { throw ChangeSetError(path: at(key), problem: "is not an integer") }
         return n
+    }
+
+    /// An integer that may be absent (a field added after the first change sets), or null.
+    func absentOrInt(_ key: String) throws(ChangeSetError) -> Int64? {
+        guard pairs.contains(where: { $0.0 == key }) else { return nil }
+        return try optionalInt(key)
     }
 
     func optionalInt(_ key: String) throws(ChangeSetError) -> Int64? {

@@ -20,6 +20,7 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case readerLocked = "reader_locked"
     case interlock
     case awaitingMoreCards = "awaiting_more_cards"
+    case parkingFull = "parking_full"
 
     // Doors (type `door`, alarms `alarm`).
     case released, relocked, opened, closed
@@ -62,6 +63,8 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case fireAlarmCleared = "fire_alarm_cleared"
     case oneKeyCall = "one_key_call"
     case tamper
+    /// A reader's own tamper switch: latched until `accessctl reader reset`.
+    case readerTamper = "reader_tamper"
     case blacklistedCredential = "blacklisted_credential"
     /// A duress PIN was typed: the person is forced to open; silent at the gate.
     case duress
@@ -86,6 +89,9 @@ public enum EventReason: String, CaseIterable, Sendable, Codable {
     case fenceArm = "fence.arm"
     case fenceDisarm = "fence.disarm"
     case fenceReset = "fence.reset"
+    case readerReset = "reader.reset"
+    /// A person's anti-passback state cleared at every portal.
+    case antiPassbackReset = "apb.reset"
 
     // 以房管人 analytics (alarms when an indicator fires, `system` when it ends).
     case indicatorAloneNotSeen = "indicator_alone_not_seen"

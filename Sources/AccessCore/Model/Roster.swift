@@ -29,8 +29,11 @@ public struct House: Hashable, Sendable, Codable {
     public var unit: String
     public var floor: String
     public var room: String
+    /// The house's parking spaces: at most this many of its cars inside at once; nil: no limit.
+    public var parkingSpaces: Int?
 
-    public init(id: String, building: String, unit: String = "", floor: String = "", room: String = "") {
+    public init(id: String, building: String, unit: String = "", floor: String = "", room: String = "", parkingSpaces: Int? = nil) {
+        self.parkingSpaces = parkingSpaces
         self.id = id
         self.building = building
         self.unit = unit

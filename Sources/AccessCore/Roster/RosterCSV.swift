@@ -21,6 +21,8 @@ public enum RosterColumn: String, CaseIterable, Sendable {
     case personID = "person_id", name, role, phone
     case validFrom = "valid_from", validUntil = "valid_until"
     case cards, plates, groups, status
+    /// The house's parking spaces (empty: no limit).
+    case parkingSpaces = "parking_spaces"
 }
 
 /// One validated row: a person and their house, credentials and groups.
@@ -34,6 +36,8 @@ public struct RosterRow: Hashable, Sendable {
     public var unit: String?
     public var floor: String?
     public var room: String?
+    /// `.some(nil)`: present and empty (no limit).
+    public var parkingSpaces: Int??
     public var personID: String
     public var name: String?
     public var role: Role?
@@ -103,6 +107,14 @@ public struct RosterCSVSchema: Sendable {
             case .unit: row.unit = value
             case .floor: row.floor = value
             case .room: row.room = value
+            case .parkingSpaces:
+                if value.isEmpty {
+                    row.parkingSpaces = .some(nil)
+                } else if let n = Int(value), (0...10_000).contains(n) {
+                    row.parkingSpaces = n
+                } else {
+                    issue(column, "\"\(value)\" is not a number of parking spaces (0-10000; empty: no limit)")
+                }
             case .name: row.name = value
             case .phone:
                 if !value.isEmpty, !value.allSatisfy({ $0.isASCII && ($0.isNumber || "+- ".contains($0)) }) {

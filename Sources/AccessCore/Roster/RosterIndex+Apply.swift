@@ -104,14 +104,17 @@ extension RosterIndex {
             case .putSchedule, .putGroup, .delete(.schedule), .delete(.group):
                 return false  // refused above
             case .putHouse(let house):
+                let spaces = Int32(clamping: house.parkingSpaces ?? -1)
                 if let slot = houseSlot(house.id) {
                     houses[Int(slot)].building = house.building
+                    houses[Int(slot)].parkingSpaces = spaces
                 } else if let slot = Self.search(house.id, count: sortedHouses, at: { houses[$0].id }) {
                     removedHouses.remove(slot)
                     houses[Int(slot)].building = house.building
+                    houses[Int(slot)].parkingSpaces = spaces
                 } else {
                     addedHouses[house.id] = Int32(houses.count)
-                    houses.append(HouseEntry(id: house.id, building: house.building))
+                    houses.append(HouseEntry(id: house.id, building: house.building, parkingSpaces: spaces))
                 }
             case .delete(.house(let id)):
                 guard let slot = houseSlot(id) else { continue }

@@ -37,6 +37,8 @@ public struct RosterIndex: Sendable {
     struct HouseEntry: Sendable {
         var id: String
         var building: String
+        /// -1: no limit.
+        var parkingSpaces: Int32 = -1
     }
 
     struct GroupEntry: Sendable {
@@ -121,6 +123,24 @@ public struct RosterIndex: Sendable {
 
     /// The empty roster: every credential is unknown.
     public init() {}
+
+    /// A house's parking spaces; nil when it has no limit or is not on the roster.
+    public func parkingSpaces(house id: String) -> Int? {
+        guard let slot = houseSlot(id) else { return nil }
+        let spaces = houses[Int(slot)].parkingSpaces
+        return spaces < 0 ? nil : Int(spaces)
+    }
+
+    /// The keys anti-passback tracks a person by: the person, and each plate of theirs (a plate
+    /// is tracked as the car, `plate:PLATE`); nil when the person is not on the roster.
+    public func antiPassbackSubjects(person id: String) -> [String]? {
+        guard let slot = personSlot(id) else { return nil }
+        let plates = self.plates.compactMap { plate, entry -> String? in
+            if case .person(let owner) = entry.owner, owner == slot { return "plate:" + plate }
+            return nil
+        }
+        return ["person:" + id] + plates.sorted()
+    }
 }
 
 extension RosterIndex {
@@ -157,9 +177,9 @@ extension RosterIndex {
             index.groups.append(GroupEntry(name: group.name, portals: portals, schedule: schedule))
         }
 
-        public mutating func addHouse(id: String, building: String) {
+        public mutating func addHouse(id: String, building: String, parkingSpaces: Int? = nil) {
             index.houseByID[id] = Int32(index.houses.count)
-            index.houses.append(HouseEntry(id: id, building: building))
+            index.houses.append(HouseEntry(id: id, building: building, parkingSpaces: Int32(clamping: parkingSpaces ?? -1)))
         }
 
         public mutating func addPerson(

@@ -38,9 +38,11 @@ public struct Site: Sendable {
         public var overruns = 0
     }
 
-    public let layout: SiteLayout
+    public private(set) var layout: SiteLayout
     public private(set) var policy: AccessPolicy
     public private(set) var ledger: AntiPassbackLedger
+    /// Vehicles inside by house and for the visitors (parking spaces).
+    public private(set) var parking: ParkingLedger
     public private(set) var doors: [Door]
     public private(set) var lanes: [Lane]
     public private(set) var zones: [Zone]
@@ -63,6 +65,14 @@ public struct Site: Sendable {
         var deadline: MonotonicNanos
     }
     private var fireActive = false
+    /// Each reader's LED and beeper pattern, by reader name (readers with either line).
+    public private(set) var signals: [String: ReaderSignalStateMachine] = [:]
+    /// Readers whose tamper switch is active now, and those whose tamper alarm is latched until
+    /// an operator resets it.
+    private var tamperActive: Set<String> = []
+    public private(set) var tamperLatched: Set<String> = []
+    /// Tamper line → reader.
+    private var readerTamper: [String: String] = [:]
     private var warnedSchedules: Set<String> = []
     private let readerPortal: [String: String]
     private let portalDoor: [String: Int]
@@ -73,7 +83,9 @@ public struct Site: Sendable {
 
     /// `clock`: the event clock as the log left it (its newest time is the floor while the wall
     /// clock is unset).
-    public init(layout: SiteLayout, policy: AccessPolicy, ledger: AntiPassbackLedger = AntiPassbackLedger(), clock: EventClock) {
+    public init(layout: SiteLayout, policy: AccessPolicy, ledger: AntiPassbackLedger = AntiPassbackLedger(),
+                parking: ParkingLedger = ParkingLedger(), clock: EventClock) {
+        self.parking = parking
         self.layout = layout
         self.policy = policy
         self.ledger = ledger
@@ -103,12 +115,29 @@ public struct Site: Sendable {
         interlockedWith = interlocked
         portalLane = Dictionary(layout.lanes.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
         portalZone = Dictionary(layout.zones.enumerated().map { ($1.portal, $0) }, uniquingKeysWith: { a, _ in a })
+        indexReaders()
+    }
+
+    /// Takes the readers' LED, beeper and tamper lines (the board map's, known once the board is
+    /// attached), before the site starts.
+    public mutating func bind(readers: [SiteLayout.Reader]) {
+        layout.readers = readers
+        indexReaders()
+    }
+
+    private mutating func indexReaders() {
+        signals = [:]
+        readerTamper = [:]
+        for reader in layout.readers {
+            if reader.led != nil || reader.beeper != nil { signals[reader.name] = ReaderSignalStateMachine() }
+            if let line = reader.tamper { readerTamper[line] = reader.name }
+        }
     }
 
     /// When `tick` must come next for a door's or a lane's timer, if one runs.
     public var nextDeadline: MonotonicNanos? {
         (doors.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.machine.nextDeadline) + lanes.compactMap(\.contacts?.nextDeadline)
-            + awaitingPin.values.map(\.deadline)).min()
+            + awaitingPin.values.map(\.deadline) + signals.values.compactMap(\.nextDeadline)).min()
     }
 
     /// The portal a reader or lane camera belongs to.
@@ -191,6 +220,10 @@ public struct Site: Sendable {
             portalCommand(portal, command, operator: who, now, &out)
         case .fenceCommand(let portal, let command, let who):
             fenceCommand(portal, command, operator: who, now, &out)
+        case .readerCommand(let reader, let command, let who):
+            readerCommand(reader, command, operator: who, now, &out)
+        case .antiPassbackReset(let person, let who):
+            antiPassbackReset(person: person, operator: who, now, &out)
         case .tick:
             tick(now, &out)
         case .roster(let policy):
@@ -277,7 +310,7 @@ public struct Site: Sendable {
                 decision = second
                 awaitingCard = waiting.request.credential
             } else {
-                guard let first = try? policy.decide(request, ledger: ledger) else { return }
+                guard let first = try? policy.decide(request, ledger: ledger, parking: parking) else { return }
                 decision = first
             }
         }
@@ -353,6 +386,10 @@ public struct Site: Sendable {
             }
             if let lane { self.lane(lane, lanes[lane].machine.handle(.granted, at: now.mono), now, &out) }
         }
+        // The reader's LED and beeper after the lock: they never delay it. A duress grant looks
+        // like any other at the gate.
+        let ledNanos = door.map { doors[$0].layout.config.unlockNanos } ?? 3_000_000_000
+        signal(reader, decision.granted ? .granted(ledNanos: ledNanos) : decision.reason == .pinRequired ? .prompt : .denied, now, &out)
         let micros = clock.eventMicros(wall: now.wall, mono: now.mono)
         var access = AccessEvent(decision: decision, presented: credential, portal: portal, timeMicros: micros, zone: layout.rules.zone)
         access.detail.append(("reader", .string(reader)))
@@ -363,6 +400,9 @@ public struct Site: Sendable {
                 if let subject = passing.subject {
                     ledger.recordPassage(subject: subject, portal: portal, at: request.at)
                     if portal.direction != .both { out.append(.record(.passage(subject: subject, area: portal.toArea, at: request.at))) }
+                }
+                if let (key, inside) = parking.recordPassage(passing, kind: credential.kind, portal: portal) {
+                    out.append(.record(.parking(key: key, inside: inside)))
                 }
                 if passing.consumesVisitorUse, let pass = passing.visitorPassID {
                     // Counted here at once, so the next read of the same pass sees it; the store
@@ -435,10 +475,71 @@ public struct Site: Sendable {
              detail: [("plan", .string(plan.kind)), ("schedule", .string(plan.schedule))] + detail)
     }
 
+    // MARK: Readers
+
+    private mutating func signal(_ reader: String, _ signal: ReaderSignal, _ now: SiteTime, _ out: inout EffectList) {
+        guard signals[reader] != nil else { return }
+        readerLines(reader, signals[reader]!.signal(signal, at: now.mono), &out)
+    }
+
+    private func readerLines(_ reader: String, _ actions: [ReaderSignalStateMachine.Action], _ out: inout EffectList) {
+        guard let lines = layout.readers.first(where: { $0.name == reader }) else { return }
+        for action in actions {
+            if let line = action.line == .led ? lines.led : lines.beeper { out.append(.output(line, on: action.on)) }
+        }
+    }
+
+    /// A reader's tamper switch: the alarm latches on the first activation and stays until an
+    /// operator resets it once the switch is back.
+    private mutating func tamperInput(_ reader: String, line: String, active: Bool, _ now: SiteTime, _ out: inout EffectList) {
+        guard active else {
+            tamperActive.remove(reader)
+            return
+        }
+        guard tamperActive.insert(reader).inserted, tamperLatched.insert(reader).inserted else { return }
+        out.append(.log(event(.alarm, .readerTamper, now, portal: readerPortal[reader], detail: [("reader", .string(reader)), ("line", .string(line))])))
+    }
+
+    private mutating func readerCommand(_ reader: String, _ command: ReaderCommand, operator who: String, _ now: SiteTime,
+                                        _ out: inout EffectList) {
+        guard layout.readers.contains(where: { $0.name == reader && $0.tamper != nil }) else {
+            out.append(.reply(.notFound("reader \(reader) has no tamper input in the board map")))
+            return
+        }
+        out.append(.log(event(.operator, .readerReset, now, portal: readerPortal[reader],
+                              detail: [("operator", .string(who)), ("reader", .string(reader))])))
+        out.append(.record(.audit(action: "reader.\(command.rawValue)", target: reader, operator: who)))
+        if tamperLatched.contains(reader) && !tamperActive.contains(reader) {
+            tamperLatched.remove(reader)
+            out.append(.log(event(.system, .alarmReset, now, portal: readerPortal[reader],
+                                  detail: [("reader", .string(reader)), ("cleared", .strings(["reader_tamper"]))])))
+        }
+        out.append(.reply(.done(["alarm": tamperLatched.contains(reader)])))
+    }
+
+    /// Forgets where a person (and each plate of theirs) was last seen, at every portal: their
+    /// next passage is judged as a first one.
+    private mutating func antiPassbackReset(person id: String, operator who: String, _ now: SiteTime, _ out: inout EffectList) {
+        guard let subjects = policy.roster.antiPassbackSubjects(person: id) else {
+            out.append(.reply(.notFound("no person \(id) on the roster")))
+            return
+        }
+        let known = subjects.filter { ledger.locations[$0] != nil }
+        for subject in subjects { ledger.forget(subject: subject) }
+        var e = event(.operator, .antiPassbackReset, now, detail: [("operator", .string(who)), ("cleared", .int(Int64(known.count)))])
+        e.personID = id
+        out.append(.log(e))
+        out.append(.record(.forgetPassages(subjects)))
+        out.append(.record(.audit(action: "apb.reset", target: id, operator: who)))
+        out.append(.reply(.done(["cleared": !known.isEmpty])))
+    }
+
     // MARK: Inputs and devices
 
     private mutating func input(_ line: String, active: Bool, _ now: SiteTime, _ out: inout EffectList) {
-        if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
+        if let reader = readerTamper[line] {
+            tamperInput(reader, line: line, active: active, now, &out)
+        } else if let i = doors.firstIndex(where: { $0.layout.contact == line }) {
             door(i, doors[i].machine.handle(.contact(open: active), at: now.mono), now, &out)
         } else if let i = doors.firstIndex(where: { $0.layout.exitButton == line }) {
             guard active else { return }
@@ -568,6 +669,9 @@ public struct Site: Sendable {
         }
         for i in lanes.indices where (lanes[i].machine.nextDeadline ?? .max) <= now.mono {
             lane(i, lanes[i].machine.handle(.tick, at: now.mono), now, &out)
+        }
+        for reader in signals.keys.sorted() where (signals[reader]?.nextDeadline ?? .max) <= now.mono {
+            readerLines(reader, signals[reader]!.tick(at: now.mono), &out)
         }
         for (reader, waiting) in awaitingPin.sorted(by: { $0.key < $1.key }) where waiting.deadline < now.mono {
             awaitingPin[reader] = nil

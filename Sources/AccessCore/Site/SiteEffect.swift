@@ -7,6 +7,12 @@ public enum SiteRecord: Sendable, Equatable {
     /// An operator's command at portals (`door.open`, `barrier.close`, `fence.disarm` …): the
     /// audit record, and the portals' standing mode when the command sets one.
     case operatorCommand(portals: [String], action: String, mode: PortalMode?, operator: String)
+    /// An operator's command that is not at a portal (`reader.reset`, `apb.reset`): the audit record.
+    case audit(action: String, target: String, operator: String)
+    /// Parking: the vehicles now inside under a key (`house:ID` or `visitors`).
+    case parking(key: String, inside: Int)
+    /// Anti-passback: these subjects' recorded locations are forgotten.
+    case forgetPassages([String])
 }
 
 /// The answer to an operator's command.
@@ -17,6 +23,8 @@ public enum SiteReply: Sendable, Equatable {
     case refused(String)
     /// The portal has no door, lane or fence zone for this command.
     case unknownPortal(String)
+    /// The reader or person the command names does not exist (or has nothing to command).
+    case notFound(String)
 }
 
 /// Something the operator of a site should hear about that is not an event of the log.
@@ -37,7 +45,7 @@ public enum SiteNotice: Sendable, Equatable {
 public enum SiteEffect: Sendable, Equatable {
     /// Release (true) or lock a door's lock (index into the layout's doors).
     case lock(door: Int, released: Bool)
-    /// Switch a board output (fence sirens and lights).
+    /// Switch a board output (fence sirens and lights, reader LEDs and beepers).
     case output(String, on: Bool)
     case command(FieldCommand, device: String)
     case log(AccessEvent)

@@ -22,6 +22,11 @@ public enum FenceCommand: String, Sendable, CaseIterable {
     case arm, disarm, reset
 }
 
+/// What an operator may ask of a reader: clear its latched tamper alarm (once the switch is back).
+public enum ReaderCommand: String, Sendable, CaseIterable {
+    case reset
+}
+
 /// What a field device is asked to do. Each device has one queue, so its commands reach it in
 /// the order the site sent them.
 public enum FieldCommand: Sendable, Equatable, CustomStringConvertible {
@@ -74,6 +79,10 @@ public enum SiteInput: Sendable {
     /// An operator's command at a door's or a lane's portal (`reset-alarm` also at a fence zone).
     case portalCommand(portal: String, DoorCommand, operator: String)
     case fenceCommand(portal: String, FenceCommand, operator: String)
+    /// An operator's command at a reader (its tamper alarm reset).
+    case readerCommand(reader: String, ReaderCommand, operator: String)
+    /// An operator clears a person's anti-passback state at every portal.
+    case antiPassbackReset(person: String, operator: String)
     /// Time passes: door and lane timers, arm schedules, the wall clock watched.
     case tick
     /// A new roster took effect.

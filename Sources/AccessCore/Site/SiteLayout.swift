@@ -88,6 +88,23 @@ public struct SiteLayout: Sendable {
         }
     }
 
+    /// A Wiegand reader's own lines (from the board map): the LED and beeper that show its
+    /// decisions, and its tamper switch.
+    public struct Reader: Sendable, Equatable {
+        public var name: String
+        public var led: String?
+        public var beeper: String?
+        /// Active when the reader's cover is off or it is pulled from the wall: a latched alarm.
+        public var tamper: String?
+
+        public init(name: String, led: String? = nil, beeper: String? = nil, tamper: String? = nil) {
+            self.name = name
+            self.led = led
+            self.beeper = beeper
+            self.tamper = tamper
+        }
+    }
+
     /// Input lines that act on the whole site.
     public struct Linkage: Sendable, Equatable {
         /// The fire panel: every escape door releases and every barrier rises, latched.
@@ -114,9 +131,13 @@ public struct SiteLayout: Sendable {
     public var gate: GateSettings
     /// Man-traps: groups of door ids of which at most one may be released or open at a time.
     public var interlocks: [[String]]
+    /// The readers with LED, beeper or tamper lines.
+    public var readers: [Reader]
 
     public init(rules: SiteRules, doors: [Door] = [], lanes: [Lane] = [], zones: [Zone] = [], linkage: Linkage = Linkage(),
-                pinTimeoutSeconds: Double = 10, gate: GateSettings = GateSettings(), interlocks: [[String]] = []) {
+                pinTimeoutSeconds: Double = 10, gate: GateSettings = GateSettings(), interlocks: [[String]] = [],
+                readers: [Reader] = []) {
+        self.readers = readers
         self.gate = gate
         self.interlocks = interlocks
         self.rules = rules
@@ -129,4 +150,11 @@ public struct SiteLayout: Sendable {
 
     /// Every board output the fence zones sound.
     public var fenceOutputs: [String] { Array(Set(zones.flatMap(\.outputs))).sorted() }
+
+    /// Every board output the site drives besides the locks: fence sirens and lights, reader LEDs
+    /// and beepers, the relays of barriers on dry contacts.
+    public var outputs: [String] {
+        Array(Set(zones.flatMap(\.outputs) + readers.flatMap { [$0.led, $0.beeper].compactMap { $0 } }
+                  + lanes.flatMap { $0.contacts?.outputs ?? [] })).sorted()
+    }
 }
