@@ -197,6 +197,53 @@ win no_right "$m"
 swipe_until b01_release 20 reader-b01 $CARD_OWNER lock_is b01.lock 1
 await b01_relock 50 lock_is b01.lock 0
 
+# ======================================================================== 2b. the reader's LED and beeper
+# reader-north-in's LED and BEEP wires (sim.toml): a grant lights the LED for the release time with
+# one 150 ms beep; a refusal beeps three times (150 ms on, 150 ms off) with the LED off. The lines
+# are sampled every 10 ms or so from the moment the frame is sent (read builtins: no process per
+# sample); a sample loop stalled by the emulator can miss a beep, so the verifier wants 2-3 of 3.
+# watch SAMPLES: "RISES LIT LAST LED": the beeper's rising edges, its samples at 1 and its last
+# level, and the LED's samples at 1.
+watch() {
+    _b=$GPIO_SIM_DIR/sim_gpio$(sim_offset reader-north-in.beeper)/value
+    _l=$GPIO_SIM_DIR/sim_gpio$(sim_offset reader-north-in.led)/value
+    _n=$1 _rises=0 _lit=0 _led=0 _prev=0
+    while [ "$_n" -gt 0 ]; do
+        read -r _v <"$_b"
+        read -r _w <"$_l"
+        [ "$_v" = 1 ] && _lit=$((_lit + 1))
+        [ "$_v" = 1 ] && [ "$_prev" = 0 ] && _rises=$((_rises + 1))
+        [ "$_w" = 1 ] && _led=$((_led + 1))
+        _prev=$_v
+        _n=$((_n - 1))
+        sleep 0.01
+    done
+    echo "$_rises $_lit $_prev $_led"
+}
+# signals KEY CARD SAMPLES COND: swipe at reader-north-in and sample its lines at once; again (at
+# most twice) when accessd reported the frame garbled instead of deciding it.
+signals() {
+    _key=$1 _card=$2 _samples=$3 _cond=$4 _try=0
+    while :; do
+        _sm=$(mark)
+        swipe reader-north-in "$_card" || return 1
+        fact "$_key" "$(watch "$_samples")"
+        wait_for 30 "$_cond" && return 0
+        { has_event "$_sm" '"reason":"garbled_frame"' && [ "$_try" -lt 2 ]; } || return 1
+        _try=$((_try + 1))
+    done
+}
+await signals_idle 30 lock_is reader-north-in.led 0
+m=$(mark)
+signals deny_signal $CARD_UNKNOWN 120 unknown_logged
+win deny_signals "$m"
+await relock_before_grant 50 lock_is gate-north.lock 1
+m=$(mark)
+signals grant_signal $CARD_OWNER 40 granted_logged
+await grant_led_off 60 lock_is reader-north-in.led 0
+await grant_signal_relock 50 lock_is gate-north.lock 1
+win grant_signals "$m"
+
 # ======================================================================== 3. door alarms
 # Forced open: the door opens while locked.
 m=$(mark)

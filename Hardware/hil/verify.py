@@ -665,6 +665,27 @@ def verify_accessd(outdir: Path, timing: Timing) -> int:
         reason="suspended", person_id="P0002")
     fact_eq("suspended person: lock stays locked", "gate_lock_suspended", "1")
 
+    # ---- 2b. the reader's LED and beeper (reader-north-in's lines, sampled from the swipe on)
+    def signal_fact(key: str) -> tuple[int, int, str, int]:
+        parts = fact(key).split()
+        if len(parts) == 4 and parts[0].isdigit() and parts[1].isdigit() and parts[3].isdigit():
+            return int(parts[0]), int(parts[1]), parts[2], int(parts[3])
+        return -1, -1, fact(key), -1
+    rises, _, last, led = signal_fact("deny_signal")
+    c.check(2 <= rises <= 3, f"a refusal beeps: {rises} of 3 beeps seen",
+            f"a refusal beeps three times: {rises} beeps seen ({fact('deny_signal')})")
+    c.eq("the beeper is off after the refusal's beeps", last, "0")
+    c.eq("the LED stays off on a refusal (samples lit)", led, 0)
+    has("the refusal that beeped is logged", log.window(facts, "deny_signals"), type="access", portal="gate-north-in",
+        reason="unknown_credential")
+    rises, _, last, led = signal_fact("grant_signal")
+    c.eq("a grant beeps once", rises, 1)
+    c.eq("the grant's beep has ended within the samples", last, "0")
+    c.check(led > 0, f"a grant lights the reader's LED ({led} samples lit)", f"a grant lights the reader's LED: never lit ({fact('grant_signal')})")
+    waited("the LED goes off after the release time", "grant_led_off")
+    has("the grant that lit the LED is logged", log.window(facts, "grant_signals"), type="access", portal="gate-north-in",
+        reason="granted")
+
     # ---- 5b. card then PIN at a keypad reader (b02-door is card_and_pin)
     fact_eq("accessctl pin add exit status", "rc.pin-add", "0")
     w = log.window(facts, "wrong_pin")
