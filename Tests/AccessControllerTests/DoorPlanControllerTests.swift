@@ -23,29 +23,6 @@ extension Rig {
         }
     }
 
-    /// The real accessd on this rig's site and database (the rig's own controller stopped
-    /// first), answering on its control socket.
-    func startAccessd() throws -> Process {
-        controller.stop()
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["--config", config.source]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        #expect(eventually(10) { (try? control([("op", "status")])) != nil })
-        return process
-    }
-
-    func stopAccessd(_ process: Process) {
-        kill(process.processIdentifier, SIGTERM)
-        #expect(eventually(10) { !process.isRunning })
-    }
-
-    func control(_ request: [(String, JSON)]) throws -> JSON {
-        try ControlClient.send(.object(request), to: dir.file("ctl.sock"))
-    }
-
     /// The simulated board's b01 lock as accessd drives it (1: released).
     func b01LockThroughAccessd() throws -> JSON? { try control([("op", "sim.outputs")])["outputs"]?["b01.lock"] }
 

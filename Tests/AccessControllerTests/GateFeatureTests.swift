@@ -158,16 +158,9 @@ struct ReaderRulesControllerTests {
 
     @Test func accessdTakesACardThenItsPinOverTheControlSocket() throws {
         let rig = try Rig(b01Verify: "card_and_pin")
-        rig.controller.stop()  // the process below takes over the same database
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["--config", rig.config.source]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        let process = try rig.startAccessd()  // takes over the rig's database (and its key)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let socket = rig.dir.file("ctl.sock")
-        #expect(rig.eventually(10) { (try? ControlClient.send(.object([("op", "status")]), to: socket)) != nil })
         let card = try ControlClient.send(.object([("op", "sim.swipe"), ("reader", "reader-b01"), ("card", 6_553_701)]), to: socket)
         #expect(card["decision"]?["reason"] == .string("pin_required"))
         let pin = try ControlClient.send(.object([("op", "sim.keys"), ("reader", "reader-b01"), ("keys", "246810#")]), to: socket)

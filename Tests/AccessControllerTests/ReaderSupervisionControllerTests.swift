@@ -79,16 +79,9 @@ struct ReaderSupervisionControllerTests {
     /// control socket, recorded as the Unix user that called.
     @Test func accessdShowsReaderLinesLatchesTamperAndResetsAntiPassbackAsTheCaller() throws {
         let rig = try Rig(extra: Self.hardAntiPassback)
-        rig.controller.stop()  // the process below takes over the same database
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["--config", rig.config.source]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        let process = try rig.startAccessd()  // takes over the rig's database (and its key)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let socket = rig.dir.file("ctl.sock")
-        #expect(rig.eventually(10) { (try? ControlClient.send(.status, to: socket)) != nil })
         func send(_ request: ControlRequest) throws -> ControlReply { try ControlClient.send(request, to: socket) }
         func outputs() throws -> [String: Bool] {
             guard case .outputs(let o) = try send(.simOutputs) else { return [:] }

@@ -75,16 +75,9 @@ struct SecretsAtRestAccessdTests {
     @Test func aPinAndADuressPinTypedAtTheKeypadOpenThroughTheRealAccessd() throws {
         let rig = try Rig()
         try rig.db.addCredential(Credential(kind: .pin, value: "975310", owner: .person("P1"), duress: true), operator: "t")
-        rig.controller.stop()  // the process below takes over the same database and key
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("accessd")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["--config", rig.config.source]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        let process = try rig.startAccessd()  // takes over the rig's database (and its key)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let socket = rig.dir.file("ctl.sock")
-        #expect(rig.eventually(10) { (try? ControlClient.send(.object([("op", "status")]), to: socket)) != nil })
         func type(_ keys: String) throws -> JSON? {
             try ControlClient.send(.object([("op", "sim.keys"), ("reader", "reader-b01"), ("keys", .string(keys))]), to: socket)["decision"]
         }
