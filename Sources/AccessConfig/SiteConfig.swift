@@ -130,16 +130,10 @@ public struct SiteConfig: Sendable {
         public var autoClose: Bool
 
         /// The Modbus device, for a gate on one.
-        public var device: String? {
-            if case .device(let device) = gate { return device }
-            return nil
-        }
+        public var device: String? { gate.device }
 
         /// The board lines, for a gate on dry contacts.
-        public var contacts: BarrierContacts? {
-            if case .contacts(let contacts) = gate { return contacts }
-            return nil
-        }
+        public var contacts: BarrierContacts? { gate.contacts }
     }
 
     /// `[fleet]` (interfaces.md, Fleet).

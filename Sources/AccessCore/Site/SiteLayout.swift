@@ -33,6 +33,18 @@ public struct SiteLayout: Sendable {
         public enum Gate: Sendable, Equatable {
             case device(String)
             case contacts(BarrierContacts)
+
+            /// The field device, for a gate on one.
+            public var device: String? {
+                if case .device(let device) = self { return device }
+                return nil
+            }
+
+            /// The board lines, for a gate on dry contacts.
+            public var contacts: BarrierContacts? {
+                if case .contacts(let contacts) = self { return contacts }
+                return nil
+            }
         }
 
         public var portal: String
@@ -50,16 +62,10 @@ public struct SiteLayout: Sendable {
         }
 
         /// The field device, for a lane on one.
-        public var device: String? {
-            if case .device(let device) = gate { return device }
-            return nil
-        }
+        public var device: String? { gate.device }
 
         /// The board lines, for a lane on dry contacts.
-        public var contacts: BarrierContacts? {
-            if case .contacts(let contacts) = gate { return contacts }
-            return nil
-        }
+        public var contacts: BarrierContacts? { gate.contacts }
     }
 
     /// A fence zone of a fence alarm host.
