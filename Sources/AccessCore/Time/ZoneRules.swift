@@ -1,5 +1,3 @@
-import Foundation
-
 /// A time zone reduced to what decisions need: the UTC offset in force at any instant.
 ///
 /// Built once from the system's zone database; afterwards every conversion is integer arithmetic
@@ -26,27 +24,14 @@ public struct ZoneRules: Sendable, Hashable {
         self.offsets = offsets
     }
 
-    /// Loads an IANA zone, or nil when the identifier is unknown.
+    /// Loads an IANA zone from the system's database (`$TZDIR`, else `/usr/share/zoneinfo`), or nil
+    /// when the identifier names no zone there.
     ///
     /// Transitions are collected from 1970 to 2100; beyond that the last offset is kept.
     public init?(identifier: String) {
-        guard !identifier.isEmpty, let zone = TimeZone(identifier: identifier),
-              zone.identifier == identifier || TimeZone.knownTimeZoneIdentifiers.contains(identifier)
-        else { return nil }
-        let start = Date(timeIntervalSince1970: 0)
-        let end = Date(timeIntervalSince1970: 4_102_444_800)  // 2100-01-01
-        var transitions: [UnixSeconds] = []
-        var offsets = [zone.secondsFromGMT(for: start)]
-        var cursor = start
-        while let next = zone.nextDaylightSavingTimeTransition(after: cursor), next < end {
-            let offset = zone.secondsFromGMT(for: next)
-            if offset != offsets.last {
-                transitions.append(UnixSeconds(next.timeIntervalSince1970.rounded()))
-                offsets.append(offset)
-            }
-            cursor = next
-        }
-        self.init(identifier: identifier, transitions: transitions, offsets: offsets)
+        guard let zone = TZif.load(identifier: identifier) else { return nil }
+        let (initial, changes) = TZif.offsets(of: zone, from: 0, to: 4_102_444_800)  // 2100-01-01
+        self.init(identifier: identifier, transitions: changes.map(\.instant), offsets: [initial] + changes.map(\.offset))
     }
 
     /// The offset from UTC in force at `instant`.
