@@ -117,6 +117,7 @@ let package = Package(
                 "AccessController", "AccessAnalytics", "AccessUpstream", "AccessFleet", "AccessControlProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // Runs the real GPIO driver in the hardware-in-the-loop guest (Hardware/hil/).
@@ -166,3 +167,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Foundation's members are visible only in files that import it (none in Sources does): a use of
+// corelibs Foundation (`range(of:)`, `String(format:)`…) would link ICU's 34 MB of data into every
+// statically linked program; Scripts/package.sh checks the link for it.
+for target in package.targets where target.type == .regular || target.type == .executable {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("MemberImportVisibility")]
+}

@@ -1,3 +1,5 @@
+import AccessCore
+
 /// What `accessd --check-config` checks before a start: the site description, the board map and
 /// every Modbus device map it names, and that each line a door, the linkage or a fence zone uses is
 /// on the board with the right direction. Reads files only: no line is requested and the database

@@ -1,3 +1,4 @@
+import AccessConfig
 import AccessControlProtocol
 import AccessCore
 import AccessDevices

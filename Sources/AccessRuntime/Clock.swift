@@ -18,6 +18,16 @@ public func wallClockMicros() -> Int64 {
     return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }
 
+/// Blocks the calling thread for `duration` (nanosleep, resumed after a signal). For a thread of
+/// its own that must hold a line quiet (a Modbus bus's inter-frame gap), never for the pool.
+public func sleepBlocking(for duration: Duration) {
+    guard duration > .zero else { return }
+    let parts = duration.components
+    var request = timespec(tv_sec: Int(parts.seconds), tv_nsec: Int(parts.attoseconds / 1_000_000_000))
+    var left = timespec()
+    while nanosleep(&request, &left) == -1 && errno == EINTR { request = left }
+}
+
 /// The two clocks a component reads, injected so that tests can move time by hand.
 public protocol RuntimeClock: Sendable {
     /// Monotonic nanoseconds: timers and deadlines.

@@ -50,7 +50,7 @@ extension AccessDatabase {
         ]
         for (table, kind, key) in sources {
             for (event, rows) in [("INSERT", ["NEW"]), ("UPDATE", ["OLD", "NEW"]), ("DELETE", ["OLD"])] {
-                let inserts = rows.map { "INSERT INTO fleet_touched VALUES ('\(kind)', \(key.replacingOccurrences(of: "R.", with: $0 + ".")));" }
+                let inserts = rows.map { "INSERT INTO fleet_touched VALUES ('\(kind)', \(key.replacing("R.", with: $0 + ".")));" }
                 try connection.execute("""
                     CREATE TEMP TRIGGER fleet_\(table)_\(event.lowercased()) AFTER \(event) ON main.\(table)
                     BEGIN \(inserts.joined(separator: " ")) END

@@ -1,4 +1,5 @@
 import AccessRuntime
+import Foundation
 import Glibc
 import Synchronization
 

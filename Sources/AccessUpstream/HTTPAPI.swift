@@ -1,5 +1,6 @@
 import AccessAnalytics
 import AccessConfig
+import AccessControlProtocol
 import AccessController
 import AccessCore
 import AccessRuntime

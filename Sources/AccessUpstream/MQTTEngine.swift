@@ -4,6 +4,7 @@ import AccessRuntime
 import AccessStore
 import Glibc
 import Logging
+import Synchronization
 
 /// The publisher's thread: the libmosquitto client, the outbox and a database connection, all
 /// confined to that thread once `run()` starts (hence `@unchecked Sendable`: it is handed over

@@ -11,6 +11,7 @@ import AccessUpstream
 import Glibc
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 // Logs: journald's native fields under systemd, JSON lines to a file or pipe, text on a terminal
 // (LogOutput); level from ACCESSD_LOG_LEVEL (default info). They name portals, devices and reasons,

@@ -1,3 +1,4 @@
+import AccessCore
 import AccessRuntime
 import TOMLKit
 
@@ -220,7 +221,7 @@ extension StringProtocol {
         guard !needle.isEmpty else { return 0 }
         var count = 0
         var rest = Substring(self)
-        while let r = rest.range(of: needle) {
+        while let r = rest.firstRange(of: needle) {
             count += 1
             rest = rest[r.upperBound...]
         }

@@ -27,7 +27,7 @@ public struct OperatorIdentity: Sendable, Equatable {
 
     /// Splits `recorded` back into user and note; a string without a note is all user.
     public init(recorded: String) {
-        guard recorded.hasSuffix(")"), let range = recorded.range(of: Self.noteOpening) else {
+        guard recorded.hasSuffix(")"), let range = recorded.firstRange(of: Self.noteOpening) else {
             self.init(user: recorded)
             return
         }

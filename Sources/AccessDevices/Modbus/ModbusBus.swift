@@ -295,12 +295,7 @@ public actor ModbusBus {
     /// this is the bus's own thread and nothing else may use the line meanwhile.
     private func waitForGap() {
         guard let last = lastTransaction else { return }
-        let remaining = last + config.interFrameGap - .now
-        guard remaining > .zero else { return }
-        let parts = remaining.components
-        var request = timespec(tv_sec: Int(parts.seconds), tv_nsec: Int(parts.attoseconds / 1_000_000_000))
-        var left = timespec()
-        while nanosleep(&request, &left) == -1 && errno == EINTR { request = left }
+        sleepBlocking(for: last + config.interFrameGap - .now)
     }
 
     // MARK: Helpers
