@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # package.sh: builds dist/communityaccess_VERSION_amd64.deb, a Debian package of accessd, accessctl
-# and access-gpio-probe with the Swift runtime (and Foundation) linked statically, so it depends
-# only on Debian's own libraries (dpkg-shlibdeps computes Depends: from the binaries).
+# and access-gpio-probe with the Swift runtime (and FoundationEssentials) linked statically, so it
+# depends only on Debian's own libraries (dpkg-shlibdeps computes Depends: from the program).
 #
 #   Scripts/package.sh                       # release build, version 0.1.N (N: commits on HEAD)
 #   Scripts/package.sh --debug               # the debug build (the CI guest test: no release build)
 #   Scripts/package.sh --version 0.1.7+test  # another version of the same build (upgrade tests)
 #   Scripts/package.sh --out DIR             # where the .deb goes (default dist/)
 #
-# Layout (Debian policy, bookworm): /usr/bin/{accessd,accessctl,access-gpio-probe};
+# Layout (Debian policy, bookworm): /usr/bin/accessd, with accessctl and access-gpio-probe links to it;
 # /etc/accessd/accessd.toml (conffile, the documented default: Config/accessd.toml);
 # /lib/systemd/system/accessd.service; /usr/lib/sysusers.d/communityaccess.conf (user accessd,
 # groups accessd-operators and gpio); /lib/udev/rules.d/60-communityaccess-gpio.rules;
@@ -16,18 +16,17 @@
 # maintainer scripts are Packaging/debian/{postinst,prerm,postrm}; /var/lib/accessd is made by
 # postinst (and by systemd's StateDirectory=), kept on remove, removed on purge.
 #
-# Static Swift runtime: the build has a scratch path of its own (.build-package, or
-# $ACCESS_PACKAGE_SCRATCH): `--static-swift-stdlib` also changes how sources compile (an object
-# compiled for the static runtime names the static Foundation's archives for the linker, one for
-# the shared runtime only -lFoundation), so static and shared builds in one scratch path leave
-# objects of both kinds that link for neither. The static Foundation's archives are named again
-# here, in one group, so the link does not depend on the order of the autolinked libraries.
+# One program, the Swift runtime static: the three products are built as usual (shared runtime,
+# the same .build as the tests use, so CI compiles the sources once), then their objects are linked
+# here into one program with `-static-stdlib` and Packaging/multicall.c, which picks the program by
+# the name it was run as; accessctl and access-gpio-probe are links to accessd. The link map is
+# checked: nothing may pull corelibs Foundation or ICU (34 MB of data) in (Package.swift keeps
+# Foundation's members out of Sources; ZoneRules reads tzdata's TZif files itself).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 BUILD=release
-SCRATCH=${ACCESS_PACKAGE_SCRATCH:-.build-package}
 VERSION=""
 OUT=$ROOT/dist
 while [ $# -gt 0 ]; do
@@ -43,19 +42,12 @@ done
 
 Scripts/setup.sh --package
 
-STATIC=(--static-swift-stdlib -Xlinker --start-group)
-for lib in Foundation CoreFoundation FoundationEssentials FoundationInternationalization _FoundationICU \
-    _FoundationCollections _FoundationCShims swiftSynchronization swift_RegexParser swift_StringProcessing \
-    swift_Concurrency swiftDispatch dispatch BlocksRuntime swiftCore stdc++ m; do
-    STATIC+=(-Xlinker "-l$lib")
+PRODUCTS=(accessd accessctl access-gpio-probe)
+echo "== swift build -c $BUILD (${PRODUCTS[*]})" >&2
+for product in "${PRODUCTS[@]}"; do
+    swift build -c "$BUILD" --product "$product" 2>&1 | grep -v "^warning: 'swift-distributed-tracing'\|CMakeLists.txt$" >&2
 done
-STATIC+=(-Xlinker --end-group)
-
-echo "== swift build -c $BUILD --static-swift-stdlib --scratch-path $SCRATCH (accessd, accessctl, access-gpio-probe)" >&2
-for product in accessd accessctl access-gpio-probe; do
-    swift build -c "$BUILD" --scratch-path "$SCRATCH" "${STATIC[@]}" --product "$product" 2>&1 | grep -v "^warning: 'swift-distributed-tracing'\|CMakeLists.txt$" >&2
-done
-BIN=$(swift build -c "$BUILD" --scratch-path "$SCRATCH" --show-bin-path)
+BIN=$(swift build -c "$BUILD" --show-bin-path)
 
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
@@ -63,17 +55,48 @@ P=$STAGE/communityaccess
 install -d "$P/DEBIAN" "$P/usr/bin" "$P/etc/accessd" "$P/lib/systemd/system" "$P/usr/lib/sysusers.d" \
     "$P/lib/udev/rules.d" "$P/usr/share/communityaccess/boards" "$P/usr/share/communityaccess/devices" \
     "$P/usr/share/doc/communityaccess"
-for exe in accessd accessctl access-gpio-probe; do
-    # Debian policy's strip for executables; the Swift metadata sections stay.
-    strip --remove-section=.comment --remove-section=.note --strip-unneeded -o "$P/usr/bin/$exe" "$BIN/$exe"
-    chmod 755 "$P/usr/bin/$exe"
-    # Only Debian's libraries: nothing from the toolchain's directory.
-    if ldd "$P/usr/bin/$exe" | grep -q "/opt/\|swift"; then
-        echo "package.sh: $exe still links the toolchain's libraries:" >&2
-        ldd "$P/usr/bin/$exe" >&2
-        exit 1
-    fi
+# The link: every object of the three products once, the dispatcher, the static runtime. The
+# static Foundation's archives are named again in one group so the link does not depend on the
+# order of the autolinked libraries.
+LINK=$STAGE/link
+mkdir -p "$LINK"
+for product in "${PRODUCTS[@]}"; do
+    list=$BIN/$product.product/Objects.LinkFileList
+    [ -f "$list" ] || { echo "package.sh: $list is missing (did swift build change its layout?)" >&2; exit 1; }
+    cat "$list"
+done | LC_ALL=C sort -u >"$LINK/objects"
+gcc -O2 -Wall -Wextra -Werror -c Packaging/multicall.c -o "$LINK/multicall.o"
+echo "'$LINK/multicall.o'" >>"$LINK/objects"
+GROUP=(-Xlinker --start-group)
+for lib in Foundation CoreFoundation FoundationEssentials FoundationInternationalization _FoundationICU \
+    _FoundationCollections _FoundationCShims swiftSynchronization swift_RegexParser swift_StringProcessing \
+    swift_Concurrency swiftDispatch dispatch BlocksRuntime swiftCore stdc++ m; do
+    GROUP+=(-Xlinker "-l$lib")
 done
+GROUP+=(-Xlinker --end-group)
+swiftc -static-stdlib -emit-executable -target "$(uname -m)-unknown-linux-gnu" -module-name communityaccess \
+    -L "$BIN" -lstdc++ "${GROUP[@]}" -Xlinker "-Map=$LINK/map" -o "$LINK/accessd" "@$LINK/objects" 2>&1 |
+    grep -v "the use of \`mktemp' is dangerous" >&2 || true
+[ -x "$LINK/accessd" ] || { echo "package.sh: the static link failed" >&2; exit 1; }
+# What pulled corelibs Foundation or ICU in, if anything did: the map names each archive member
+# and, on the next line, the object and symbol that needed it.
+if grep -q "^/.*/lib\(Foundation\|FoundationInternationalization\|_FoundationICU\)\.a(" "$LINK/map"; then
+    echo "package.sh: corelibs Foundation or ICU is linked in; first pulled by:" >&2
+    grep -A1 "^/.*/lib\(Foundation\|FoundationInternationalization\|_FoundationICU\)\.a(" "$LINK/map" | head -20 >&2
+    exit 1
+fi
+# Debian policy's strip for executables; the Swift metadata sections the runtime reads stay (.swift_ast
+# is only the debugger's).
+strip --remove-section=.comment --remove-section=.note --remove-section=.swift_ast --strip-unneeded -o "$P/usr/bin/accessd" "$LINK/accessd"
+chmod 755 "$P/usr/bin/accessd"
+ln -s accessd "$P/usr/bin/accessctl"
+ln -s accessd "$P/usr/bin/access-gpio-probe"
+# Only Debian's libraries: nothing from the toolchain's directory.
+if ldd "$P/usr/bin/accessd" | grep -q "/opt/\|swift"; then
+    echo "package.sh: accessd still links the toolchain's libraries:" >&2
+    ldd "$P/usr/bin/accessd" >&2
+    exit 1
+fi
 install -m644 Config/accessd.toml "$P/etc/accessd/accessd.toml"
 install -m644 Config/accessd.service "$P/lib/systemd/system/accessd.service"
 install -m644 Packaging/debian/sysusers.conf "$P/usr/lib/sysusers.d/communityaccess.conf"
@@ -95,8 +118,7 @@ echo /etc/accessd/accessd.toml >"$P/DEBIAN/conffiles"
 # Depends: what the binaries link, by Debian's own tool, plus what the maintainer scripts use.
 mkdir -p "$STAGE/shlibs/debian"
 printf 'Source: communityaccess\n\nPackage: communityaccess\nArchitecture: amd64\n' >"$STAGE/shlibs/debian/control"
-DEPENDS=$(cd "$STAGE/shlibs" && dpkg-shlibdeps -O "$P/usr/bin/accessd" "$P/usr/bin/accessctl" \
-    "$P/usr/bin/access-gpio-probe" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+DEPENDS=$(cd "$STAGE/shlibs" && dpkg-shlibdeps -O "$P/usr/bin/accessd" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$DEPENDS" ] || { echo "package.sh: dpkg-shlibdeps computed no dependencies" >&2; exit 1; }
 DEPENDS="$DEPENDS, adduser | systemd, tzdata"
 (cd "$P" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum >DEBIAN/md5sums)
@@ -118,7 +140,7 @@ Description: access controller for residential communities (doors, barriers, fen
  served to the upstream platform over HTTP and MQTT. accessctl is the operators' command line.
  .
  The service is not enabled at install: edit /etc/accessd/accessd.toml, then
- `systemctl enable --now accessd`.
+ \`systemctl enable --now accessd\`.
 EOF
 mkdir -p "$OUT"
 DEB=$OUT/communityaccess_${VERSION}_amd64.deb
