@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # package-test.sh: the Debian package installed and run by real systemd. Builds the package
-# (Scripts/package.sh) twice, as version V and V+upgrade1 of the same build, and boots a Debian 12
+# (Scripts/package.sh) as version V and repacks it as V+upgrade1, and boots a Debian 12
 # guest with systemd as PID 1 (systemd-guest.sh: cached image, Debian's kernel, gpio-sim) twice on
 # one disk: package-guest.sh drives and records, verify_package.py judges over what it recorded
 # (kept in $ACCESS_HIL_CACHE/logs/package-test/).
@@ -22,22 +22,19 @@ START=$SECONDS
 # shellcheck source=host-lib.sh
 . "$HIL_DIR/host-lib.sh"
 
-# ---- the package, twice: the upgrade installs a newer version of the same build
+# ---- the package, twice: the upgrade installs the same build under a newer version
 if [ -n "${ACCESS_PACKAGE_DEB:-}" ]; then
     DEB1=$ACCESS_PACKAGE_DEB
-    V1=$(dpkg-deb -f "$DEB1" Version)
-    # The same files under a newer version: unpack and build again.
-    dpkg-deb -R "$DEB1" "$WORK/repack"
-    sed -i "s/^Version: .*/Version: $V1+upgrade1/" "$WORK/repack/DEBIAN/control"
-    DEB2=$WORK/communityaccess_${V1}+upgrade1_amd64.deb
-    dpkg-deb --root-owner-group -Zgzip -z1 --build "$WORK/repack" "$DEB2" >/dev/null
 else
     flag=()
     [ "$BUILD" = debug ] && flag=(--debug)
     DEB1=$("$ROOT/Scripts/package.sh" "${flag[@]}" --out "$WORK/dist")
-    V1=$(dpkg-deb -f "$DEB1" Version)
-    DEB2=$("$ROOT/Scripts/package.sh" "${flag[@]}" --version "$V1+upgrade1" --out "$WORK/dist")
 fi
+V1=$(dpkg-deb -f "$DEB1" Version)
+dpkg-deb -R "$DEB1" "$WORK/repack"
+sed -i "s/^Version: .*/Version: $V1+upgrade1/" "$WORK/repack/DEBIAN/control"
+DEB2=$WORK/communityaccess_${V1}+upgrade1_amd64.deb
+dpkg-deb --root-owner-group -Zgzip -z1 --build "$WORK/repack" "$DEB2" >/dev/null
 echo "package-test: $(basename "$DEB1") and $(basename "$DEB2") ($(( SECONDS - START )) s)" >&2
 
 # ---- the payload disk

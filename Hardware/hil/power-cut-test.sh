@@ -130,6 +130,10 @@ for ((n = 0; n <= CYCLES; n++)); do
         extra=",\"delete_serial\":$DELETE_SERIAL"
         say "self-test: the last boot deletes acknowledged serial $DELETE_SERIAL before the check"
     fi
+    # The host's own dirty pages (a build, the tiers before) are flushed first: the guest's disk is
+    # written O_DSYNC, and on ext4 such a write can wait for the whole backlog; once (CI, stop 17)
+    # a killed QEMU took 260 s to exit, stuck in one.
+    sync
     t0=$(date +%s.%N)
     boot "$n" "$last" "${envs[@]}"
     LOG=$LOGDIR/boot-$n.log

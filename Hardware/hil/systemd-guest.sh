@@ -28,7 +28,7 @@ MIRROR=${ACCESS_HIL_MIRROR:-http://deb.debian.org/debian}
 # What the guest holds besides minbase. The package's Depends must all be here: the guest has no
 # network, so `dpkg -i` succeeds only if the image satisfies them (a real check of Depends:).
 GUEST_PACKAGES=(systemd-sysv udev kmod gpiod procps tzdata
-    libgpiod2 libmodbus5 libsqlite3-0 libmosquitto1 libqrencode4 libssl3 libstdc++6 libgcc-s1 zlib1g)
+    libgpiod2 libmodbus5 libsqlite3-0 libmosquitto1 libqrencode4 libnats3.4 libssl3 libstdc++6 libgcc-s1 zlib1g)
 # Bump when the image recipe changes in a way the hash below cannot see.
 IMAGE_RECIPE=1
 
