@@ -19,6 +19,8 @@
 # ACCESS_MEASURE_SCRATCH: SwiftPM scratch path (default .build); the build is always release.
 # ACCESS_MEASURE_BUILD_FLAGS: more `swift build` arguments, e.g. "-Xswiftc -disable-cmo" (set, the
 # build products differ from a plain release build's and are rebuilt).
+# ACCESS_MEASURE_DEB: a package (Scripts/package.sh) whose accessd and accessctl are measured instead
+# of a build (the static runtime, one program under both names).
 # ACCESS_MEASURE_RUNS: runs per size (5). ACCESS_MEASURE_SWIPES: swipes per run (1000).
 # ACCESS_MEASURE_KEEP=1 keeps the temporary directory (databases, configs, accessd logs).
 #
@@ -40,19 +42,26 @@ for n in "${SIZES[@]}"; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "measure-accessd.sh: roster size must be a number: $n" >&2; exit 64; }
 done
 
-echo "== release build of accessd and accessctl (scratch path $SCRATCH)" >&2
-read -r -a FLAGS <<<"${ACCESS_MEASURE_BUILD_FLAGS:-}"
-(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" ${FLAGS[@]+"${FLAGS[@]}"} --product accessd >&2 &&
-    swift build -c release --scratch-path "$SCRATCH" ${FLAGS[@]+"${FLAGS[@]}"} --product accessctl >&2)
-BIN=$(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" ${FLAGS[@]+"${FLAGS[@]}"} --show-bin-path)
-ACCESSD=$BIN/accessd
-ACCESSCTL=$BIN/accessctl
-
 WORK=$(mktemp -d /tmp/measure-accessd.XXXXXX)
 if [ "${ACCESS_MEASURE_KEEP:-0}" = 1 ]; then
     trap 'echo "kept $WORK" >&2' EXIT
 else
     trap 'rm -rf "$WORK"' EXIT
+fi
+
+if [ -n "${ACCESS_MEASURE_DEB:-}" ]; then
+    echo "== the packaged accessd and accessctl of $ACCESS_MEASURE_DEB" >&2
+    dpkg-deb -x "$ACCESS_MEASURE_DEB" "$WORK/package"
+    ACCESSD=$WORK/package/usr/bin/accessd
+    ACCESSCTL=$WORK/package/usr/bin/accessctl
+else
+    echo "== release build of accessd and accessctl (scratch path $SCRATCH)" >&2
+    read -r -a FLAGS <<<"${ACCESS_MEASURE_BUILD_FLAGS:-}"
+    (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" ${FLAGS[@]+"${FLAGS[@]}"} --product accessd >&2 &&
+        swift build -c release --scratch-path "$SCRATCH" ${FLAGS[@]+"${FLAGS[@]}"} --product accessctl >&2)
+    BIN=$(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" ${FLAGS[@]+"${FLAGS[@]}"} --show-bin-path)
+    ACCESSD=$BIN/accessd
+    ACCESSCTL=$BIN/accessctl
 fi
 
 # The roster: SyntheticRoster.csv(people:) line for line.

@@ -7,20 +7,22 @@
 #      harness's smoke test, then the real GPIO driver (outputs, inputs, 1000 Wiegand frames), then
 #      the real accessd end to end (Hardware/hil/accessd-test.sh), then three power cuts of the
 #      guest while accessd writes its log to a virtio disk (Hardware/hil/power-cut-test.sh).
-# The package tier (Scripts/package.sh --debug, then Hardware/hil/package-test.sh: dpkg -i in a
-# Debian 12 guest with systemd as PID 1) is run by hand for now: on a clean checkout it needs a
-# second full debug build (the static Swift runtime, .build-package) and two guest boots, about 20
-# minutes, which would take CI past its 30-minute budget (issue 14 stays open on that).
+#   4. the package tier: Scripts/package.sh links the debug build's objects into the package's one
+#      static program (no second compile), and Hardware/hil/package-test.sh installs it with dpkg -i
+#      in a Debian 12 guest with systemd as PID 1 and checks start, Wiegand → lock, watchdog, stop,
+#      start at boot, upgrade, remove and purge, and the journal.
 # Set ACCESS_HIL_OPTIONAL=1 only on a machine that cannot run QEMU; the skip is announced loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each tier's heading says how long the run has taken so far (CI's budget is about 30 minutes).
+stage() { printf '== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 Scripts/setup.sh --tests
 
-echo "== API/openapi.yaml against the OpenAPI 3.1 specification (openapi-spec-validator)"
+stage "API/openapi.yaml against the OpenAPI 3.1 specification (openapi-spec-validator)"
 Scripts/validate-openapi.sh
 
-echo "== swift build and swift test"
+stage "swift build and swift test"
 swift build --build-tests
 # Every event any test makes durable (in-process or in a child accessd) is also written here, then
 # validated against API/event.schema.json with a real JSON Schema validator.
@@ -35,20 +37,27 @@ swift test --skip-build 2>&1 | tee .build/swift-test.log
 # `swift test` must have run tests and passed them: read its summary line.
 grep -Eq "Test run with [1-9][0-9]* tests? .*passed" .build/swift-test.log
 
-echo "== upstream outage: 10,000 events while the broker is away (Scripts/outage-test.sh 100000 for the full run)"
+stage "upstream outage: 10,000 events while the broker is away (Scripts/outage-test.sh 100000 for the full run)"
 Scripts/outage-test.sh 10000
-echo "== soak: 50 swipes/s with a poller and a subscriber for 2 minutes (Scripts/soak-test.sh 3600 for the hour)"
+stage "soak: 50 swipes/s with a poller and a subscriber for 2 minutes (Scripts/soak-test.sh 3600 for the hour)"
 Scripts/soak-test.sh 120
-echo "== the HTTP API from outside: schemathesis against a real accessd (every response conforms to API/openapi.yaml)"
+stage "the HTTP API from outside: schemathesis against a real accessd (every response conforms to API/openapi.yaml)"
 Scripts/api-schemathesis.sh
-echo "== every event the Swift tests, the outage and the soak logged, against API/event.schema.json"
+stage "every event the Swift tests, the outage and the soak logged, against API/event.schema.json"
 "$pyenv/bin/python" Scripts/check-events.py API/event.schema.json "$ACCESS_EVENT_SAMPLES"
 "$pyenv/bin/python" Scripts/check-events.py API/changeset.schema.json "$ACCESS_CHANGESET_SAMPLES"
 "$pyenv/bin/python" Scripts/check-events.py API/changeset.schema.json <(tr -d '\n' <API/examples/changeset.json; echo)
 
-echo "== hardware-in-the-loop (QEMU + gpio-sim)"
+stage "hardware-in-the-loop (QEMU + gpio-sim)"
 python3 Hardware/hil/verify_test.py   # the HIL verifiers fail on damaged data
 Hardware/hil/smoke-test.sh
+stage "hardware-in-the-loop: the GPIO driver (outputs, inputs, 1000 Wiegand frames)"
 Hardware/hil/gpio-driver-test.sh
+stage "hardware-in-the-loop: the real accessd end to end"
 Hardware/hil/accessd-test.sh
+stage "hardware-in-the-loop: three power cuts while accessd writes"
 Hardware/hil/power-cut-test.sh 3
+
+stage "the Debian package under systemd (Scripts/package.sh --debug, then dpkg -i in a Debian 12 guest)"
+Hardware/hil/package-test.sh
+stage "every tier passed"
