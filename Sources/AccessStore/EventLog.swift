@@ -43,14 +43,28 @@ extension AccessDatabase {
                 serial += 1
                 let detail = e.detail.isEmpty ? nil : JSON.object(e.detail).rendered()
                 let hash = LogChain.hash(e, serial: serial, detail: detail, previous: previous)
-                s.reset()
-                try s.bind([
-                    .int(serial), .int(e.timeMicros), .int(Int64(e.utcOffset)), .text(e.type.rawValue), .optional(e.portal),
-                    .optional(e.direction?.rawValue), .optional(e.credentialKind?.rawValue), .optional(e.credential),
-                    .optional(e.personID), .optional(e.houseID), .optional(e.role?.rawValue),
-                    e.granted.map { .int($0 ? 1 : 0) } ?? .null, .optional(e.reason?.rawValue), .optional(detail),
-                    .blob(previous), .blob(hash),
-                ])
+                let portal = e.portal, direction = e.direction?.rawValue, credentialKind = e.credentialKind?.rawValue
+                let credential = e.credential, personID = e.personID, houseID = e.houseID, role = e.role?.rawValue
+                let type = e.type.rawValue, reason = e.reason?.rawValue
+                func size(_ text: String?) -> Int { text?.utf8.count ?? 0 }
+                s.beginRow(bytes: type.utf8.count + size(portal) + size(direction) + size(credentialKind) + size(credential)
+                    + size(personID) + size(houseID) + size(role) + size(reason) + size(detail) + previous.count + hash.count)
+                try s.bindRow(serial, at: 1)
+                try s.bindRow(e.timeMicros, at: 2)
+                try s.bindRow(Int64(e.utcOffset), at: 3)
+                try s.bindRow(type, at: 4)
+                try s.bindRow(portal, at: 5)
+                try s.bindRow(direction, at: 6)
+                try s.bindRow(credentialKind, at: 7)
+                try s.bindRow(credential, at: 8)
+                try s.bindRow(personID, at: 9)
+                try s.bindRow(houseID, at: 10)
+                try s.bindRow(role, at: 11)
+                try s.bindRow(e.granted.map { $0 ? 1 : 0 }, at: 12)
+                try s.bindRow(reason, at: 13)
+                try s.bindRow(detail, at: 14)
+                try s.bindRow(previous, at: 15)
+                try s.bindRow(hash, at: 16)
                 while try s.step() {}
                 stored[i].serial = serial
                 stored[i].previousHash = previous

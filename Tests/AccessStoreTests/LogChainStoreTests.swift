@@ -51,6 +51,39 @@ struct LogChainStoreTests {
         #expect(try copy.verifyEventChain().isIntact && copy.verifyAuditChain().isIntact, "a copy verifies as the original")
     }
 
+    /// The writer binds each row's texts and hashes from one reused buffer: every value must come
+    /// back as given (empty text stays text, absent stays NULL), row after row, also when a long
+    /// row makes the buffer grow between short ones, and each stored hash must be its link.
+    @Test func everyFieldIsStoredAsGivenWhateverTheRowsBeforeIt() throws {
+        let db = try AccessDatabase(path: dir.file("fields.db"))
+        let long = String(repeating: "长", count: 400)  // 1,200 bytes: more than the buffer's first size
+        let given = [
+            AccessEvent(timeMicros: 1, utcOffset: -18_000, type: .access, portal: "gate-in", direction: .in, credentialKind: .card,
+                        credential: "6553701", personID: "P1", houseID: "B01-0301", role: .owner, granted: true, reason: .granted,
+                        detail: [("reader", .string("r1"))]),
+            AccessEvent(timeMicros: 2, utcOffset: 0, type: .alarm, portal: "", credential: "", personID: "", houseID: "",
+                        granted: false, reason: .expired, detail: []),
+            AccessEvent(timeMicros: 3, utcOffset: 28_800, type: .access, portal: long, direction: .out, credentialKind: .qr,
+                        credential: "\(long)\"\n", personID: "住户", houseID: "B01-0302", role: .tenant, granted: nil,
+                        detail: [("note", .string(long)), ("n", .int(-7))]),
+            AccessEvent(timeMicros: 4, utcOffset: 0, type: .alarm),
+        ]
+        try db.appendEvents(given)
+        let stored = try db.events(EventQuery(after: 0, limit: 10))
+        #expect(stored.count == given.count)
+        var previous = LogChain.genesis
+        for (serial, (event, back)) in zip(given, stored).enumerated() {
+            var expected = event
+            expected.serial = Int64(serial + 1)
+            expected.previousHash = previous
+            expected.hash = LogChain.hash(event, serial: expected.serial,
+                                          detail: event.detail.isEmpty ? nil : JSON.object(event.detail).rendered(), previous: previous)
+            #expect(back == expected, "serial \(serial + 1)")
+            previous = expected.hash ?? []
+        }
+        #expect(try db.verifyEventChain().isIntact)
+    }
+
     @Test(arguments: [
         ("DELETE FROM events WHERE serial = 20", ChainBreak.deleted(serial: 20)),
         ("DELETE FROM events WHERE serial BETWEEN 31 AND 35", .deleted(serial: 31)),
