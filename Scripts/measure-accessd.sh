@@ -107,6 +107,8 @@ accessd, config, people, runs, swipes, workdir = sys.argv[1], sys.argv[2], int(s
 site = tomllib.load(open(config, "rb"))
 control = site["control"]["socket"]
 door_portals = {p for d in site["door"] for p in d["portals"]}
+# Swipes are Wiegand frames: only the board's [[reader]]s (a portal may also name a QR reader).
+wiegand_readers = {r["name"] for r in tomllib.load(open(site["board"]["map"], "rb")).get("reader", [])}
 
 # Cards granted at each door reader: owners and family (tenants' leases end) of the portal's
 # building, or of any building for a portal without one.
@@ -124,7 +126,8 @@ for portal in site["portal"]:
     if people == 0:
         cards = [1_000_000 + i for i in range(0, 600)]  # unknown: refused, logged
     for reader in portal.get("readers", []) if cards else []:  # a building the roster does not reach
-        targets.append((reader, cards))
+        if reader in wiegand_readers:
+            targets.append((reader, cards))
 if not targets:
     sys.exit("no door reader with people granted there")
 rng = random.Random(20261123)
