@@ -42,10 +42,11 @@ let package = Package(
             name: "AccessRuntime",
             dependencies: ["CGlibcExtras", .product(name: "SystemPackage", package: "swift-system")]
         ),
-        // The domain and every decision: pure, no I/O, clock injected.
+        // The domain and every decision: pure, clock injected; its one read is a zone from tzdata.
         .target(
             name: "AccessCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            // AccessRuntime's file reader: the zone database is read once, when a zone is loaded.
+            dependencies: ["AccessRuntime", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // SQLite: roster, event log, audit log, migrations; builds the in-memory index.
         .target(name: "AccessStore", dependencies: ["AccessCore", "AccessRuntime", "CSQLite"]),

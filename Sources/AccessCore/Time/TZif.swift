@@ -1,3 +1,4 @@
+import AccessRuntime
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,25 +44,8 @@ enum TZif {
 
     /// Reads the zone file for `identifier`, or nil when there is none (or it is not TZif).
     static func load(identifier: String, directory: String = TZif.directory) -> Zone? {
-        guard isIdentifier(identifier), let bytes = readFile(directory + "/" + identifier) else { return nil }
+        guard isIdentifier(identifier), let bytes = try? FileReader.bytes(directory + "/" + identifier) else { return nil }
         return parse(bytes)
-    }
-
-    /// A zone file is a few KiB; anything over 1 MiB is not one.
-    private static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while bytes.count <= 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { return nil }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return nil
     }
 
     /// Parses TZif versions 1 to 4. Version 2+ files carry a second, 64-bit data block and a
