@@ -700,7 +700,11 @@ def verify_accessd(outdir: Path, timing: Timing) -> int:
     waited("card then the person's own PIN on the keypad: granted", "card_pin_typed")
     has("card + PIN granted at b02-door for P0050", w, type="access", portal="b02-door", reason="granted",
         person_id="P0050")
-    count_eq("no PIN digits in any event (only keys' decisions)", [e for e in w if "2468" in json.dumps(e)], 0)
+    # The chain's digests, the event id, serial and time are machine-made and may hold "2468" by chance.
+    machine_made = {"id", "serial", "time", "prev_hash", "hash"}
+    leaks = [e for e in w if "2468" in json.dumps({k: v for k, v in e.items() if k not in machine_made})]
+    c.check(not leaks, "no PIN digits in any event (only keys' decisions)",
+            f"the PIN's digits are in {len(leaks)} event(s): {json.dumps(leaks)[:400]}")
     fact_eq("b02.lock stays locked until the PIN", "card_pin_typed.lock_awaiting_pin", "0")
     waited("card + PIN releases b02.lock", "pin_release")
     waited("b02.lock relocks after card + PIN", "pin_relock")
