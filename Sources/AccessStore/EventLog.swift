@@ -28,51 +28,78 @@ extension AccessDatabase {
     }
 
     /// Each event gets the next serial and its link in the hash chain (`LogChain`): one read of
-    /// the last hash per batch, then a SHA-256 per event.
+    /// the last hash per batch, then a SHA-256 per event. Rows go in `insertRows` at a time, one
+    /// statement for them all: SQLite then opens the table and its indexes and updates
+    /// `sqlite_sequence` once per statement, not once per event (the writer's batches are large
+    /// when events arrive faster than they commit).
     private func insertEvents(_ events: [AccessEvent]) throws -> [AccessEvent] {
         try connection.transaction {
             var stored = events
             var serial = try lastEventSerial()
             var previous = try eventChainHead()
-            let s = try connection.statement("""
-                INSERT INTO events (serial, time_us, utc_offset, type, portal, direction, credential_kind, credential,
-                    person_id, house_id, role, granted, reason, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for i in stored.indices {
-                let e = stored[i]
-                serial += 1
-                let detail = e.detail.isEmpty ? nil : JSON.object(e.detail).rendered()
-                let hash = LogChain.hash(e, serial: serial, detail: detail, previous: previous)
-                let portal = e.portal, direction = e.direction?.rawValue, credentialKind = e.credentialKind?.rawValue
-                let credential = e.credential, personID = e.personID, houseID = e.houseID, role = e.role?.rawValue
-                let type = e.type.rawValue, reason = e.reason?.rawValue
+            var details: [String?] = []
+            details.reserveCapacity(Self.insertRows)
+            var first = stored.startIndex
+            while first < stored.endIndex {
+                let rows = stored.endIndex - first >= Self.insertRows ? Self.insertRows : 1
+                details.removeAll(keepingCapacity: true)
+                var bytes = 0
                 func size(_ text: String?) -> Int { text?.utf8.count ?? 0 }
-                s.beginRow(bytes: type.utf8.count + size(portal) + size(direction) + size(credentialKind) + size(credential)
-                    + size(personID) + size(houseID) + size(role) + size(reason) + size(detail) + previous.count + hash.count)
-                try s.bindRow(serial, at: 1)
-                try s.bindRow(e.timeMicros, at: 2)
-                try s.bindRow(Int64(e.utcOffset), at: 3)
-                try s.bindRow(type, at: 4)
-                try s.bindRow(portal, at: 5)
-                try s.bindRow(direction, at: 6)
-                try s.bindRow(credentialKind, at: 7)
-                try s.bindRow(credential, at: 8)
-                try s.bindRow(personID, at: 9)
-                try s.bindRow(houseID, at: 10)
-                try s.bindRow(role, at: 11)
-                try s.bindRow(e.granted.map { $0 ? 1 : 0 }, at: 12)
-                try s.bindRow(reason, at: 13)
-                try s.bindRow(detail, at: 14)
-                try s.bindRow(previous, at: 15)
-                try s.bindRow(hash, at: 16)
+                for i in first..<(first + rows) {
+                    let e = stored[i]
+                    serial += 1
+                    let detail = e.detail.isEmpty ? nil : JSON.object(e.detail).rendered()
+                    let hash = LogChain.hash(e, serial: serial, detail: detail, previous: previous)
+                    details.append(detail)
+                    bytes += e.type.rawValue.utf8.count + size(e.portal) + size(e.direction?.rawValue) + size(e.credentialKind?.rawValue)
+                        + size(e.credential) + size(e.personID) + size(e.houseID) + size(e.role?.rawValue) + size(e.reason?.rawValue)
+                        + size(detail) + previous.count + hash.count
+                    stored[i].serial = serial
+                    stored[i].previousHash = previous
+                    stored[i].hash = hash
+                    previous = hash
+                }
+                let s = try connection.statement(rows == 1 ? Self.insertOneSQL : Self.insertManySQL)
+                s.beginRow(bytes: bytes)
+                for row in 0..<rows {
+                    let e = stored[first + row]
+                    let p = Int32(row * 16)
+                    try s.bindRow(e.serial, at: p + 1)
+                    try s.bindRow(e.timeMicros, at: p + 2)
+                    try s.bindRow(Int64(e.utcOffset), at: p + 3)
+                    try s.bindRow(e.type.rawValue, at: p + 4)
+                    try s.bindRow(e.portal, at: p + 5)
+                    try s.bindRow(e.direction?.rawValue, at: p + 6)
+                    try s.bindRow(e.credentialKind?.rawValue, at: p + 7)
+                    try s.bindRow(e.credential, at: p + 8)
+                    try s.bindRow(e.personID, at: p + 9)
+                    try s.bindRow(e.houseID, at: p + 10)
+                    try s.bindRow(e.role?.rawValue, at: p + 11)
+                    try s.bindRow(e.granted.map { $0 ? 1 : 0 }, at: p + 12)
+                    try s.bindRow(e.reason?.rawValue, at: p + 13)
+                    try s.bindRow(details[row], at: p + 14)
+                    try s.bindRow(e.previousHash ?? [], at: p + 15)
+                    try s.bindRow(e.hash ?? [], at: p + 16)
+                }
                 while try s.step() {}
-                stored[i].serial = serial
-                stored[i].previousHash = previous
-                stored[i].hash = hash
-                previous = hash
+                first += rows
             }
             return stored
         }
+    }
+
+    /// Events one multi-row INSERT writes; the rest of a batch goes one at a time.
+    private static let insertRows = 32
+
+    private static let insertOneSQL = insertSQL(rows: 1)
+    private static let insertManySQL = insertSQL(rows: insertRows)
+
+    private static func insertSQL(rows: Int) -> String {
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        return """
+            INSERT INTO events (serial, time_us, utc_offset, type, portal, direction, credential_kind, credential,
+                person_id, house_id, role, granted, reason, detail, prev_hash, hash) VALUES
+            """ + " " + Array(repeating: row, count: rows).joined(separator: ", ")
     }
 
     /// Events matching `query`, oldest first.

@@ -57,7 +57,7 @@ struct LogChainStoreTests {
     @Test func everyFieldIsStoredAsGivenWhateverTheRowsBeforeIt() throws {
         let db = try AccessDatabase(path: dir.file("fields.db"))
         let long = String(repeating: "长", count: 400)  // 1,200 bytes: more than the buffer's first size
-        let given = [
+        let kinds = [
             AccessEvent(timeMicros: 1, utcOffset: -18_000, type: .access, portal: "gate-in", direction: .in, credentialKind: .card,
                         credential: "6553701", personID: "P1", houseID: "B01-0301", role: .owner, granted: true, reason: .granted,
                         detail: [("reader", .string("r1"))]),
@@ -68,8 +68,14 @@ struct LogChainStoreTests {
                         detail: [("note", .string(long)), ("n", .int(-7))]),
             AccessEvent(timeMicros: 4, utcOffset: 0, type: .alarm),
         ]
-        try db.appendEvents(given)
-        let stored = try db.events(EventQuery(after: 0, limit: 10))
+        // 68 events go in as two 32-row statements and four single rows; the next 33 continue the
+        // chain from the last of them in a second transaction.
+        let first = Array(repeatElement(kinds, count: 17).joined())
+        let second = Array(first.prefix(33))
+        try db.appendEvents(first)
+        try db.appendEvents(second)
+        let given = first + second
+        let stored = try db.events(EventQuery(after: 0, limit: 200))
         #expect(stored.count == given.count)
         var previous = LogChain.genesis
         for (serial, (event, back)) in zip(given, stored).enumerated() {
