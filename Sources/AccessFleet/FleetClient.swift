@@ -43,7 +43,7 @@ public final class FleetClient: Sendable {
     let logger: Logger
     let onApplied: @Sendable (AccessDatabase.AppliedChangeSet) -> Void
     let hooks: Hooks
-    private let running = Atomic<Bool>(false)
+    private let stopSignal = StopSignal()
     private let stateBox = Mutex(State())
     private let threadBox = Mutex<NamedThread?>(nil)
 
@@ -82,14 +82,13 @@ public final class FleetClient: Sendable {
     }
 
     public func start() throws {
-        running.store(true, ordering: .releasing)
         let thread = try NamedThread.start(name: "fleet") { [self] in run() }
         threadBox.withLock { $0 = thread }
     }
 
     /// Stops following; returns once the thread has ended (within about a second).
     public func stop() {
-        running.store(false, ordering: .releasing)
+        stopSignal.stop()
         let thread = threadBox.withLock { t -> NamedThread? in defer { t = nil }; return t }
         thread?.join()
     }
@@ -103,7 +102,7 @@ public final class FleetClient: Sendable {
     private func run() {
         let names = FleetNames(community: fleet.community)
         var backoff: Duration = .milliseconds(250)
-        while running.load(ordering: .acquiring) {
+        while !stopSignal.isStopped {
             do {
                 let db = try AccessDatabase(path: databasePath, create: false)
                 if let pinKeyFile { db.pinKey = PinKey(bytes: try SecretFile.readKey(pinKeyFile, bytes: PinKey.byteCount)) }
@@ -118,7 +117,7 @@ public final class FleetClient: Sendable {
             } catch {
                 stateBox.withLock { $0.connected = false; $0.lastError = "\(error)" }
                 logger.warning("fleet unavailable; deciding from the local roster", metadata: ["error": "\(error)"])
-                sleepWhileRunning(backoff)
+                stopSignal.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
         }
@@ -133,7 +132,7 @@ public final class FleetClient: Sendable {
         var secretTaken = false
         var pinKeyTaken = pinKeyFile == nil
         defer { uses?.close() }
-        while running.load(ordering: .acquiring) {
+        while !stopSignal.isStopped {
             stateBox.withLock { $0.connected = connection.isConnected }
             if ContinuousClock.now >= nextReport {
                 nextReport = ContinuousClock.now + .seconds(2)
@@ -156,7 +155,7 @@ public final class FleetClient: Sendable {
                 }
             }
             if stuckAt != nil {
-                sleepWhileRunning(.seconds(1))  // an upgrade (restart) is what moves it on
+                stopSignal.sleep(for: .seconds(1))  // an upgrade (restart) is what moves it on
                 continue
             }
             do {
@@ -300,13 +299,6 @@ public final class FleetClient: Sendable {
         let line = ControllerStatus(id: controllerID, applied: s.applied, digest: s.digest, stuck: s.stuck,
                                     time: AccessDatabase.nowMicros() / 1_000_000)
         _ = try? bucket.put(controllerID, Array(line.json().rendered().utf8))
-    }
-
-    private func sleepWhileRunning(_ duration: Duration) {
-        let end = ContinuousClock.now + duration
-        while running.load(ordering: .acquiring), ContinuousClock.now < end {
-            usleep(50_000)
-        }
     }
 }
 

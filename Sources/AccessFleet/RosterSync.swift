@@ -1,4 +1,5 @@
 import AccessCore
+import AccessRuntime
 import AccessStore
 #if canImport(Glibc)
 import Glibc
@@ -269,8 +270,7 @@ public struct RosterPublisher {
                 switch error {
                 case .timeout, .noResponders, .notConnected:
                     guard ContinuousClock.now + wait < deadline else { throw error }
-                    let micros = wait.components.seconds * 1_000_000 + wait.components.attoseconds / 1_000_000_000_000
-                    usleep(UInt32(micros))
+                    sleepBlocking(for: wait)
                     wait = min(wait * 2, .seconds(2))
                 default:
                     throw error

@@ -118,6 +118,37 @@ public final class Monitor: @unchecked Sendable {
     public func broadcast() { pthread_cond_broadcast(condition) }
 }
 
+/// The stop flag of a thread that loops and backs off: `stop()` ends a `sleep` at once, so a thread
+/// waiting seconds before its next try still joins promptly (no polling of the flag).
+public final class StopSignal: Sendable {
+    private let monitor = Monitor()
+    private let stopped = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// Whether `stop()` has been called.
+    public var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    /// Sets the flag and wakes every `sleep`.
+    public func stop() {
+        stopped.store(true, ordering: .releasing)
+        monitor.locked { monitor.broadcast() }
+    }
+
+    /// Sleeps for `duration` on CLOCK_MONOTONIC; returns `false` if stopped before or during it.
+    @discardableResult
+    public func sleep(for duration: Duration) -> Bool {
+        let parts = duration.components
+        let nanos = UInt64(max(0, parts.seconds)) * 1_000_000_000 + UInt64(max(0, parts.attoseconds / 1_000_000_000))
+        let deadline = monotonicNanos() + nanos
+        return monitor.locked {
+            // The flag is read under the lock that `stop` broadcasts under: no wake is lost.
+            while !isStopped, monotonicNanos() < deadline { monitor.wait(until: deadline) }
+            return !isStopped
+        }
+    }
+}
+
 /// A serial and task executor on one named thread: an actor whose `unownedExecutor` is one of
 /// these runs its jobs there, in order, so its blocking C calls (libmodbus, SQLite) never hold a
 /// cooperative-pool thread; as a task executor it keeps tasks running while the pool is busy.

@@ -164,6 +164,31 @@ struct ThreadTests {
         #expect(try !Self.threadNames().contains("rt-named-test"))
     }
 
+    @Test func stopEndsALongSleepOnAnotherThread() throws {
+        let signal = StopSignal()
+        let sleeping = Atomic<Bool>(false)
+        let sleptFully = Mutex<Bool?>(nil)
+        let thread = try NamedThread.start(name: "rt-stop-test") {
+            sleeping.store(true, ordering: .releasing)
+            let full = signal.sleep(for: .seconds(60))  // a minute: only stop() ends it in time
+            sleptFully.withLock { $0 = full }
+        }
+        while !sleeping.load(ordering: .acquiring) { usleep(1_000) }
+        signal.stop()
+        thread.join()
+        #expect(sleptFully.withLock { $0 } == false)
+        #expect(signal.isStopped)
+        #expect(signal.sleep(for: .seconds(60)) == false, "a stopped signal does not sleep")
+    }
+
+    @Test func aSleepThatIsNotStoppedLastsItsTime() {
+        let signal = StopSignal()
+        let start = monotonicNanos()
+        #expect(signal.sleep(for: .milliseconds(20)))
+        #expect(monotonicNanos() - start >= 20_000_000)
+        #expect(!signal.isStopped)
+    }
+
     @Test func longNamesAreCutToFifteenBytesOnACharacterBoundary() {
         #expect(kernelThreadName("analytics-flush-extra") == "analytics-flush")
         #expect(kernelThreadName("门禁门禁门禁") == "门禁门禁门")  // 15 bytes: five 3-byte characters
