@@ -63,7 +63,7 @@ extension AccessDatabase {
                 s.beginRow(bytes: bytes)
                 for row in 0..<rows {
                     let e = stored[first + row]
-                    let p = Int32(row * 16)
+                    let p = Int32(row * Self.insertColumns)
                     try s.bindRow(e.serial, at: p + 1)
                     try s.bindRow(e.timeMicros, at: p + 2)
                     try s.bindRow(Int64(e.utcOffset), at: p + 3)
@@ -91,11 +91,14 @@ extension AccessDatabase {
     /// Events one multi-row INSERT writes; the rest of a batch goes one at a time.
     private static let insertRows = 32
 
+    /// Columns bound per row (the placeholders of one row in `insertSQL`).
+    private static let insertColumns = 16
+
     private static let insertOneSQL = insertSQL(rows: 1)
     private static let insertManySQL = insertSQL(rows: insertRows)
 
     private static func insertSQL(rows: Int) -> String {
-        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        let row = "(" + Array(repeating: "?", count: insertColumns).joined(separator: ", ") + ")"
         return """
             INSERT INTO events (serial, time_us, utc_offset, type, portal, direction, credential_kind, credential,
                 person_id, house_id, role, granted, reason, detail, prev_hash, hash) VALUES
