@@ -630,7 +630,13 @@ final class FleetRosterEndToEndTests {
         kill(paused.processIdentifier, SIGCONT)
         #expect(eventually(figures ? 600 : 120) { self.appliedSequence(ids.last!) == last }, "the paused controller catches up")
         let catchUp = Date().timeIntervalSince(resumed)
-        #expect(eventually(30) { ids.allSatisfy { self.appliedSequence($0) == last } })
+        // A controller that is behind here has once been gone altogether (one release figures run
+        // of four): say which, and what it last logged, so that the cause shows the next time.
+        for id in ids where daemons[id]?.isRunning != true {
+            Issue.record("\(id) is no longer running (status \(daemons[id].map { String($0.terminationStatus) } ?? "?")): \(readTextFile(dir.file(id + ".log"))?.suffix(3000) ?? "")")
+        }
+        #expect(eventually(30) { ids.allSatisfy { self.appliedSequence($0) == last } },
+                "applied: \(ids.map { "\($0) \(self.appliedSequence($0).map(String.init) ?? "?")" }.joined(separator: ", ")), want \(last)")
         let digests = try ids.map { try AccessDatabase(path: dir.file($0 + ".db"), create: false).fleetDigest() }
         let officeDigest = try publisher.replica.fleetDigest()
         #expect(Set(digests).count == 1 && digests.first == officeDigest, "one digest everywhere")
