@@ -18,6 +18,14 @@ public func wallClockMicros() -> Int64 {
     return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }
 
+extension Duration {
+    /// Whole nanoseconds, for arithmetic on `monotonicNanos()`; a negative duration is zero.
+    public var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+}
+
 /// Blocks the calling thread for `duration` (nanosleep, resumed after a signal). For a thread of
 /// its own that must hold a line quiet (a Modbus bus's inter-frame gap), never for the pool.
 public func sleepBlocking(for duration: Duration) {
@@ -72,7 +80,7 @@ public final class ManualClock: RuntimeClock {
     public func advance(by duration: Duration) {
         let parts = duration.components
         precondition(parts.seconds >= 0 && parts.attoseconds >= 0, "a monotonic clock does not go back")
-        advance(nanoseconds: UInt64(parts.seconds) * 1_000_000_000 + UInt64(parts.attoseconds / 1_000_000_000))
+        advance(nanoseconds: duration.nanoseconds)
     }
 
     /// Sets the wall clock alone (a clock step); the monotonic clock does not move.

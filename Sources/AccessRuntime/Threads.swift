@@ -138,9 +138,7 @@ public final class StopSignal: Sendable {
     /// Sleeps for `duration` on CLOCK_MONOTONIC; returns `false` if stopped before or during it.
     @discardableResult
     public func sleep(for duration: Duration) -> Bool {
-        let parts = duration.components
-        let nanos = UInt64(max(0, parts.seconds)) * 1_000_000_000 + UInt64(max(0, parts.attoseconds / 1_000_000_000))
-        let deadline = monotonicNanos() + nanos
+        let deadline = monotonicNanos() + duration.nanoseconds
         return monitor.locked {
             // The flag is read under the lock that `stop` broadcasts under: no wake is lost.
             while !isStopped, monotonicNanos() < deadline { monitor.wait(until: deadline) }

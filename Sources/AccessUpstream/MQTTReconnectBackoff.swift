@@ -1,3 +1,5 @@
+import AccessRuntime
+
 /// When to try the broker again: the wait doubles from `initial` to `max` with each failure, and
 /// goes back to `initial` after a connection that stayed up `stable`. A value on the monotonic
 /// clock (nanoseconds), so tests move time by hand.
