@@ -180,9 +180,10 @@ public final class AnalyticsService: Service, Sendable {
         await durability.flush(controller)
         for change in changes {
             // Kinds and counts only: logs never name people or houses.
+            let by: Logger.MetadataValue = mine.contains(change) ? "this controller" : "another controller"
             switch change {
-            case .fired(let i): logger.notice("indicator raised", metadata: ["kind": "\(i.kind.rawValue)"])
-            case .cleared(let i, _): logger.info("indicator cleared", metadata: ["kind": "\(i.kind.rawValue)"])
+            case .fired(let i): logger.notice("indicator raised", metadata: ["kind": "\(i.kind.rawValue)", "by": by])
+            case .cleared(let i, _): logger.info("indicator cleared", metadata: ["kind": "\(i.kind.rawValue)", "by": by])
             }
         }
         try await engine.persist()

@@ -98,21 +98,15 @@ public final class KeyValueBucket: @unchecked Sendable {
     private func subject(_ key: String) -> String { "$KV.\(name).\(key)" }
 
     /// The key's value and revision, or nil when it has none (never written, or deleted).
+    ///
+    /// Read from the bucket's stream leader, not with `kvStore_Get`: libnats makes buckets with
+    /// direct get, which any replica answers, and a replica that is behind returns an older value
+    /// (or none) for a key just written. Read here, what a write returned is what the next get
+    /// sees.
     public func get(_ key: String) throws(FleetError) -> KeyValueEntry? {
-        var entry: OpaquePointer?
-        let started = monotonicNanos()
-        let status = kvStore_Get(&entry, kv, key)
-        if status == NATS_NOT_FOUND { return nil }
-        guard status == NATS_OK, let entry else {
-            throw connection.refine(fleetError("get \(name)/\(key)", status), subject: "$JS.API.DIRECT.GET.KV_\(name).\(subject(key))", since: started)
-        }
-        defer { kvEntry_Destroy(entry) }
-        let length = Int(kvEntry_ValueLen(entry))
-        var value: [UInt8] = []
-        if length > 0, let raw = kvEntry_Value(entry) {
-            value = Array(UnsafeRawBufferPointer(start: raw, count: length))
-        }
-        return KeyValueEntry(key: key, value: value, revision: kvEntry_Revision(entry), createdNanos: kvEntry_Created(entry))
+        guard let last = try connection.lastMessage(stream: "KV_\(name)", subject: subject(key)) else { return nil }
+        if let operation = last.headers["KV-Operation"], operation == "DEL" || operation == "PURGE" { return nil }
+        return KeyValueEntry(key: key, value: last.payload, revision: last.sequence, createdNanos: last.timestampNanos)
     }
 
     /// Writes the key whatever it holds; returns the new revision.

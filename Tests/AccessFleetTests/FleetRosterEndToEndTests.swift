@@ -489,6 +489,18 @@ final class FleetRosterEndToEndTests {
         let alarms = crowdedAlarms()
         #expect(alarms.count == 1, "once per community: \(alarms)")
         #expect(alarms.first?["event"]?["house_id"] == "H1")
+        // One raised it, the other found the claim taken, which is no failure (it once was: its
+        // user could not read the claim, and its analytics retried for ever).
+        func raisedBy(_ id: String) -> String? {
+            readTextFile(dir.file(id + ".log"))?.split(separator: "\n").compactMap { JSON.parse(String($0)) }
+                .first { $0["message"] == "indicator raised" }?["by"]?.stringValue
+        }
+        #expect(eventually(20) { raisedBy("north") != nil && raisedBy("south") != nil },
+                "\(readTextFile(dir.file("south.log"))?.suffix(1500) ?? "")")
+        #expect(Set([raisedBy("north"), raisedBy("south")]) == ["this controller", "another controller"])
+        for id in ["north", "south"] {
+            #expect(readTextFile(dir.file(id + ".log"))?.contains("analytics step failed") == false, "\(id): \(readTextFile(dir.file(id + ".log"))?.suffix(2000) ?? "")")
+        }
         // Neither controller's own gates saw three cards of H1.
         for id in ["north", "south"] {
             let local = try AccessDatabase(path: dir.file(id + ".db"), create: false).events(EventQuery(after: 0, limit: 1_000))
