@@ -49,8 +49,8 @@ public final class Controller: @unchecked Sendable {
     private var outputs: [String: any OutputLine] = [:]
     private var ticker: NamedThread?
     private let running = Atomic<Bool>(false)
-    /// Follows roster changes. Its lock also orders a full reload against a change set applied
-    /// in place (`applyRoster`), which the fleet client does from its own thread.
+    /// Follows roster changes. Its lock also orders a full reload against change sets committed
+    /// and applied in place (`changeRoster`), which the fleet client does from its own thread.
     private let rosterWatcher: Mutex<RosterWatcher>
     private var rosterError: String?
     private let initialModes: [String: PortalMode]
@@ -305,7 +305,9 @@ public final class Controller: @unchecked Sendable {
     }
 
     private func refreshRoster() {
-        rosterWatcher.withLock { watcher in
+        // Skipped while the fleet client holds the roster (`changeRoster`): it is committing
+        // change sets it applies in memory itself, and the ticker must not wait on a long one.
+        _ = rosterWatcher.withLockIfAvailable { watcher in
             let reloaded: AccessPolicy?
             do {
                 reloaded = try watcher.refresh()
@@ -339,22 +341,34 @@ public final class Controller: @unchecked Sendable {
         return status
     }
 
-    /// Applies a change set that was just committed to this controller's database (the fleet
-    /// client calls it on its own thread) to the roster in memory, record by record: the gate
-    /// decides on it as soon as this returns. A change that needs the whole index rebuilt
-    /// (schedules, groups) is reloaded here, before the lock is let go.
-    public func applyRoster(_ applied: AccessDatabase.AppliedChangeSet) {
-        rosterWatcher.withLock { watcher in
-            let inPlace = !applied.replacedWhole && site.withLock { $0.applyRoster(applied.delta) }
-            if inPlace {
-                watcher.acknowledge(generation: applied.generation)
+    /// Runs `commit`, which writes change sets to this controller's database (the fleet client,
+    /// on its own thread), then applies what it returns to the roster in memory, record by
+    /// record: the gate decides on it as soon as this returns. The roster is held throughout, so
+    /// the ticker's reload never sees the commit before the change sets reach memory (it would
+    /// rebuild the whole index for what is about to be changed in place). A snapshot, or a change
+    /// that needs the whole index rebuilt (schedules, groups), is one full reload here.
+    public func changeRoster(_ commit: () throws -> [AccessDatabase.AppliedChangeSet]) throws {
+        try rosterWatcher.withLock { watcher in
+            let applied = try commit()
+            var reload = false
+            for change in applied {
+                // The gate decides between change sets (the site's lock is let go each time).
+                if change.replacedWhole || !site.withLock({ $0.applyRoster(change.delta) }) {
+                    reload = true
+                    break
+                }
+                watcher.acknowledge(generation: change.generation)
                 metrics.recordRosterChange()
-                return
             }
+            guard reload else { return }
             do {
-                perform(.roster(try watcher.load()))
+                // Reads the database as committed, so it holds the change sets after this one too.
+                let policy = try watcher.load()
+                perform(.roster(policy))
                 releaseFreedHeap()
                 metrics.recordRosterChange()
+                metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
+                logger.info("roster reloaded for a change set", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
             } catch {
                 // The gate keeps the roster it had; the next tick retries the full reload.
                 logger.error("roster reload after a change set failed; retrying", metadata: ["error": "\(error)"])

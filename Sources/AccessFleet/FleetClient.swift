@@ -41,7 +41,6 @@ public final class FleetClient: Sendable {
     let databasePath: String
     let pinKeyFile: String?
     let logger: Logger
-    let onApplied: @Sendable (AccessDatabase.AppliedChangeSet) -> Void
     let hooks: Hooks
     private let stopSignal = StopSignal()
     private let stateBox = Mutex(State())
@@ -55,13 +54,19 @@ public final class FleetClient: Sendable {
         /// events cursor to the database) and count them in memory, atomically with respect to
         /// a roster reload.
         public var passUses: @Sendable (_ passIDs: [String], _ commit: () throws -> Void) throws -> Void
+        /// Change sets from the roster stream: run `commit` (it writes them to the database and
+        /// returns what it applied) and apply them to the roster in memory, with the roster held
+        /// from before the commit until they are there.
+        public var changeRoster: @Sendable (_ commit: () throws -> [AccessDatabase.AppliedChangeSet]) throws -> Void
         /// The community's visitor-pass secret was written to the database: use it.
         public var passSecretChanged: @Sendable () -> Void
         /// The community's PIN key was written to the key file: hash typed PINs with it.
         public var pinKeyChanged: @Sendable (PinKey) -> Void
 
-        public init(passUses: @escaping @Sendable ([String], () throws -> Void) throws -> Void = { _, commit in try commit() },
+        public init(changeRoster: @escaping @Sendable (() throws -> [AccessDatabase.AppliedChangeSet]) throws -> Void = { commit in _ = try commit() },
+                    passUses: @escaping @Sendable ([String], () throws -> Void) throws -> Void = { _, commit in try commit() },
                     passSecretChanged: @escaping @Sendable () -> Void = {}, pinKeyChanged: @escaping @Sendable (PinKey) -> Void = { _ in }) {
+            self.changeRoster = changeRoster
             self.passUses = passUses
             self.passSecretChanged = passSecretChanged
             self.pinKeyChanged = pinKeyChanged
@@ -71,14 +76,13 @@ public final class FleetClient: Sendable {
     /// `pinKeyFile`: where the community's PIN key is kept once taken from the fleet (nil: it is
     /// not taken, and format-1 change sets with PINs cannot be applied).
     public init(fleet: SiteConfig.Fleet, controllerID: String, databasePath: String, pinKeyFile: String? = nil, logger: Logger,
-                hooks: Hooks = Hooks(), onApplied: @escaping @Sendable (AccessDatabase.AppliedChangeSet) -> Void) {
+                hooks: Hooks = Hooks()) {
         self.fleet = fleet
         self.controllerID = controllerID
         self.databasePath = databasePath
         self.pinKeyFile = pinKeyFile
         self.logger = logger
         self.hooks = hooks
-        self.onApplied = onApplied
     }
 
     public func start() throws {
@@ -159,37 +163,43 @@ public final class FleetClient: Sendable {
                 continue
             }
             do {
-                // The first change set is waited for outside any transaction (the event writer
-                // must not wait on an idle follower); what has arrived behind it is applied in one
-                // transaction (one fsync) of up to 200 ms, so a controller far behind catches up at
-                // the disk's pace, not one commit per change set.
-                guard let first = try follower.next(timeout: .milliseconds(uses == nil ? 500 : 100)) else { continue }
-                var steps = [first]
+                // The first change set is waited for with nothing held (the event writer must
+                // not wait on an idle follower, nor the roster on the network). What has arrived
+                // behind it is applied in one transaction (one fsync) of up to 200 ms, so a
+                // controller far behind catches up at the disk's pace, not one commit per change
+                // set. The controller holds its roster from the first commit until the batch is
+                // in memory.
+                guard try follower.waitForNext(timeout: .milliseconds(uses == nil ? 500 : 100)) else { continue }
+                var steps: [RosterFollower.Step] = []
                 // A failure in the batch rolls the batch back; the first step is committed and
                 // still goes to memory before the failure is handled.
                 var batchFailure: Error?
-                if case .applied(let applied, _) = first, applied.replacedWhole {
-                    // a snapshot goes alone
-                } else {
-                    let batchEnd = ContinuousClock.now + .milliseconds(200)
-                    var more: [RosterFollower.Step] = []
-                    do {
-                        try db.transaction {
-                            while more.count < 1_000, ContinuousClock.now < batchEnd, let step = try follower.next(timeout: .milliseconds(1)) {
-                                more.append(step)
-                                if case .applied(let applied, _) = step, applied.replacedWhole { break }
+                try hooks.changeRoster {
+                    guard let first = try follower.next(timeout: .milliseconds(100)) else { return [] }
+                    steps = [first]
+                    if case .applied(let applied, _) = first, applied.replacedWhole {
+                        // a snapshot goes alone
+                    } else {
+                        let batchEnd = ContinuousClock.now + .milliseconds(200)
+                        var more: [RosterFollower.Step] = []
+                        do {
+                            try db.transaction {
+                                while more.count < 1_000, ContinuousClock.now < batchEnd, let step = try follower.next(timeout: .milliseconds(1)) {
+                                    more.append(step)
+                                    if case .applied(let applied, _) = step, applied.replacedWhole { break }
+                                }
                             }
+                            steps += more
+                        } catch {
+                            batchFailure = error
                         }
-                        steps += more
-                    } catch {
-                        batchFailure = error
                     }
+                    return steps.compactMap { if case .applied(let applied, _) = $0 { applied } else { nil } }
                 }
                 var appliedCount = 0
                 for step in steps {
                     switch step {
                     case .applied(let applied, let set):
-                        onApplied(applied)
                         appliedCount += 1
                         stateBox.withLock {
                             $0.applied = applied.sequence

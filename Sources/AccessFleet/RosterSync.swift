@@ -49,6 +49,13 @@ public final class RosterFollower {
 
     deinit { reader?.close() }
 
+    /// Waits up to `timeout` for something for `next` to do, reading nothing: true when a
+    /// message has arrived, or when `next` must first start reading (which may load a snapshot).
+    public func waitForNext(timeout: Duration) throws -> Bool {
+        guard let reader else { return true }
+        return try reader.waitForMessage(timeout: timeout)
+    }
+
     /// Reads and applies the next message, waiting up to `timeout`; nil when none came.
     public func next(timeout: Duration) throws -> Step? {
         if reader == nil {

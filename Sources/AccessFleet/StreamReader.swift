@@ -88,26 +88,23 @@ public final class StreamReader: @unchecked Sendable {
     public func next(timeout: Duration) throws(FleetError) -> StreamMessage? {
         let deadline = monotonicNanos() + UInt64(nanoseconds(timeout))
         return try monitor.locked { () throws(FleetError) -> StreamMessage? in
-            while true {
-                if bufferedIndex < buffered.count {
-                    let message = buffered[bufferedIndex]
-                    bufferedIndex += 1
-                    if bufferedIndex == buffered.count {
-                        buffered.removeAll(keepingCapacity: true)
-                        bufferedIndex = 0
-                    }
-                    nextSequenceValue = message.sequence + 1
-                    return message
-                }
-                if closed {
-                    throw .notConnected(FleetFailure(operation: "read \(stream)", status: Int32(NATS_CONNECTION_CLOSED.rawValue),
-                                                     statusText: "the reader is closed"))
-                }
-                let now = monotonicNanos()
-                if now >= deadline { return nil }
-                try pull(until: deadline)
+            guard try fill(until: deadline) else { return nil }
+            let message = buffered[bufferedIndex]
+            bufferedIndex += 1
+            if bufferedIndex == buffered.count {
+                buffered.removeAll(keepingCapacity: true)
+                bufferedIndex = 0
             }
+            nextSequenceValue = message.sequence + 1
+            return message
         }
+    }
+
+    /// Waits up to `timeout` until a message is there for `next`, without taking it: true when
+    /// one is. Lets a caller wait with nothing held, then read what arrived under its locks.
+    public func waitForMessage(timeout: Duration) throws(FleetError) -> Bool {
+        let deadline = monotonicNanos() + UInt64(nanoseconds(timeout))
+        return try monitor.locked { () throws(FleetError) -> Bool in try fill(until: deadline) }
     }
 
     /// Stops reading and deletes the consumer. Safe to call more than once.
@@ -126,6 +123,19 @@ public final class StreamReader: @unchecked Sendable {
     }
 
     // MARK: Inside, with `monitor` held
+
+    /// Pulls until a message is buffered (true) or `deadline` passes (false).
+    private func fill(until deadline: UInt64) throws(FleetError) -> Bool {
+        while bufferedIndex >= buffered.count {
+            if closed {
+                throw .notConnected(FleetFailure(operation: "read \(stream)", status: Int32(NATS_CONNECTION_CLOSED.rawValue),
+                                                 statusText: "the reader is closed"))
+            }
+            if monotonicNanos() >= deadline { return false }
+            try pull(until: deadline)
+        }
+        return true
+    }
 
     /// One round: make a consumer if needed, pull once, fill `buffered`.
     private func pull(until deadline: UInt64) throws(FleetError) {

@@ -27,11 +27,13 @@ public final class RosterWatcher {
 
     /// Loads the current roster, whatever changed.
     public func load() throws -> AccessPolicy {
-        dataVersion = try db.dataVersion()
+        let version = try db.dataVersion()
         // Read the generation before loading: a change committed meanwhile triggers another reload.
-        generation = try db.rosterGeneration()
+        let loading = try db.rosterGeneration()
         let policy = try db.loadPolicy(rules: rules)
         db.connection.releaseCache()
+        // Only now: a load that failed is tried again at the next refresh.
+        (dataVersion, generation) = (version, loading)
         return policy
     }
 

@@ -62,7 +62,8 @@ public struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// A directory under /tmp removed when the test is done with it.
+/// A directory under /tmp removed when the test is done with it; kept (and its path printed)
+/// when `ACCESS_KEEP_TEST_DIRS` is set, to read the logs of a run that went wrong.
 public final class TemporaryDirectory {
     public let path: String
 
@@ -100,6 +101,10 @@ public final class TemporaryDirectory {
     public func read(_ name: String) -> String? { readTextFile(file(name)) }
 
     deinit {
+        if getenv("ACCESS_KEEP_TEST_DIRS") != nil {
+            print("kept test directory \(path)")
+            return
+        }
         _ = system("rm -rf '\(path)'")
     }
 }

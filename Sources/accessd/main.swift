@@ -83,11 +83,12 @@ do {
     var fleetEvents: FleetEventPublisher?
     var fleetWake: Task<Void, Never>?
     if let fleet = config.fleet {
-        let hooks = FleetClient.Hooks(passUses: { try controller.recordFleetPassUses($0, commit: $1) },
+        let hooks = FleetClient.Hooks(changeRoster: { try controller.changeRoster($0) },
+                                      passUses: { try controller.recordFleetPassUses($0, commit: $1) },
                                       passSecretChanged: { controller.passSecretChanged() },
                                       pinKeyChanged: { controller.usePinKey($0) })
         let client = FleetClient(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath,
-                                 pinKeyFile: config.pinKeyPath, logger: Logger(label: "accessd.fleet"), hooks: hooks) { controller.applyRoster($0) }
+                                 pinKeyFile: config.pinKeyPath, logger: Logger(label: "accessd.fleet"), hooks: hooks)
         let events = FleetEventPublisher(fleet: fleet, controllerID: config.controller.id, databasePath: config.databasePath)
         controller.setFleetProbe {
             let s = client.state

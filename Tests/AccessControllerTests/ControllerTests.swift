@@ -221,6 +221,56 @@ struct ControllerTests {
         #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .granted, "a card added by accessctl opens the door")
     }
 
+    /// The fleet client commits change sets and applies them in memory under the roster's lock:
+    /// the ticker, which reloads the whole index when another connection changed the roster,
+    /// neither waits for that commit nor reloads for it.
+    @Test func changeSetsCommittedWhileTheTickerRunsAreAppliedInPlaceNotReloaded() throws {
+        let rig = try Rig()
+        func reloads() -> Int {
+            let line = rig.controller.metrics.render().split(separator: "\n").first { $0.hasPrefix("access_roster_reloads_total ") }
+            return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
+        }
+        let before = reloads()
+        #expect(before >= 0)
+        let fleet = try AccessDatabase(path: rig.config.databasePath, create: false)
+        let origin = ChangeSet.Origin(user: "op", host: "office", command: "test")
+        func changeSet(_ id: String, _ changes: [RosterChange]) -> ChangeSet {
+            ChangeSet(community: "xfl", id: id, origin: origin, created: 1_790_000_000, changes: changes)
+        }
+        let ticked = DispatchSemaphore(value: 0)
+        var tickedDuringTheCommit = false
+        try rig.controller.changeRoster {
+            let added = try fleet.apply(changeSet("a", [.putCredential(Credential(kind: .card, value: "777", owner: .person("P1")))]), sequence: 1)
+            // Committed, not yet in memory: the ticker comes round now.
+            Thread { rig.advance(3); ticked.signal() }.start()
+            tickedDuringTheCommit = ticked.wait(timeout: .now() + 10) == .success
+            let removed = try fleet.apply(changeSet("b", [.delete(.credential(.card, "6553701"))]), sequence: 2)
+            return [added, removed].compactMap { $0 }
+        }
+        #expect(tickedDuringTheCommit, "the ticker did not wait for the fleet's commit")
+        rig.advance(3)
+        #expect(reloads() == before, "applied in place, not reloaded")
+        try rig.board.swipe(reader: "reader-b01", card: 777)
+        #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .granted)
+        rig.advance(3)
+        try rig.board.swipe(reader: "reader-b01", card: 6_553_701)
+        #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .unknownCredential)
+
+        // A group needs the index rebuilt: one reload, in the same hold of the roster.
+        try rig.controller.changeRoster {
+            [try fleet.apply(changeSet("c", [.putGroup(AccessGroup(name: "staff", portals: ["b01-door"], schedule: nil))]), sequence: 3)].compactMap { $0 }
+        }
+        #expect(reloads() == before + 1)
+        rig.advance(3)
+        #expect(reloads() == before + 1, "the ticker has nothing left to reload")
+        // A change by anyone else (accessctl on this database) is still reloaded at the next tick.
+        try rig.db.addCredential(Credential(kind: .card, value: "778", owner: .person("P1")), operator: "ops")
+        rig.advance(3)
+        #expect(reloads() == before + 2)
+        try rig.board.swipe(reader: "reader-b01", card: 778)
+        #expect(rig.controller.lastDecision(at: "reader-b01")?.reason == .granted)
+    }
+
     @Test func controlSocketDoorCommandsAndSimulation() throws {
         let rig = try Rig()
         let server = try ControlServer(path: rig.dir.file("ctl.sock")) { rig.controller.handleControl($0, caller: $1) }
