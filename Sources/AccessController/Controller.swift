@@ -49,6 +49,8 @@ public final class Controller: @unchecked Sendable {
     private var outputs: [String: any OutputLine] = [:]
     private var ticker: NamedThread?
     private let running = Atomic<Bool>(false)
+    /// Wakes the ticker's sleep, so that `stop` does not wait out its 50 ms.
+    private let tickerStop = StopSignal()
     /// Follows roster changes. Its lock also orders a full reload against change sets committed
     /// and applied in place (`changeRoster`), which the fleet client does from its own thread.
     private let rosterWatcher: Mutex<RosterWatcher>
@@ -157,6 +159,7 @@ public final class Controller: @unchecked Sendable {
     /// pending event.
     public func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        tickerStop.stop()
         ticker?.join()
         ticker = nil
         fieldDevices?.stop()
@@ -438,7 +441,7 @@ public final class Controller: @unchecked Sendable {
             }
             let wake = min(nextTimer ?? .max, nextRefresh, clock.monotonicNanos() + 50_000_000)
             let current = clock.monotonicNanos()
-            if wake > current { usleep(useconds_t(min((wake - current) / 1000, 50_000))) }
+            if wake > current { _ = tickerStop.sleep(for: .nanoseconds(min(wake - current, 50_000_000))) }
         }
     }
 

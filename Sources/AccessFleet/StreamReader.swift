@@ -72,7 +72,7 @@ public final class StreamReader: @unchecked Sendable {
     }
 
     deinit {
-        if let subscription { natsSubscription_Destroy(subscription) }
+        if let subscription { retiredSubscriptions.retire(SubscriptionHandle(pointer: subscription)) }
     }
 
     /// The sequence the next message will have at least: one past the last one returned.
@@ -116,7 +116,7 @@ public final class StreamReader: @unchecked Sendable {
                 // Deletes the ephemeral consumer when the server answers; the inactivity
                 // threshold removes it otherwise.
                 natsSubscription_Unsubscribe(subscription)
-                natsSubscription_Destroy(subscription)
+                retiredSubscriptions.retire(SubscriptionHandle(pointer: subscription))
                 self.subscription = nil
             }
         }
@@ -262,8 +262,8 @@ public final class StreamReader: @unchecked Sendable {
     private func drop(_ reason: WritableKeyPath<StreamReaderStatistics, Int>) {
         guard let subscription else { return }
         // No unsubscribe request: the old consumer may sit on a server that is gone, and the
-        // inactivity threshold removes it.
-        natsSubscription_Destroy(subscription)
+        // inactivity threshold removes it. Destroyed later, when nothing is in flight for it.
+        retiredSubscriptions.retire(SubscriptionHandle(pointer: subscription))
         self.subscription = nil
         statistics[keyPath: reason] += 1
     }
