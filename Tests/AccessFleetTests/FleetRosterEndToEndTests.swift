@@ -671,7 +671,7 @@ final class FleetRosterEndToEndTests {
             usleep(2_000_000)
             print("fleet figure: accessd resident memory, \(people) people, without [fleet]: \(daemons["plain"].flatMap(residentKiB).map { "\($0 / 1024) MiB" } ?? "?")")
             let rss = ids.compactMap { daemons[$0].flatMap(residentKiB) }
-            print("fleet figure: import of \(people) people (\(imported.json?["changes"]?.intValue ?? 0) changes) published in \(String(format: "%.1f", published)) s, applied at all \(ids.count) controllers in \(String(format: "%.1f", everywhere)) s (a node killed 2 s in)")
+            print("fleet figure: import of \(people) people (\(imported.json?["rows"]?.intValue ?? 0) rows, one change set) published in \(String(format: "%.1f", published)) s, applied at all \(ids.count) controllers in \(String(format: "%.1f", everywhere)) s (a node killed 2 s in)")
             print("fleet figure: catch-up of \(changes) change sets after SIGCONT in \(String(format: "%.1f", catchUp)) s = \(Int(Double(changes) / max(catchUp, 0.001))) change sets/s")
             print("fleet figure: accessd resident memory with [fleet], \(people) people: \(rss.map { "\($0 / 1024) MiB" }.joined(separator: ", "))")
         }
