@@ -148,6 +148,15 @@ public final class AccessDatabase {
         connection.releaseCache()
     }
 
+    /// Writes a consistent copy of the whole database to `path`, which must not exist, while
+    /// other connections go on writing (`VACUUM INTO`: one read transaction). Copying the file
+    /// itself would miss what is still in the WAL.
+    public func copy(to path: String) throws(StoreError) {
+        let s = try connection.statement("VACUUM INTO ?")
+        try s.bind([.text(path)])
+        _ = try s.step()
+    }
+
     /// Runs SQLite's full consistency check.
     public func integrityCheck() throws(StoreError) {
         let s = try connection.statement("PRAGMA integrity_check")

@@ -656,7 +656,7 @@ final class FleetRosterEndToEndTests {
         #expect(eventually(30) { self.granted(ids.last!, card: UInt64(9_000_000 + changes - 1), reader: "reader-north-in") })
         if figures {
             // The same roster without [fleet], for the fleet client's share of the memory.
-            try FileManager.default.copyItem(atPath: dir.file("north.db"), toPath: dir.file("plain.db"))
+            try AccessDatabase(path: dir.file("north.db"), create: false).copy(to: dir.file("plain.db"))
             let plainConfig = try #require(readTextFile(try controllerConfig("north")))
                 .replacingOccurrences(of: dir.file("north.db"), with: dir.file("plain.db"))
                 .replacingOccurrences(of: dir.file("north.sock"), with: dir.file("plain.sock"))
