@@ -150,11 +150,25 @@ public final class AccessDatabase {
 
     /// Writes a consistent copy of the whole database to `path`, which must not exist, while
     /// other connections go on writing (`VACUUM INTO`: one read transaction). Copying the file
-    /// itself would miss what is still in the WAL.
+    /// itself would miss what is still in the WAL. The copy gets this file's permissions (it
+    /// holds the same secrets; accessd refuses a database others may read).
     public func copy(to path: String) throws(StoreError) {
-        let s = try connection.statement("VACUUM INTO ?")
-        try s.bind([.text(path)])
-        _ = try s.step()
+        var info = stat()
+        let mode = stat(self.path, &info) == 0 ? info.st_mode & 0o660 : 0o600
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let code = errno
+            throw .sqlite(operation: "create \(path) for a copy", code: SQLITE_CANTOPEN, message: "\(String(cString: strerror(code))) (errno \(code))")
+        }
+        close(fd)
+        do {
+            let s = try connection.statement("VACUUM INTO ?")
+            try s.bind([.text(path)])
+            _ = try s.step()
+        } catch {
+            unlink(path)  // nothing half-written is left
+            throw error
+        }
     }
 
     /// Runs SQLite's full consistency check.

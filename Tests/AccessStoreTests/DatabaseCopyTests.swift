@@ -21,6 +21,12 @@ struct DatabaseCopyTests {
         #expect(try copy.credential(kind: .card, value: "1234567")?.owner == .person("P1"))
         #expect(try copy.fleetDigest() == live.fleetDigest())
 
+        // Readable by no more than the database itself (accessd refuses one that others may read).
+        var original = stat(), copied = stat()
+        #expect(stat(dir.file("live.db"), &original) == 0 && stat(dir.file("copy.db"), &copied) == 0)
+        #expect(copied.st_mode & 0o007 == 0, "others may not read the copy: \(String(copied.st_mode & 0o777, radix: 8))")
+        #expect(copied.st_mode & 0o777 & ~original.st_mode == 0, "no more than the database's own permissions")
+
         // An existing file is not overwritten, and says so.
         let again = #expect(throws: StoreError.self) { try live.copy(to: dir.file("copy.db")) }
         #expect("\(again.map { "\($0)" } ?? "")".contains("exists"), "\(String(describing: again))")
