@@ -324,11 +324,16 @@ public final class Controller: @unchecked Sendable {
                 }
             }
             guard let policy = reloaded else { return }
-            perform(.roster(policy))
-            releaseFreedHeap()  // the old index, and what building the new one left
-            metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
-            logger.info("roster reloaded", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
+            install(policy, "roster reloaded")
         }
+    }
+
+    /// Puts a freshly loaded roster in force (with the roster lock held).
+    private func install(_ policy: AccessPolicy, _ message: Logger.Message) {
+        perform(.roster(policy))
+        releaseFreedHeap()  // the old index, and what building the new one left
+        metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
+        logger.info(message, metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
     }
 
     /// Lets `status`, `/healthz` and the metrics tell the fleet client's state.
@@ -366,12 +371,8 @@ public final class Controller: @unchecked Sendable {
             guard reload else { return }
             do {
                 // Reads the database as committed, so it holds the change sets after this one too.
-                let policy = try watcher.load()
-                perform(.roster(policy))
-                releaseFreedHeap()
+                install(try watcher.load(), "roster reloaded for a change set")
                 metrics.recordRosterChange()
-                metrics.recordRosterLoad(people: policy.roster.personCount, credentials: policy.roster.credentialCount)
-                logger.info("roster reloaded for a change set", metadata: ["people": "\(policy.roster.personCount)", "credentials": "\(policy.roster.credentialCount)"])
             } catch {
                 // The gate keeps the roster it had; the next tick retries the full reload.
                 logger.error("roster reload after a change set failed; retrying", metadata: ["error": "\(error)"])

@@ -26,7 +26,7 @@ public final class DeferredRelease<Item>: Sendable {
 
     /// `now`: monotonic nanoseconds (a test's hand-moved clock).
     public init(grace: Duration, now: @escaping @Sendable () -> UInt64 = { monotonicNanos() }, release: @escaping @Sendable (Item) -> Void) {
-        self.grace = UInt64(grace.nanoseconds)
+        self.grace = grace.nanoseconds
         self.now = now
         self.release = release
     }

@@ -85,7 +85,7 @@ public final class FleetEventPublisher: Sendable {
     /// Stops shipping after at most `drain` more of it (so the controller's last events, durable
     /// by now, go out), writes the cursor; returns once the thread has ended.
     public func stop(drain: Duration = .seconds(1)) {
-        drainUntil.store(monotonicNanos() + UInt64(max(0, nanoseconds(drain))), ordering: .releasing)
+        drainUntil.store(monotonicNanos() + drain.nanoseconds, ordering: .releasing)
         running.store(false, ordering: .releasing)
         wake()
         let thread = threadBox.withLock { t -> NamedThread? in defer { t = nil }; return t }
@@ -192,7 +192,7 @@ public final class FleetEventPublisher: Sendable {
 
     /// Waits `duration`, or less when woken or stopped.
     private func pause(_ duration: Duration) {
-        let deadline = monotonicNanos() + UInt64(max(0, nanoseconds(duration)))
+        let deadline = monotonicNanos() + duration.nanoseconds
         monitor.locked {
             while isRunning, !woken.load(ordering: .acquiring), monotonicNanos() < deadline {
                 monitor.wait(until: deadline)

@@ -58,7 +58,7 @@ public final class KeyValueBucket: @unchecked Sendable {
             config.Bucket = strings.dup(spec.name)
             config.Replicas = Int32(spec.replicas)
             config.History = UInt8(clamping: spec.history)
-            if let ttl = spec.ttl { config.TTL = nanoseconds(ttl) }  // libnats 3.4 passes it on as the stream's MaxAge (nanoseconds)
+            if let ttl = spec.ttl { config.TTL = Int64(ttl.nanoseconds) }  // libnats 3.4 passes it on as the stream's MaxAge (nanoseconds)
             if let size = spec.maxValueSize { config.MaxValueSize = size }
             config.StorageType = spec.storage == .file ? js_FileStorage : js_MemoryStorage
             var kv: OpaquePointer?

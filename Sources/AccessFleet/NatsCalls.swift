@@ -119,12 +119,6 @@ func milliseconds(_ duration: Duration) -> Int64 {
     return max(ms, 1)
 }
 
-/// Nanoseconds for JetStream configuration from a Duration.
-func nanoseconds(_ duration: Duration) -> Int64 {
-    let parts = duration.components
-    return parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000
-}
-
 /// A message's headers (keys in libnats's order; a key with several values keeps the first).
 func readHeaders(_ msg: OpaquePointer) -> [String: String] {
     var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?

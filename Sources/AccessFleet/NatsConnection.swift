@@ -297,12 +297,12 @@ public final class NatsConnection: @unchecked Sendable {
         config.SubjectsLen = Int32(spec.subjects.count)
         config.Storage = spec.storage == .file ? js_FileStorage : js_MemoryStorage
         config.Replicas = Int64(spec.replicas)
-        if let age = spec.maxAge { config.MaxAge = nanoseconds(age) }
+        if let age = spec.maxAge { config.MaxAge = Int64(age.nanoseconds) }
         if let bytes = spec.maxBytes { config.MaxBytes = bytes }
         if let count = spec.maxMessages { config.MaxMsgs = count }
         if let perSubject = spec.maxMessagesPerSubject { config.MaxMsgsPerSubject = perSubject }
         if let size = spec.maxMessageSize { config.MaxMsgSize = size }
-        if let window = spec.duplicateWindow { config.Duplicates = nanoseconds(window) }
+        if let window = spec.duplicateWindow { config.Duplicates = Int64(window.nanoseconds) }
         config.Discard = spec.discardNew ? js_DiscardNew : js_DiscardOld
         config.DenyDelete = spec.denyDelete
         config.DenyPurge = spec.denyPurge

@@ -86,7 +86,7 @@ public final class StreamReader: @unchecked Sendable {
     /// `.notConnected` once the connection is closed, `.invalidArgument`. Transient failures
     /// (no leader, a server restarting, a lost link) are retried until the timeout.
     public func next(timeout: Duration) throws(FleetError) -> StreamMessage? {
-        let deadline = monotonicNanos() + UInt64(nanoseconds(timeout))
+        let deadline = monotonicNanos() + timeout.nanoseconds
         return try monitor.locked { () throws(FleetError) -> StreamMessage? in
             guard try fill(until: deadline) else { return nil }
             let message = buffered[bufferedIndex]
@@ -103,7 +103,7 @@ public final class StreamReader: @unchecked Sendable {
     /// Waits up to `timeout` until a message is there for `next`, without taking it: true when
     /// one is. Lets a caller wait with nothing held, then read what arrived under its locks.
     public func waitForMessage(timeout: Duration) throws(FleetError) -> Bool {
-        let deadline = monotonicNanos() + UInt64(nanoseconds(timeout))
+        let deadline = monotonicNanos() + timeout.nanoseconds
         return try monitor.locked { () throws(FleetError) -> Bool in try fill(until: deadline) }
     }
 
@@ -159,7 +159,7 @@ public final class StreamReader: @unchecked Sendable {
         }
         guard let subscription else { return }
         let now = monotonicNanos()
-        let slice = min(deadline > now ? deadline - now : 0, UInt64(nanoseconds(options.checkInterval)))
+        let slice = min(deadline > now ? deadline - now : 0, options.checkInterval.nanoseconds)
         var list = natsMsgList()
         var code = jsErrCode(0)
         let status = natsSubscription_Fetch(&list, subscription, Int32(options.batch), max(Int64(slice / 1_000_000), 1), &code)
@@ -169,7 +169,7 @@ public final class StreamReader: @unchecked Sendable {
             return
         }
         if status == NATS_TIMEOUT {
-            if monotonicNanos() - lastCheck >= UInt64(nanoseconds(options.checkInterval)) { verifyConsumer() }
+            if monotonicNanos() - lastCheck >= options.checkInterval.nanoseconds { verifyConsumer() }
             return
         }
         if status == NATS_CONNECTION_CLOSED, connection.status == .closed {
@@ -190,7 +190,7 @@ public final class StreamReader: @unchecked Sendable {
         so.Config.OptStartSeq = nextSequenceValue
         so.Config.AckPolicy = js_AckNone
         so.Config.FilterSubject = strings.dup(filter)
-        so.Config.InactiveThreshold = nanoseconds(options.inactiveThreshold)
+        so.Config.InactiveThreshold = Int64(options.inactiveThreshold.nanoseconds)
         so.Config.MemoryStorage = true
         so.Config.Replicas = 1
         so.Config.Description = strings.dup("accessd reader")
@@ -270,7 +270,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Waits a little before trying again (doubling with each failure), never past `deadline`.
     private func pause(until deadline: UInt64) {
-        let base = UInt64(nanoseconds(options.retryWait))
+        let base = options.retryWait.nanoseconds
         let wait = base << UInt64(min(failures, 4))
         let until = min(deadline, monotonicNanos() + wait)
         while monotonicNanos() < until, !closed {
